@@ -1,0 +1,19 @@
+#!/bin/sh
+# Application for open-webui (956): Open WebUI in Docker, talking to ollama (955) and vllm-embed (950).
+# Example only: prints what it would do. $1 is the path of the guest's JSON spec
+# (all of its fields, unknown ones included).
+set -eu
+spec=${1:?usage: $0 SPEC.json}
+[ -r "$spec" ] || { echo "$0: cannot read $spec" >&2; exit 2; }
+
+# field KEY: the first string or number value of KEY in the spec (jq when present).
+field() {
+	if command -v jq >/dev/null 2>&1; then
+		jq -r --arg k "$1" 'first(.. | objects | select(has($k)) | .[$k]) // empty | tostring' "$spec"
+	else
+		grep -oE "\"$1\"[[:space:]]*:[[:space:]]*(\"[^\"]*|[-0-9.]+)" "$spec" | head -n 1 |
+			sed 's/^"[^"]*"[[:space:]]*:[[:space:]]*"\{0,1\}//'
+	fi
+}
+name=$(field name)
+echo "app[$name]: would docker run -d --restart unless-stopped -p 8080:8080 -e OLLAMA_BASE_URL=http://10.10.0.155:11434 -e OPENAI_API_BASE_URL=http://10.10.0.150:8000/v1 ghcr.io/open-webui/open-webui:main"

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Feature vllm: a Python venv with vLLM, ready for an application script to serve a model.
+# Example only: prints what it would do. $1 is the path of the guest's JSON spec
+# (all of its fields, unknown ones included).
+set -eu
+spec=${1:?usage: $0 SPEC.json}
+[ -r "$spec" ] || { echo "$0: cannot read $spec" >&2; exit 2; }
+
+# field KEY: the first string or number value of KEY in the spec (jq when present).
+field() {
+	if command -v jq >/dev/null 2>&1; then
+		jq -r --arg k "$1" 'first(.. | objects | select(has($k)) | .[$k]) // empty | tostring' "$spec"
+	else
+		grep -oE "\"$1\"[[:space:]]*:[[:space:]]*(\"[^\"]*|[-0-9.]+)" "$spec" | head -n 1 |
+			sed 's/^"[^"]*"[[:space:]]*:[[:space:]]*"\{0,1\}//'
+	fi
+}
+name=$(field name)
+quant=$(field vllm_quantization)
+echo "vllm[$name]: would create /opt/vllm/venv and pip install vllm"
+[ -n "$quant" ] && echo "vllm[$name]: would preinstall kernels for quantization $quant"
+echo "vllm[$name]: would check that torch sees the GPUs"
