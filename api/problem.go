@@ -1,0 +1,58 @@
+package api
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Problem is one thing wrong with the desired state, located by file, guest
+// and field so that a user can go straight to it.
+type Problem struct {
+	File  string
+	Guest string
+	Field string
+	Msg   string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.File == "" {
+		b.Reset()
+		b.WriteString("config")
+	}
+	if p.Guest != "" {
+		fmt.Fprintf(&b, ": guest %s", p.Guest)
+	}
+	if p.Field != "" {
+		fmt.Fprintf(&b, ": field %s", p.Field)
+	}
+	b.WriteString(": ")
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// InvalidError is the error for a desired state with problems. Retrying
+// cannot fix it: the files must change.
+type InvalidError struct {
+	Problems []Problem
+}
+
+func (e *InvalidError) Error() string {
+	if len(e.Problems) == 1 {
+		return "invalid configuration: " + e.Problems[0].String()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid configuration (%d problems):", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+type problems []Problem
+
+func (ps *problems) add(file, guest, field, format string, args ...any) {
+	*ps = append(*ps, Problem{File: file, Guest: guest, Field: field, Msg: fmt.Sprintf(format, args...)})
+}

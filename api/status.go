@@ -1,0 +1,83 @@
+package api
+
+import "time"
+
+// Phase is where a guest stands in its life as phoenix sees it.
+type Phase string
+
+const (
+	// PhasePending: never applied by phoenix.
+	PhasePending Phase = "Pending"
+	// PhaseProvisioning: a workflow is running on the guest.
+	PhaseProvisioning Phase = "Provisioning"
+	// PhaseReady: the last workflow finished and the guest matches its spec.
+	PhaseReady Phase = "Ready"
+	// PhaseFailed: the last workflow failed; LastError says why.
+	PhaseFailed Phase = "Failed"
+	// PhaseOrphaned: the guest is no longer in the files; phoenix leaves it alone.
+	PhaseOrphaned Phase = "Orphaned"
+)
+
+// ConditionReady is the condition type that summarises a guest's state.
+const ConditionReady = "Ready"
+
+// Reasons of the Ready condition.
+const (
+	// ReasonNeverApplied: phoenix has not run a workflow on the guest yet.
+	ReasonNeverApplied = "NeverApplied"
+	// ReasonProgressing: a workflow is running.
+	ReasonProgressing = "Progressing"
+	// ReasonSucceeded: the last workflow finished.
+	ReasonSucceeded = "ReconciliationSucceeded"
+	// ReasonFailed: the last workflow failed.
+	ReasonFailed = "ReconciliationFailed"
+	// ReasonOrphaned: the guest was removed from the files.
+	ReasonOrphaned = "RemovedFromConfig"
+)
+
+// Condition is a Kubernetes-style observation about a guest.
+type Condition struct {
+	Type               string    `json:"type"`
+	Status             string    `json:"status"`
+	Reason             string    `json:"reason"`
+	Message            string    `json:"message,omitempty"`
+	LastTransitionTime time.Time `json:"lastTransitionTime"`
+}
+
+// StepRecord is one step of the last workflow run on a guest.
+type StepRecord struct {
+	Name       string `json:"name"`
+	Result     string `json:"result"`
+	DurationMS int64  `json:"duration_ms"`
+	Error      string `json:"error,omitempty"`
+}
+
+// Status is what phoenix records about a guest in <state-dir>/status/<id>.json.
+type Status struct {
+	ID                    string       `json:"id"`
+	Kind                  Kind         `json:"kind"`
+	Phase                 Phase        `json:"phase"`
+	ObservedSpecHash      string       `json:"observedSpecHash,omitempty"`
+	LastAppliedAt         *time.Time   `json:"lastAppliedAt,omitempty"`
+	LastHandledConvergeAt string       `json:"lastHandledConvergeAt,omitempty"`
+	LastError             string       `json:"lastError,omitempty"`
+	Conditions            []Condition  `json:"conditions,omitempty"`
+	LastSteps             []StepRecord `json:"lastSteps,omitempty"`
+}
+
+// SetReady sets the Ready condition, moving its transition time only when
+// its status changes.
+func (s *Status) SetReady(status, reason, message string, now time.Time) {
+	for i := range s.Conditions {
+		c := &s.Conditions[i]
+		if c.Type != ConditionReady {
+			continue
+		}
+		if c.Status != status {
+			c.LastTransitionTime = now
+		}
+		c.Status, c.Reason, c.Message = status, reason, message
+		return
+	}
+	s.Conditions = append(s.Conditions, Condition{Type: ConditionReady, Status: status, Reason: reason, Message: message, LastTransitionTime: now})
+}

@@ -1,0 +1,194 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// Kind is the sort of guest: an LXC container or a QEMU VM.
+type Kind string
+
+const (
+	// KindLXC is a Proxmox LXC container, driven with pct.
+	KindLXC Kind = "lxc"
+	// KindVM is a Proxmox QEMU virtual machine, driven with qm.
+	KindVM Kind = "vm"
+)
+
+// Valid IDs, shared by LXC and VM: Proxmox's own range.
+const (
+	MinID ID = 100
+	MaxID ID = 999999999
+)
+
+// ID is a guest ID (CTID or VMID). LXC and VM share one ID space.
+type ID int
+
+// String gives the ID in the decimal form used in files and on the command line.
+func (id ID) String() string { return strconv.Itoa(int(id)) }
+
+// Valid reports whether id is within Proxmox's range.
+func (id ID) Valid() bool { return id >= MinID && id <= MaxID }
+
+// ParseID parses a guest ID given as a decimal string and checks its range.
+func ParseID(s string) (ID, error) {
+	if s == "" || len(s) > 9 {
+		return 0, fmt.Errorf("guest ID %q: want a number from %d to %d", s, MinID, MaxID)
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("guest ID %q: want a number from %d to %d", s, MinID, MaxID)
+		}
+	}
+	n, _ := strconv.Atoi(s)
+	id := ID(n)
+	if !id.Valid() || s[0] == '0' {
+		return 0, fmt.Errorf("guest ID %q: want a number from %d to %d", s, MinID, MaxID)
+	}
+	return id, nil
+}
+
+// Ref is a reference to another guest as written in a file: the old files
+// use both "921" and 921, so both are accepted.
+type Ref struct {
+	// Raw is the reference as written, for error messages.
+	Raw string
+	// ID is the parsed ID; zero when Raw is not a valid ID.
+	ID ID
+}
+
+// UnmarshalJSON accepts a JSON string or number.
+func (r *Ref) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		r.Raw = s
+	} else {
+		r.Raw = string(b)
+	}
+	r.ID, _ = ParseID(r.Raw)
+	return nil
+}
+
+// MarshalJSON writes the reference as it was written.
+func (r Ref) MarshalJSON() ([]byte, error) { return json.Marshal(r.Raw) }
+
+// NetworkConfig is a guest's first network interface.
+type NetworkConfig struct {
+	Name        string   `json:"name,omitempty"`
+	Bridge      string   `json:"bridge,omitempty"`
+	IP          string   `json:"ip,omitempty"`
+	GW          string   `json:"gw,omitempty"`
+	Nameservers []string `json:"nameservers,omitempty"`
+}
+
+// Volume is an extra disk mounted into a guest (zfs_volumes, volumes).
+type Volume struct {
+	Name       string `json:"name"`
+	Pool       string `json:"pool"`
+	SizeGB     int    `json:"size_gb"`
+	MountPoint string `json:"mount_point"`
+}
+
+// HealthCheck is a command run inside the guest until it succeeds.
+type HealthCheck struct {
+	Command  string `json:"command"`
+	Retries  int    `json:"retries"`
+	Interval int    `json:"interval"`
+}
+
+// Spec holds the fields phoenix itself acts on. Everything else in a guest's
+// JSON is kept in Guest.Raw and handed to scripts untouched.
+type Spec struct {
+	Name                     string            `json:"name"`
+	MemoryMB                 int               `json:"memory_mb"`
+	Cores                    int               `json:"cores"`
+	SwapMB                   int               `json:"swap_mb"`
+	StoragePool              string            `json:"storage_pool"`
+	StorageSizeGB            int               `json:"storage_size_gb"`
+	DiskSizeGB               int               `json:"disk_size_gb"`
+	NetworkConfig            *NetworkConfig    `json:"network_config"`
+	NetworkBridge            string            `json:"network_bridge"`
+	MACAddress               string            `json:"mac_address"`
+	GPUAssignment            string            `json:"gpu_assignment"`
+	Unprivileged             *bool             `json:"unprivileged"`
+	Template                 string            `json:"template"`
+	TemplateImage            string            `json:"template_image"`
+	TemplateSnapshotName     string            `json:"template_snapshot_name"`
+	IsTemplate               bool              `json:"is_template"`
+	CloneFromCTID            *Ref              `json:"clone_from_ctid"`
+	CloneFromVMID            *Ref              `json:"clone_from_vmid"`
+	Dependencies             []Ref             `json:"dependencies"`
+	Features                 []string          `json:"features"`
+	ApplicationScript        string            `json:"application_script"`
+	PctOptions               []string          `json:"pct_options"`
+	LXCOptions               []string          `json:"lxc_options"`
+	ApparmorProfile          string            `json:"apparmor_profile"`
+	StartAtBoot              *bool             `json:"start_at_boot"`
+	BootOrder                int               `json:"boot_order"`
+	BootDelay                int               `json:"boot_delay"`
+	ZFSVolumes               []Volume          `json:"zfs_volumes"`
+	Volumes                  []Volume          `json:"volumes"`
+	EnableLifecycleSnapshots bool              `json:"enable_lifecycle_snapshots"`
+	HealthCheck              *HealthCheck      `json:"health_check"`
+	UserConfig               map[string]any    `json:"user_config"`
+	Annotations              map[string]string `json:"annotations"`
+}
+
+// ConvergeAnnotation is the annotation whose new value asks for a full-chain
+// converge of the guest (Flux's reconcile.fluxcd.io/requestedAt pattern).
+const ConvergeAnnotation = "converge.phoenix.io/requestedAt"
+
+// Guest is one guest of the desired state, with its effective spec (for VMs,
+// vm_defaults overlaid by the VM's own fields).
+type Guest struct {
+	ID   ID
+	Kind Kind
+	// File is the path of the file the guest was read from.
+	File string
+	Spec Spec
+	// Raw is the effective JSON object, unknown fields and annotations included.
+	Raw json.RawMessage
+	// Hash identifies the effective spec without annotations; see SpecHash.
+	Hash string
+}
+
+// CloneSource is the guest this one is cloned from, or 0.
+func (g *Guest) CloneSource() ID {
+	if g.Spec.CloneFromCTID != nil {
+		return g.Spec.CloneFromCTID.ID
+	}
+	if g.Spec.CloneFromVMID != nil {
+		return g.Spec.CloneFromVMID.ID
+	}
+	return 0
+}
+
+// Dependencies are the guests that must exist and run before this one starts.
+func (g *Guest) Dependencies() []ID {
+	out := make([]ID, 0, len(g.Spec.Dependencies))
+	for _, d := range g.Spec.Dependencies {
+		out = append(out, d.ID)
+	}
+	return out
+}
+
+// ConvergeToken is the value of the converge annotation, or "".
+func (g *Guest) ConvergeToken() string { return g.Spec.Annotations[ConvergeAnnotation] }
+
+// StartsAtBoot reports whether LetsGo should start the guest.
+func (g *Guest) StartsAtBoot() bool {
+	return g.Spec.StartAtBoot == nil || *g.Spec.StartAtBoot
+}
+
+// IsTemplateSource reports whether the guest exists to be cloned: a VM
+// template, or a container carrying a template snapshot. Such guests are not
+// started by LetsGo or by start's dependency closure.
+func (g *Guest) IsTemplateSource() bool {
+	return g.Spec.IsTemplate || (g.Kind == KindLXC && g.Spec.TemplateSnapshotName != "")
+}

@@ -1,0 +1,219 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/reconcilers"
+	"github.com/phoenix-hypervisor/phoenix/status"
+)
+
+// app is one run of the CLI.
+type app struct {
+	opts   options
+	stdout io.Writer
+	stderr io.Writer
+	// reported is set once an error was printed in full, so Run does not
+	// print it again.
+	reported bool
+}
+
+// loadConfig loads and validates the desired state, printing every problem.
+func (a *app) loadConfig(verb string) (*api.Config, error) {
+	if err := a.opts.validate(); err != nil {
+		return nil, err
+	}
+	cfg, err := api.Load(a.opts.ConfigDir)
+	if err != nil {
+		a.fail(verb, err)
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// fail prints an error that ends the verb before any action ran: every
+// problem of an invalid config on its own line, and in json mode a result
+// document carrying it.
+func (a *app) fail(verb string, err error) {
+	a.reported = true
+	if inv, ok := err.(*api.InvalidError); ok {
+		for _, p := range inv.Problems {
+			fmt.Fprintf(a.stderr, "phoenix: %s\n", p)
+		}
+	} else {
+		fmt.Fprintf(a.stderr, "phoenix: %v\n", err)
+	}
+	if a.opts.Output == "json" {
+		a.writeJSON(reconcilers.ResultDoc{Verb: verb, Targets: []string{}, Actions: []reconcilers.ActionDoc{}, Error: err.Error()})
+	}
+}
+
+// open builds the environment a verb acts in.
+func (a *app) open(cfg *api.Config) (*env, error) {
+	if err := a.opts.stateDirReady(); err != nil {
+		return nil, err
+	}
+	host, err := a.opts.newHost(a.stderr)
+	if err != nil {
+		return nil, err
+	}
+	st, err := status.NewStore(filepath.Join(a.opts.StateDir, "status"))
+	if err != nil {
+		return nil, err
+	}
+	flows := reconcilers.NewWorkflows(host, reconcilers.Scripts{Dir: a.opts.ScriptsDir})
+	return &env{cfg: cfg, host: host, status: st, flows: flows, stateDir: a.opts.StateDir}, nil
+}
+
+// prepare loads the config, checks the targets and opens the environment.
+func (a *app) prepare(verb string, args []string) (*env, []api.ID, error) {
+	cfg, err := a.loadConfig(verb)
+	if err != nil {
+		return nil, nil, err
+	}
+	targets, err := parseTargets(cfg, args)
+	if err != nil {
+		a.fail(verb, err)
+		return nil, nil, err
+	}
+	e, err := a.open(cfg)
+	if err != nil {
+		a.fail(verb, err)
+		return nil, nil, err
+	}
+	return e, targets, nil
+}
+
+// execute runs (or, with --dry-run, prints) a plan.
+func (a *app) execute(ctx context.Context, e *env, p *reconcilers.Plan) error {
+	if a.opts.DryRun {
+		if a.opts.Output == "json" {
+			return a.writeJSON(reconcilers.Doc(p, nil))
+		}
+		fmt.Fprintf(a.stdout, "%s: plan of %d actions (dry run, nothing changed)\n", p.Verb, len(p.Actions))
+		fmt.Fprint(a.stdout, p.String())
+		return nil
+	}
+	var obs reconcilers.Observer
+	if a.opts.Output == "text" {
+		obs = newProgress(a.stdout)
+	}
+	runner := &reconcilers.Runner{Workflows: e.flows, Config: e.cfg, Status: e.status}
+	out := reconcilers.Execute(ctx, p, a.opts.Parallel, runner.Run, obs)
+	if a.opts.Output == "json" {
+		if err := a.writeJSON(reconcilers.Doc(p, out)); err != nil {
+			return err
+		}
+	} else {
+		summarize(a.stdout, out)
+	}
+	if !out.OK() {
+		if a.opts.Output == "json" {
+			for i, r := range out.Results {
+				if r.Result == reconcilers.ResultFailed {
+					fmt.Fprintf(a.stderr, "phoenix: %s %s failed: %v\n", p.Actions[i].Action, p.Actions[i].ID, r.Err)
+				}
+			}
+		}
+		return errFailed
+	}
+	return nil
+}
+
+func (a *app) writeJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// planVerb is the shape shared by the verbs that plan and execute.
+func (a *app) planVerb(use, short, long string, plan func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error)) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long:  long,
+		Args:  needIDs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, targets, err := a.prepare(cmd.Name(), args)
+			if err != nil {
+				return err
+			}
+			p, err := plan(cmd.Context(), e, targets)
+			if err != nil {
+				a.fail(cmd.Name(), err)
+				return err
+			}
+			return a.execute(cmd.Context(), e, p)
+		},
+	}
+	cmd.Flags().BoolVar(&a.opts.DryRun, "dry-run", false, "print the plan, each action with its reason, and change nothing")
+	return cmd
+}
+
+func (a *app) createCommand() *cobra.Command {
+	return a.planVerb("create ID...", "Create what is missing: the named guests get the full create workflow, existing dependencies are skipped",
+		`create resolves the named guests' dependency chain (clone sources and
+dependencies). Every named guest gets the full create workflow; every other
+guest of the chain is created only when it does not exist yet.`,
+		func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error) {
+			return reconcilers.PlanCreate(ctx, e.cfg, targets, reconcilers.HostLookup(e.host))
+		})
+}
+
+// convergeShort is the seed plan's wording, kept for users of the old tool.
+const convergeShort = "Creates a guest if it doesn't exist, and forcefully re-applies all configurations and features for the guest and its entire dependency chain."
+
+func (a *app) convergeCommand() *cobra.Command {
+	return a.planVerb("converge ID...", convergeShort, convergeShort,
+		func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error) {
+			return reconcilers.PlanConverge(e.cfg, targets), nil
+		})
+}
+
+func (a *app) startCommand() *cobra.Command {
+	return a.planVerb("start ID...", "Start the named guests and the guests they depend on (dependencies first)", "",
+		func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error) {
+			return reconcilers.PlanStart(ctx, e.cfg, targets, reconcilers.HostLookup(e.host))
+		})
+}
+
+func (a *app) stopCommand(verb, short string) *cobra.Command {
+	return a.planVerb(verb+" ID...", short, "",
+		func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error) {
+			return reconcilers.PlanStop(ctx, e.cfg, verb, targets, reconcilers.HostLookup(e.host))
+		})
+}
+
+func (a *app) deleteCommand() *cobra.Command {
+	var force bool
+	cmd := a.planVerb("delete ID...", "Delete the named guests (only those); refuses while other existing guests need them, unless --force",
+		`delete stops and destroys the named guests, and no others. It refuses (exit 2)
+when an existing guest clones from or depends on one of them, unless --force.`,
+		func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error) {
+			return reconcilers.PlanDelete(ctx, e.cfg, targets, reconcilers.HostLookup(e.host), force)
+		})
+	cmd.Flags().BoolVar(&force, "force", false, "delete even when other existing guests clone from or depend on the guest")
+	return cmd
+}
+
+func (a *app) letsGoCommand() *cobra.Command {
+	cmd := a.planVerb("LetsGo", "Create every guest (full workflow, dependency order), then start them by boot order",
+		`LetsGo runs the full create workflow on every guest in dependency order, then
+starts every non-template guest whose start_at_boot is not false, by
+(boot_order, ID).`,
+		func(ctx context.Context, e *env, _ []api.ID) (*reconcilers.Plan, error) {
+			return reconcilers.PlanLetsGo(e.cfg), nil
+		})
+	cmd.Aliases = []string{"up", "letsgo"}
+	cmd.Args = cobra.NoArgs
+	return cmd
+}
+
+func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }

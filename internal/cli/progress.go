@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/reconcilers"
+)
+
+// progress prints one line per action and step as they happen.
+type progress struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func newProgress(w io.Writer) *progress { return &progress{w: w} }
+
+func (p *progress) ActionStarted(a *reconcilers.Action) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "==> %s %s %s (%s)\n", a.Action, a.Kind, a.ID, a.Reason)
+}
+
+func (p *progress) StepDone(a *reconcilers.Action, s reconcilers.StepResult) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	line := fmt.Sprintf("    %s %-22s %-9s %s", a.ID, s.Name, s.Result, dur(s.Duration))
+	if s.Err != nil {
+		line += "  " + s.Err.Error()
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+func (p *progress) ActionDone(a *reconcilers.Action, r reconcilers.ActionResult) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch r.Result {
+	case reconcilers.ResultSkipped:
+		if a.Action == reconcilers.ActSkip {
+			fmt.Fprintf(p.w, "--- skip %s %s (%s)\n", a.Kind, a.ID, a.Reason)
+			return
+		}
+		fmt.Fprintf(p.w, "<== %s %s %s: nothing to do\n", a.Action, a.Kind, a.ID)
+	case reconcilers.ResultCancelled:
+		fmt.Fprintf(p.w, "xxx %s %s %s cancelled: %v\n", a.Action, a.Kind, a.ID, r.Err)
+	case reconcilers.ResultFailed:
+		fmt.Fprintf(p.w, "!!! %s %s %s failed after %s: %v\n", a.Action, a.Kind, a.ID, dur(r.Duration), r.Err)
+	default:
+		fmt.Fprintf(p.w, "<== %s %s %s: %s in %s\n", a.Action, a.Kind, a.ID, r.Result, dur(r.Duration))
+	}
+}
+
+func summarize(w io.Writer, o *reconcilers.Outcome) {
+	counts := map[string]int{}
+	for _, r := range o.Results {
+		counts[r.Result]++
+	}
+	verdict := "ok"
+	if !o.OK() {
+		verdict = "FAILED"
+	}
+	fmt.Fprintf(w, "%s %s: %d actions (%d ok, %d skipped, %d failed, %d cancelled) in %s, critical path %s\n",
+		o.Plan.Verb, verdict, len(o.Results), counts[reconcilers.ResultOK], counts[reconcilers.ResultSkipped],
+		counts[reconcilers.ResultFailed], counts[reconcilers.ResultCancelled], dur(o.Elapsed), dur(o.CriticalPath))
+}
+
+func dur(d time.Duration) string {
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond).String()
+	}
+	return d.Round(time.Millisecond).String()
+}

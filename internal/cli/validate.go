@@ -1,0 +1,36 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+)
+
+func (a *app) validateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate",
+		Short: "Load and check every configuration file; report every problem found (exit 0 or 2)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.loadConfig("validate")
+			if err != nil {
+				return err
+			}
+			if a.opts.Output == "json" {
+				return a.writeJSON(map[string]any{"valid": true, "guests": len(cfg.IDs), "problems": []api.Problem{}})
+			}
+			lxc, vm := 0, 0
+			for _, id := range cfg.IDs {
+				if cfg.Guest(id).Kind == api.KindLXC {
+					lxc++
+				} else {
+					vm++
+				}
+			}
+			fmt.Fprintf(a.stdout, "%s: valid, %d guests (%d lxc, %d vm)\n", cfg.Dir, len(cfg.IDs), lxc, vm)
+			return nil
+		},
+	}
+}

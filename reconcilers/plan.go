@@ -1,0 +1,333 @@
+package reconcilers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/hypervisor"
+)
+
+// Actions, as in the -o json document.
+const (
+	ActCreate  = "create"
+	ActSkip    = "skip"
+	ActStart   = "start"
+	ActStop    = "stop"
+	ActRestart = "restart"
+	ActDelete  = "delete"
+)
+
+// Reasons, as in the -o json document.
+const (
+	// ReasonTarget: the user named the guest.
+	ReasonTarget = "target"
+	// ReasonMissingDependency: a target needs the guest and it does not exist.
+	ReasonMissingDependency = "missing-dependency"
+	// ReasonExists: a dependency that exists already; create leaves it be.
+	ReasonExists = "exists"
+	// ReasonConverge: part of a converged chain.
+	ReasonConverge = "converge"
+	// ReasonDependency: a target needs the guest running.
+	ReasonDependency = "dependency"
+	// ReasonRunning, ReasonStopped, ReasonAbsent: the guest is already so.
+	ReasonRunning = "running"
+	ReasonStopped = "stopped"
+	ReasonAbsent  = "absent"
+)
+
+// Action is one node of a plan.
+type Action struct {
+	ID     api.ID
+	Kind   api.Kind
+	Action string
+	Reason string
+	// Needs holds the indices of the actions that must finish first.
+	Needs []int
+	Guest *api.Guest
+}
+
+// Plan is a DAG of actions, listed in a valid execution order.
+type Plan struct {
+	Verb    string
+	Targets []api.ID
+	Actions []*Action
+}
+
+// String renders the plan one action per line, for --dry-run and golden
+// tests.
+func (p *Plan) String() string {
+	var b strings.Builder
+	for _, a := range p.Actions {
+		fmt.Fprintf(&b, "%-7s %-9s %-3s %s", a.Action, a.ID, a.Kind, a.Reason)
+		if len(a.Needs) > 0 {
+			ids := make([]string, len(a.Needs))
+			for i, n := range a.Needs {
+				ids[i] = p.Actions[n].ID.String()
+			}
+			fmt.Fprintf(&b, " (after %s)", strings.Join(ids, ", "))
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// State is what planning needs to know of a guest on the host.
+type State struct {
+	Exists, Running bool
+}
+
+// Lookup tells planning whether a guest exists and runs.
+type Lookup func(ctx context.Context, kind api.Kind, id api.ID) (State, error)
+
+// HostLookup asks the host.
+func HostLookup(h hypervisor.Host) Lookup {
+	return func(ctx context.Context, kind api.Kind, id api.ID) (State, error) {
+		g, ok, err := hypervisor.Exists(ctx, h, kind, id)
+		if err != nil || !ok {
+			return State{}, err
+		}
+		return State{Exists: true, Running: g.Running}, nil
+	}
+}
+
+type builder struct {
+	cfg   *api.Config
+	plan  *Plan
+	index map[api.ID]int
+}
+
+func newBuilder(cfg *api.Config, verb string, targets []api.ID) *builder {
+	return &builder{cfg: cfg, plan: &Plan{Verb: verb, Targets: targets}, index: map[api.ID]int{}}
+}
+
+func (b *builder) add(id api.ID, action, reason string) *Action {
+	g := b.cfg.Guest(id)
+	a := &Action{ID: id, Kind: g.Kind, Action: action, Reason: reason, Guest: g}
+	b.index[id] = len(b.plan.Actions)
+	b.plan.Actions = append(b.plan.Actions, a)
+	return a
+}
+
+// link makes every action wait for the actions of the guests it needs.
+func (b *builder) link(follow func(api.Edge) bool) {
+	for _, a := range b.plan.Actions {
+		for _, e := range b.cfg.Edges(a.Guest) {
+			if follow != nil && !follow(e) {
+				continue
+			}
+			if j, ok := b.index[e.To]; ok {
+				a.Needs = append(a.Needs, j)
+			}
+		}
+	}
+}
+
+func targetSet(targets []api.ID) map[api.ID]bool {
+	m := make(map[api.ID]bool, len(targets))
+	for _, t := range targets {
+		m[t] = true
+	}
+	return m
+}
+
+// PlanCreate plans `create`: every named guest gets the full workflow;
+// every other guest of the closure is created only when missing. A runtime
+// dependency that exists but is stopped is started, since it must run
+// before its dependent starts.
+func PlanCreate(ctx context.Context, cfg *api.Config, targets []api.ID, look Lookup) (*Plan, error) {
+	b := newBuilder(cfg, "create", targets)
+	named := targetSet(targets)
+	order := cfg.Closure(targets, nil)
+	runtimeNeeded := map[api.ID]bool{}
+	for _, id := range order {
+		for _, e := range cfg.Edges(cfg.Guest(id)) {
+			if e.Kind == api.RuntimeEdge {
+				runtimeNeeded[e.To] = true
+			}
+		}
+	}
+	for _, id := range order {
+		if named[id] {
+			b.add(id, ActCreate, ReasonTarget)
+			continue
+		}
+		st, err := look(ctx, cfg.Guest(id).Kind, id)
+		if err != nil {
+			return nil, fmt.Errorf("look up %s: %w", id, err)
+		}
+		switch {
+		case !st.Exists:
+			b.add(id, ActCreate, ReasonMissingDependency)
+		case runtimeNeeded[id] && !st.Running && !cfg.Guest(id).IsTemplateSource():
+			b.add(id, ActStart, ReasonDependency)
+		default:
+			b.add(id, ActSkip, ReasonExists)
+		}
+	}
+	b.link(nil)
+	return b.plan, nil
+}
+
+// PlanConverge plans `converge`: the full workflow on every guest of the
+// closure.
+func PlanConverge(cfg *api.Config, targets []api.ID) *Plan {
+	b := newBuilder(cfg, "converge", targets)
+	named := targetSet(targets)
+	for _, id := range cfg.Closure(targets, nil) {
+		reason := ReasonConverge
+		if named[id] {
+			reason = ReasonTarget
+		}
+		b.add(id, ActCreate, reason)
+	}
+	b.link(nil)
+	return b.plan
+}
+
+// PlanApply plans the full workflow on the given guests only, each waiting
+// for the others it needs; the controller uses it for a changed spec.
+func PlanApply(cfg *api.Config, ids []api.ID) *Plan {
+	b := newBuilder(cfg, "apply", ids)
+	for _, id := range ids {
+		b.add(id, ActCreate, ReasonTarget)
+	}
+	b.link(nil)
+	return b.plan
+}
+
+// PlanStart plans `start`: the targets and their runtime dependencies,
+// dependencies first; clone sources are not started.
+func PlanStart(ctx context.Context, cfg *api.Config, targets []api.ID, look Lookup) (*Plan, error) {
+	b := newBuilder(cfg, "start", targets)
+	named := targetSet(targets)
+	for _, id := range cfg.Closure(targets, api.RuntimeOnly) {
+		st, err := look(ctx, cfg.Guest(id).Kind, id)
+		if err != nil {
+			return nil, fmt.Errorf("look up %s: %w", id, err)
+		}
+		reason := ReasonDependency
+		if named[id] {
+			reason = ReasonTarget
+		}
+		switch {
+		case !st.Exists:
+			return nil, &UsageError{Msg: fmt.Sprintf("cannot start %s: guest %s does not exist (run phoenix create %s)", targets, id, id)}
+		case st.Running:
+			b.add(id, ActSkip, ReasonRunning)
+		default:
+			b.add(id, ActStart, reason)
+		}
+	}
+	b.link(api.RuntimeOnly)
+	return b.plan, nil
+}
+
+// PlanStop plans `stop` or `restart` of the named guests only.
+func PlanStop(ctx context.Context, cfg *api.Config, verb string, targets []api.ID, look Lookup) (*Plan, error) {
+	b := newBuilder(cfg, verb, targets)
+	for _, id := range targets {
+		st, err := look(ctx, cfg.Guest(id).Kind, id)
+		if err != nil {
+			return nil, fmt.Errorf("look up %s: %w", id, err)
+		}
+		switch {
+		case !st.Exists:
+			b.add(id, ActSkip, ReasonAbsent)
+		case verb == ActStop && !st.Running:
+			b.add(id, ActSkip, ReasonStopped)
+		default:
+			b.add(id, verb, ReasonTarget)
+		}
+	}
+	return b.plan, nil
+}
+
+// UsageError is a refusal that the user must fix (exit 2).
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// PlanDelete plans `delete` of the named guests only. It refuses when an
+// existing guest outside the targets clones from or depends on one of them,
+// unless force.
+func PlanDelete(ctx context.Context, cfg *api.Config, targets []api.ID, look Lookup, force bool) (*Plan, error) {
+	b := newBuilder(cfg, "delete", targets)
+	named := targetSet(targets)
+	for _, id := range targets {
+		st, err := look(ctx, cfg.Guest(id).Kind, id)
+		if err != nil {
+			return nil, fmt.Errorf("look up %s: %w", id, err)
+		}
+		if !st.Exists {
+			b.add(id, ActSkip, ReasonAbsent)
+			continue
+		}
+		if !force {
+			var users []string
+			for _, d := range cfg.Dependents(id) {
+				if named[d] {
+					continue
+				}
+				dst, err := look(ctx, cfg.Guest(d).Kind, d)
+				if err != nil {
+					return nil, fmt.Errorf("look up %s: %w", d, err)
+				}
+				if dst.Exists {
+					users = append(users, d.String())
+				}
+			}
+			if len(users) > 0 {
+				return nil, &UsageError{Msg: fmt.Sprintf("refusing to delete %s: existing guest(s) %s clone from or depend on it (use --force)", id, strings.Join(users, ", "))}
+			}
+		}
+		b.add(id, ActDelete, ReasonTarget)
+	}
+	// Dependents go first: delete a clone before its source.
+	for _, a := range b.plan.Actions {
+		for _, d := range cfg.Dependents(a.ID) {
+			if j, ok := b.index[d]; ok {
+				a.Needs = append(a.Needs, j)
+			}
+		}
+	}
+	return b.plan, nil
+}
+
+// PlanLetsGo plans `LetsGo`: the full workflow on every guest in
+// topological order, then a start of every non-template guest whose
+// start_at_boot is not false, by (boot_order, ID), each boot_order group
+// after the one before.
+func PlanLetsGo(cfg *api.Config) *Plan {
+	b := newBuilder(cfg, "LetsGo", nil)
+	for _, id := range cfg.Order() {
+		b.add(id, ActCreate, ReasonTarget)
+	}
+	b.link(nil)
+	var boot []*api.Guest
+	for _, id := range cfg.IDs {
+		if g := cfg.Guest(id); !g.IsTemplateSource() && g.StartsAtBoot() {
+			boot = append(boot, g)
+		}
+	}
+	sort.SliceStable(boot, func(i, j int) bool {
+		if boot[i].Spec.BootOrder != boot[j].Spec.BootOrder {
+			return boot[i].Spec.BootOrder < boot[j].Spec.BootOrder
+		}
+		return boot[i].ID < boot[j].ID
+	})
+	var prevGroup, curGroup []int
+	for i, g := range boot {
+		if i > 0 && g.Spec.BootOrder != boot[i-1].Spec.BootOrder {
+			prevGroup, curGroup = curGroup, nil
+		}
+		a := &Action{ID: g.ID, Kind: g.Kind, Action: ActStart, Reason: ReasonTarget, Guest: g}
+		a.Needs = append([]int{b.index[g.ID]}, prevGroup...)
+		curGroup = append(curGroup, len(b.plan.Actions))
+		b.plan.Actions = append(b.plan.Actions, a)
+	}
+	b.plan.Targets = cfg.IDs
+	return b.plan
+}

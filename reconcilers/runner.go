@@ -1,0 +1,164 @@
+package reconcilers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/hypervisor"
+)
+
+// StatusWriter records guest status; status.Store implements it.
+type StatusWriter interface {
+	Update(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error)
+	Delete(id api.ID) error
+}
+
+// Runner carries out plan actions on a host and records each guest's
+// status as it goes. The CLI and the controller share it.
+type Runner struct {
+	Workflows *Workflows
+	Config    *api.Config
+	Status    StatusWriter
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now().UTC()
+}
+
+// Run carries out one action; it is a RunFunc.
+func (r *Runner) Run(ctx context.Context, a *Action, report func(StepResult)) ActionResult {
+	host := r.Workflows.Host()
+	switch a.Action {
+	case ActSkip:
+		return ActionResult{Result: ResultSkipped}
+	case ActCreate:
+		return r.create(ctx, a, report)
+	case ActStart:
+		return r.simple(ctx, a, report, "start", func(g *hypervisor.Guest) (bool, error) {
+			if g.Running {
+				return false, nil
+			}
+			return true, host.Start(ctx, a.Kind, a.ID)
+		})
+	case ActStop:
+		return r.simple(ctx, a, report, "stop", func(g *hypervisor.Guest) (bool, error) {
+			if !g.Running {
+				return false, nil
+			}
+			return true, host.Stop(ctx, a.Kind, a.ID)
+		})
+	case ActRestart:
+		return r.simple(ctx, a, report, "restart", func(g *hypervisor.Guest) (bool, error) {
+			if g.Running {
+				if err := host.Stop(ctx, a.Kind, a.ID); err != nil {
+					return true, err
+				}
+			}
+			return true, host.Start(ctx, a.Kind, a.ID)
+		})
+	case ActDelete:
+		res := r.simple(ctx, a, report, "delete", func(g *hypervisor.Guest) (bool, error) {
+			if g.Running {
+				if err := host.Stop(ctx, a.Kind, a.ID); err != nil {
+					return true, err
+				}
+			}
+			return true, host.Destroy(ctx, a.Kind, a.ID)
+		})
+		if res.Err == nil && r.Status != nil {
+			if err := r.Status.Delete(a.ID); err != nil {
+				res.Result, res.Err = ResultFailed, err
+			}
+		}
+		return res
+	}
+	return ActionResult{Result: ResultFailed, Err: fmt.Errorf("unknown action %q", a.Action)}
+}
+
+// simple runs a one-step action on an existing guest.
+func (r *Runner) simple(ctx context.Context, a *Action, report func(StepResult), name string, fn func(*hypervisor.Guest) (bool, error)) ActionResult {
+	t0 := time.Now()
+	g, err := r.Workflows.Host().Get(ctx, a.Kind, a.ID)
+	did := false
+	if err == nil {
+		did, err = fn(g)
+	}
+	s := StepResult{Name: name, Result: StepOK, Duration: time.Since(t0)}
+	switch {
+	case err != nil:
+		s.Result, s.Err = StepFailed, err
+	case !did:
+		s.Result = StepUnchanged
+	}
+	if report != nil {
+		report(s)
+	}
+	if err != nil {
+		return ActionResult{Result: ResultFailed, Steps: []StepResult{s}, Err: fmt.Errorf("%s %s %s: %w", name, a.Kind, a.ID, err)}
+	}
+	if !did {
+		return ActionResult{Result: ResultSkipped, Steps: []StepResult{s}}
+	}
+	return ActionResult{Result: ResultOK, Steps: []StepResult{s}}
+}
+
+func (r *Runner) create(ctx context.Context, a *Action, report func(StepResult)) ActionResult {
+	g := a.Guest
+	r.record(g, func(st *api.Status) {
+		st.Phase = api.PhaseProvisioning
+		st.SetReady("False", api.ReasonProgressing, "running the create workflow", r.now())
+	})
+	steps, err := r.Workflows.Apply(ctx, r.Config, g, report)
+	records := make([]api.StepRecord, len(steps))
+	for i, s := range steps {
+		records[i] = api.StepRecord{Name: s.Name, Result: s.Result, DurationMS: s.Duration.Milliseconds()}
+		if s.Err != nil {
+			records[i].Error = s.Err.Error()
+		}
+	}
+	now := r.now()
+	if err != nil {
+		r.record(g, func(st *api.Status) {
+			st.Phase = api.PhaseFailed
+			st.LastError = err.Error()
+			st.LastSteps = records
+			st.SetReady("False", api.ReasonFailed, err.Error(), now)
+		})
+		return ActionResult{Result: ResultFailed, Steps: steps, Err: err}
+	}
+	r.record(g, func(st *api.Status) {
+		st.Phase = api.PhaseReady
+		st.ObservedSpecHash = g.Hash
+		st.LastAppliedAt = &now
+		st.LastError = ""
+		st.LastSteps = records
+		st.SetReady("True", api.ReasonSucceeded, "create workflow finished", now)
+	})
+	return ActionResult{Result: ResultOK, Steps: steps}
+}
+
+// record updates a status; a status that cannot be written is not a reason
+// to fail work already done on the host, so the error is dropped here and
+// surfaces on the next read.
+func (r *Runner) record(g *api.Guest, fn func(*api.Status)) {
+	if r.Status == nil {
+		return
+	}
+	_, _ = r.Status.Update(g.ID, g.Kind, fn)
+}
+
+// IsTerminal reports whether retrying cannot help: the desired state itself
+// is wrong.
+func IsTerminal(err error) bool {
+	var inv *api.InvalidError
+	var use *UsageError
+	return errors.As(err, &inv) || errors.As(err, &use)
+}

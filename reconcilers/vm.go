@@ -1,0 +1,144 @@
+package reconcilers
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/hypervisor"
+)
+
+// vmSteps is the VM create workflow (DESIGN section 4).
+var vmSteps = []step{
+	{"define", vmDefine},
+	{"configure", vmConfigure},
+	{"start", vmStart},
+	{"features", vmFeatures},
+	{"template", vmTemplate},
+}
+
+func vmDefine(ctx context.Context, r *run) (outcome, error) {
+	return r.define(ctx, func(ctx context.Context) error {
+		s := &r.g.Spec
+		return r.w.host.Create(ctx, api.KindVM, r.g.ID, hypervisor.CreateSpec{
+			Source: s.TemplateImage, Storage: s.StoragePool, DiskGB: s.DiskSizeGB, Config: VMConfig(r.g),
+		})
+	})
+}
+
+func vmConfigure(ctx context.Context, r *run) (outcome, error) {
+	cfgOut, err := r.applyConfig(ctx, VMConfig(r.g), nil)
+	if err != nil {
+		return "", err
+	}
+	diskOut, err := growDisk(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	if cfgOut == changed || diskOut == changed {
+		return changed, nil
+	}
+	return unchanged, nil
+}
+
+// vmStart starts the VM unless it is (or only becomes) a template: a
+// template with no features never needs to run.
+func vmStart(ctx context.Context, r *run) (outcome, error) {
+	cur, err := r.guest(ctx)
+	if err != nil {
+		return "", err
+	}
+	if cur.Template || (r.g.Spec.IsTemplate && len(r.g.Spec.Features) == 0) {
+		return skipped, nil
+	}
+	return r.start(ctx)
+}
+
+func vmFeatures(ctx context.Context, r *run) (outcome, error) {
+	cur, err := r.guest(ctx)
+	if err != nil {
+		return "", err
+	}
+	if cur.Template {
+		// A converted template cannot run; its features were applied before.
+		return skipped, nil
+	}
+	return r.features(ctx)
+}
+
+// vmTemplate converts an is_template VM into a template. Proxmox clones a
+// template without a snapshot, so none is taken for it; a VM that is not a
+// template but names template_snapshot_name gets that snapshot, for clones
+// of it.
+func vmTemplate(ctx context.Context, r *run) (outcome, error) {
+	s := &r.g.Spec
+	if !s.IsTemplate {
+		return r.snapshot(ctx, s.TemplateSnapshotName)
+	}
+	cur, err := r.guest(ctx)
+	if err != nil {
+		return "", err
+	}
+	if cur.Template {
+		return unchanged, nil
+	}
+	if cur.Running {
+		if err := r.w.host.Stop(ctx, api.KindVM, r.g.ID); err != nil {
+			return "", err
+		}
+	}
+	if err := r.w.host.ConvertToTemplate(ctx, api.KindVM, r.g.ID); err != nil {
+		return "", err
+	}
+	r.changed()
+	return changed, nil
+}
+
+// VMConfig is the VM config phoenix wants for g, by qm config key.
+func VMConfig(g *api.Guest) map[string]string {
+	s := &g.Spec
+	c := map[string]string{"agent": "1"}
+	if s.Name != "" {
+		c["name"] = s.Name
+	}
+	if s.MemoryMB > 0 {
+		c["memory"] = strconv.Itoa(s.MemoryMB)
+	}
+	if s.Cores > 0 {
+		c["cores"] = strconv.Itoa(s.Cores)
+	}
+	bridge := s.NetworkBridge
+	if n := s.NetworkConfig; n != nil && n.Bridge != "" {
+		bridge = n.Bridge
+	}
+	if bridge != "" {
+		net := "virtio,bridge=" + bridge
+		if s.MACAddress != "" {
+			net = "virtio=" + strings.ToUpper(s.MACAddress) + ",bridge=" + bridge
+		}
+		c["net0"] = net
+	}
+	if n := s.NetworkConfig; n != nil {
+		var parts []string
+		if n.IP != "" {
+			parts = append(parts, "ip="+n.IP)
+		}
+		if n.GW != "" {
+			parts = append(parts, "gw="+n.GW)
+		}
+		if len(parts) > 0 {
+			c["ipconfig0"] = strings.Join(parts, ",")
+		}
+		if len(n.Nameservers) > 0 {
+			c["nameserver"] = strings.Join(n.Nameservers, " ")
+		}
+	}
+	if u, ok := s.UserConfig["username"].(string); ok && u != "" {
+		c["ciuser"] = u
+	}
+	if s.StartAtBoot != nil {
+		c["onboot"] = boolStr(*s.StartAtBoot)
+	}
+	return c
+}

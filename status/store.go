@@ -1,0 +1,112 @@
+package status
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
+)
+
+// Store reads and writes status files in one folder.
+type Store struct {
+	dir string
+	mu  sync.Mutex
+}
+
+// NewStore opens the status folder, creating it (0700) when needed.
+func NewStore(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("status folder: %w", err)
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Dir is the status folder.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) path(id api.ID) string { return filepath.Join(s.dir, id.String()+".json") }
+
+// Get returns the recorded status of a guest; a guest never applied gets a
+// Pending status.
+func (s *Store) Get(id api.ID, kind api.Kind) (*api.Status, error) {
+	data, err := os.ReadFile(s.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return &api.Status{ID: id.String(), Kind: kind, Phase: api.PhasePending}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st api.Status
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("status of %s (%s): %w", id, s.path(id), err)
+	}
+	return &st, nil
+}
+
+// Update applies fn to the guest's status and writes it back, under a lock
+// that other phoenix processes respect too.
+func (s *Store) Update(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, err := os.OpenFile(filepath.Join(s.dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, err
+	}
+	st, err := s.Get(id, kind)
+	if err != nil {
+		// A corrupt file must not block progress: start over from Pending.
+		st = &api.Status{ID: id.String(), Kind: kind, Phase: api.PhasePending}
+	}
+	st.ID, st.Kind = id.String(), kind
+	fn(st)
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := fsutil.WriteFile(s.path(id), append(data, '\n'), 0o600); err != nil {
+		return nil, fmt.Errorf("write status of %s: %w", id, err)
+	}
+	return st, nil
+}
+
+// Delete removes a guest's status file.
+func (s *Store) Delete(id api.ID) error {
+	err := os.Remove(s.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// IDs lists the guests that have a status file, ascending.
+func (s *Store) IDs() ([]api.ID, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []api.ID
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		if id, err := api.ParseID(name); err == nil {
+			out = append(out, id)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
