@@ -25,6 +25,10 @@ type Config struct {
 	Guests map[ID]*Guest
 	// IDs lists every guest in ascending order.
 	IDs []ID
+
+	// unreadable is set when a guest file could not be parsed: its guests
+	// are unknown, so references to them are not reported as unknown too.
+	unreadable bool
 }
 
 // Guest returns the guest with the given ID, or nil.

@@ -162,6 +162,7 @@ func (c *Config) loadLXC(ps *problems, path string) int {
 	c.LXCPath = path
 	doc, ok := parseFile(ps, path, data)
 	if !ok {
+		c.unreadable = true
 		return 1
 	}
 	entries, dups := lxcEntries(data)
@@ -179,7 +180,7 @@ func (c *Config) loadLXC(ps *problems, path string) int {
 		id, err := ParseID(key)
 		if err != nil {
 			if !bad[key] {
-				ps.add(path, key, "lxc_configs", "%v", err)
+				ps.add(path, key, "lxc_configs", "key %q is not a valid guest ID (want a number from %d to %d)", key, MinID, MaxID)
 			}
 			continue
 		}
@@ -201,6 +202,7 @@ func (c *Config) loadVM(ps *problems, path string) int {
 	c.VMPath = path
 	doc, ok := parseFile(ps, path, data)
 	if !ok {
+		c.unreadable = true
 		return 1
 	}
 	var top struct {

@@ -21,7 +21,11 @@ func (p Problem) String() string {
 		b.Reset()
 		b.WriteString("config")
 	}
-	if p.Guest != "" {
+	switch p.Guest {
+	case "":
+	case "vm_defaults":
+		b.WriteString(": vm_defaults")
+	default:
 		fmt.Fprintf(&b, ": guest %s", p.Guest)
 	}
 	if p.Field != "" {

@@ -83,6 +83,10 @@ func validateSchema(ps *problems, path string, name schemaName, doc any, guestOf
 	seen := map[string]bool{}
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
+		if kw := e.ErrorKind.KeywordPath(); len(kw) > 0 && kw[0] == "propertyNames" {
+			// Guest IDs used as keys are checked, with a clearer message, by Load.
+			return
+		}
 		if len(e.Causes) > 0 {
 			for _, c := range e.Causes {
 				walk(c)

@@ -87,6 +87,9 @@ func resolve(ps *problems, c *Config, g *Guest, field string, ref Ref) (*Guest, 
 		return nil, false
 	}
 	other := c.Guests[ref.ID]
+	if other == nil && c.unreadable {
+		return nil, false
+	}
 	if other == nil {
 		ps.add(g.File, g.ID.String(), field, "unknown guest %s (not in %s or %s)", ref.ID, LXCFile, VMFile)
 		return nil, false

@@ -1,0 +1,257 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const referenceLab = "../../shared/fixtures/reference-lab"
+
+// refLab returns a copy of the reference lab's config directory. Tests skip
+// when the shared fixtures are not beside the repository.
+func refLab(tb testing.TB) string {
+	tb.Helper()
+	if _, err := os.Stat(referenceLab); err != nil {
+		tb.Skipf("reference lab not found at %s", referenceLab)
+	}
+	dir := tb.TempDir()
+	for _, f := range []string{HypervisorFile, LXCFile, VMFile} {
+		data, err := os.ReadFile(filepath.Join(referenceLab, f))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func mustLoad(tb testing.TB, dir string) *Config {
+	tb.Helper()
+	c, err := Load(dir)
+	if err != nil {
+		tb.Fatalf("Load(%s): %v", dir, err)
+	}
+	return c
+}
+
+func TestLoad_referenceLab(t *testing.T) {
+	c := mustLoad(t, refLab(t))
+	if got := len(c.IDs); got != 19 {
+		t.Fatalf("guests = %d, want 19 (17 LXC + 2 VM)", got)
+	}
+	g := c.Guest(941)
+	if g == nil || g.Kind != KindLXC || g.Spec.Name != "granite-new" {
+		t.Fatalf("941 = %+v, want the granite-new container", g)
+	}
+	if src := g.CloneSource(); src != 921 {
+		t.Errorf("941 clone source = %d, want 921 (written as the string \"921\")", src)
+	}
+	if deps := g.Dependencies(); !reflect.DeepEqual(deps, []ID{953}) {
+		t.Errorf("941 dependencies = %v, want [953]", deps)
+	}
+	if vm := c.Guest(8001); vm == nil || vm.Kind != KindVM || vm.CloneSource() != 8000 {
+		t.Errorf("8001 = %+v, want a VM cloned from 8000", vm)
+	}
+}
+
+func TestLoad_keepsUnknownFields(t *testing.T) {
+	c := mustLoad(t, refLab(t))
+	var raw map[string]any
+	if err := json.Unmarshal(c.Guest(941).Raw, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{"vllm_engine_config", "portainer_role", "ports", "tests"} {
+		if _, ok := raw[field]; !ok {
+			t.Errorf("field %s of 941 was dropped; unknown fields must reach the scripts", field)
+		}
+	}
+}
+
+func TestLoad_vmDefaultsOverlay(t *testing.T) {
+	c := mustLoad(t, refLab(t))
+	tpl := c.Guest(8000)
+	// 8000 sets none of these itself: they come from vm_defaults.
+	if tpl.Spec.Cores != 4 || tpl.Spec.MemoryMB != 8192 || tpl.Spec.DiskSizeGB != 100 || tpl.Spec.StoragePool != "quickOS-vm-disks" {
+		t.Errorf("8000 spec = %+v, want vm_defaults applied (4 cores, 8192 MB, 100 GB, quickOS-vm-disks)", tpl.Spec)
+	}
+	var raw map[string]any
+	_ = json.Unmarshal(tpl.Raw, &raw)
+	if raw["network_bridge"] != "vmbr0" || raw["template"] != "ubuntu-24.04-standard" {
+		t.Errorf("8000 effective JSON lacks vm_defaults fields: %s", tpl.Raw)
+	}
+}
+
+func TestLoad_corePaths(t *testing.T) {
+	dir := refLab(t)
+	// Move the guest files into a sub folder that core_paths names relatively.
+	sub := filepath.Join(dir, "guests")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{LXCFile, VMFile} {
+		if err := os.Rename(filepath.Join(dir, f), filepath.Join(sub, "my-"+f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hv := `{"core_paths": {"lxc_config_file": "guests/my-phoenix_lxc_configs.json", "vm_config_file": "guests/my-phoenix_vm_configs.json"}}`
+	if err := os.WriteFile(filepath.Join(dir, HypervisorFile), []byte(hv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := mustLoad(t, dir)
+	if c.LXCPath != filepath.Join(sub, "my-"+LXCFile) || len(c.IDs) != 19 {
+		t.Errorf("LXCPath = %s with %d guests, want the core_paths file with 19", c.LXCPath, len(c.IDs))
+	}
+}
+
+func TestLoad_corePathsMissingFallsBack(t *testing.T) {
+	// The reference lab's core_paths name /usr/local/phoenix_hypervisor/etc,
+	// absent here: the files beside the hypervisor config are used.
+	dir := refLab(t)
+	c := mustLoad(t, dir)
+	if c.LXCPath != filepath.Join(dir, LXCFile) {
+		t.Errorf("LXCPath = %s, want %s", c.LXCPath, filepath.Join(dir, LXCFile))
+	}
+}
+
+func TestLoad_noFiles(t *testing.T) {
+	_, err := Load(t.TempDir())
+	var inv *InvalidError
+	if !errors.As(err, &inv) || !strings.Contains(err.Error(), "--config-dir") {
+		t.Fatalf("Load(empty dir) = %v, want an InvalidError telling to set --config-dir", err)
+	}
+}
+
+// TestLoad_badCorpus loads every broken config of testdata/bad and checks
+// that each expected fragment (file, guest, field, what is wrong) appears.
+func TestLoad_badCorpus(t *testing.T) {
+	dirs, _ := filepath.Glob("../testdata/bad/*")
+	if len(dirs) < 25 {
+		t.Fatalf("found %d bad configs, want at least 25", len(dirs))
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			want, err := os.ReadFile(filepath.Join(dir, "want"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Load(dir)
+			var inv *InvalidError
+			if !errors.As(err, &inv) {
+				t.Fatalf("Load = %v, want an InvalidError", err)
+			}
+			msg := err.Error()
+			for _, w := range strings.Split(strings.TrimSpace(string(want)), "\n") {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error lacks %q:\n%s", w, msg)
+				}
+			}
+		})
+	}
+}
+
+func TestLoad_reportsEveryProblem(t *testing.T) {
+	dir := t.TempDir()
+	lxc := `{"lxc_configs": {
+	  "900": {"name": "a", "template": "t", "memory_mb": -1, "mac_address": "nope"},
+	  "901": {"name": "b", "clone_from_ctid": "777", "dependencies": ["900", "778"]}}}`
+	if err := os.WriteFile(filepath.Join(dir, LXCFile), []byte(lxc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(dir)
+	var inv *InvalidError
+	if !errors.As(err, &inv) {
+		t.Fatalf("Load = %v, want an InvalidError", err)
+	}
+	// memory_mb fails the schema, so 900's other checks wait; 901 has two.
+	want := []string{"guest 900: field memory_mb", "guest 901: field clone_from_ctid", "guest 901: field dependencies[1]"}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
+	}
+}
+
+func TestLoad_hugeFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 30 MB")
+	}
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString(`{"lxc_configs": {`)
+	pad := strings.Repeat("x", 1000)
+	for i := 0; i < 30000; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		mem := "512"
+		if i == 29999 {
+			mem = `"big"`
+		}
+		b.WriteString(`"` + ID(1000+i).String() + `": {"name": "g", "template": "t", "memory_mb": ` + mem + `, "notes": "` + pad + `"}`)
+	}
+	b.WriteString("}}")
+	if err := os.WriteFile(filepath.Join(dir, LXCFile), []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(dir)
+	if err == nil || !strings.Contains(err.Error(), "guest 30999: field memory_mb") {
+		t.Fatalf("Load(30 MB file) = %v, want the one bad guest named", err)
+	}
+}
+
+func TestLoad_deeplyNested(t *testing.T) {
+	dir := t.TempDir()
+	deep := `{"lxc_configs": {"900": {"name": "a", "template": "t", "x": ` + strings.Repeat("[", 200000) + strings.Repeat("]", 200000) + `}}}`
+	if err := os.WriteFile(filepath.Join(dir, LXCFile), []byte(deep), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(dir)
+	if err == nil || !strings.Contains(err.Error(), LXCFile) {
+		t.Fatalf("Load(deeply nested) = %v, want an error naming the file", err)
+	}
+}
+
+func TestSpecHash(t *testing.T) {
+	tests := []struct {
+		name  string
+		a, b  string
+		equal bool
+	}{
+		{"key order and space", `{"a":1,"b":[1,2]}`, `{ "b": [1, 2], "a": 1 }`, true},
+		{"annotations ignored", `{"a":1}`, `{"a":1,"annotations":{"converge.phoenix.io/requestedAt":"x"}}`, true},
+		{"value change", `{"a":1}`, `{"a":2}`, false},
+		{"nested change", `{"n":{"ip":"10.0.0.1/24"}}`, `{"n":{"ip":"10.0.0.2/24"}}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := SpecHash([]byte(tt.a)) == SpecHash([]byte(tt.b)); got != tt.equal {
+				t.Errorf("SpecHash equal = %v, want %v", got, tt.equal)
+			}
+		})
+	}
+}
+
+func TestParseID(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    ID
+		wantErr bool
+	}{
+		{"100", 100, false}, {"999999999", 999999999, false}, {"941", 941, false},
+		{"99", 0, true}, {"1000000000", 0, true}, {"0941", 0, true}, {"94a", 0, true},
+		{"", 0, true}, {"-941", 0, true}, {" 941", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseID(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("ParseID(%q) = %v, %v; want %v, err %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
