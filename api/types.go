@@ -106,6 +106,7 @@ type HealthCheck struct {
 // JSON is kept in Guest.Raw and handed to scripts untouched.
 type Spec struct {
 	Name                     string            `json:"name"`
+	Node                     string            `json:"node"` // cluster node (pve-api); "" = clone source's node, else the default node
 	MemoryMB                 int               `json:"memory_mb"`
 	Cores                    int               `json:"cores"`
 	SwapMB                   int               `json:"swap_mb"`
