@@ -77,19 +77,43 @@ func (p *Plan) String() string {
 // State is what planning needs to know of a guest on the host.
 type State struct {
 	Exists, Running bool
+	// Unfinished: the guest exists but its create workflow never finished
+	// (a clone source without its template snapshot or conversion, or a
+	// recorded phase of Failed or Provisioning). create finishes it rather
+	// than skipping it, so that a rerun after a failure completes the job.
+	Unfinished bool
 }
 
 // Lookup tells planning whether a guest exists and runs.
 type Lookup func(ctx context.Context, kind api.Kind, id api.ID) (State, error)
 
-// HostLookup asks the host.
-func HostLookup(h hypervisor.Host) Lookup {
+// StatusReader reads recorded guest status; status.Store implements it.
+type StatusReader interface {
+	Get(id api.ID, kind api.Kind) (*api.Status, error)
+}
+
+// HostLookup asks the host, and the recorded status when st is not nil.
+func HostLookup(h hypervisor.Host, cfg *api.Config, st StatusReader) Lookup {
 	return func(ctx context.Context, kind api.Kind, id api.ID) (State, error) {
 		g, ok, err := hypervisor.Exists(ctx, h, kind, id)
 		if err != nil || !ok {
 			return State{}, err
 		}
-		return State{Exists: true, Running: g.Running}, nil
+		s := State{Exists: true, Running: g.Running}
+		if spec := cfg.Guest(id); spec != nil {
+			switch {
+			case spec.Spec.IsTemplate && !g.Template:
+				s.Unfinished = true
+			case !spec.Spec.IsTemplate && spec.Spec.TemplateSnapshotName != "" && !g.HasSnapshot(spec.Spec.TemplateSnapshotName):
+				s.Unfinished = true
+			}
+		}
+		if st != nil {
+			if rec, err := st.Get(id, kind); err == nil && (rec.Phase == api.PhaseFailed || rec.Phase == api.PhaseProvisioning) {
+				s.Unfinished = true
+			}
+		}
+		return s, nil
 	}
 }
 
@@ -159,7 +183,7 @@ func PlanCreate(ctx context.Context, cfg *api.Config, targets []api.ID, look Loo
 			return nil, fmt.Errorf("look up %s: %w", id, err)
 		}
 		switch {
-		case !st.Exists:
+		case !st.Exists || st.Unfinished:
 			b.add(id, ActCreate, ReasonMissingDependency)
 		case runtimeNeeded[id] && !st.Running && !cfg.Guest(id).IsTemplateSource():
 			b.add(id, ActStart, ReasonDependency)

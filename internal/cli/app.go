@@ -163,7 +163,7 @@ func (a *app) createCommand() *cobra.Command {
 dependencies). Every named guest gets the full create workflow; every other
 guest of the chain is created only when it does not exist yet.`,
 		func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error) {
-			return reconcilers.PlanCreate(ctx, e.cfg, targets, reconcilers.HostLookup(e.host))
+			return reconcilers.PlanCreate(ctx, e.cfg, targets, e.lookup())
 		})
 }
 
@@ -180,14 +180,14 @@ func (a *app) convergeCommand() *cobra.Command {
 func (a *app) startCommand() *cobra.Command {
 	return a.planVerb("start ID...", "Start the named guests and the guests they depend on (dependencies first)", "",
 		func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error) {
-			return reconcilers.PlanStart(ctx, e.cfg, targets, reconcilers.HostLookup(e.host))
+			return reconcilers.PlanStart(ctx, e.cfg, targets, e.lookup())
 		})
 }
 
 func (a *app) stopCommand(verb, short string) *cobra.Command {
 	return a.planVerb(verb+" ID...", short, "",
 		func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error) {
-			return reconcilers.PlanStop(ctx, e.cfg, verb, targets, reconcilers.HostLookup(e.host))
+			return reconcilers.PlanStop(ctx, e.cfg, verb, targets, e.lookup())
 		})
 }
 
@@ -197,7 +197,7 @@ func (a *app) deleteCommand() *cobra.Command {
 		`delete stops and destroys the named guests, and no others. It refuses (exit 2)
 when an existing guest clones from or depends on one of them, unless --force.`,
 		func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error) {
-			return reconcilers.PlanDelete(ctx, e.cfg, targets, reconcilers.HostLookup(e.host), force)
+			return reconcilers.PlanDelete(ctx, e.cfg, targets, e.lookup(), force)
 		})
 	cmd.Flags().BoolVar(&force, "force", false, "delete even when other existing guests clone from or depend on the guest")
 	return cmd
@@ -217,3 +217,8 @@ starts every non-template guest whose start_at_boot is not false, by
 }
 
 func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
+
+// lookup tells planning what the host and the status files say of a guest.
+func (e *env) lookup() reconcilers.Lookup {
+	return reconcilers.HostLookup(e.host, e.cfg, e.status)
+}
