@@ -1,0 +1,12 @@
+//go:build !unix
+
+package main
+
+import (
+	"errors"
+	"os"
+)
+
+func flock(path string) (*os.File, error) {
+	return nil, errors.New("fakepve needs a unix system")
+}
