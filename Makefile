@@ -1,0 +1,43 @@
+# phoenix developer targets. `make help` lists them.
+GO       ?= go
+BIN      ?= bin/phoenix
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/phoenix-hypervisor/phoenix/internal/cli.Version=$(VERSION)
+DEMO_STATE ?= .demo-state
+
+.PHONY: help build test test-go test-race check-monitoring demo demo-controller bench lint fmt
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+build: ## build bin/phoenix
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/phoenix
+
+test: lint test-go check-monitoring ## everything CI runs: vet, gofmt, Go tests, promtool checks
+
+test-go: ## the Go tests
+	$(GO) test -count=1 ./...
+
+test-race: ## the Go tests under the race detector
+	$(GO) test -count=1 -race ./...
+
+check-monitoring: ## promtool checks of the Prometheus rules (installs promtool when missing)
+	bash hack/check-monitoring.sh
+
+demo: ## LetsGo on the example lab, on the simulated host (state in .demo-state/)
+	$(GO) run ./cmd/phoenix --config-dir config/examples/lab --scripts-dir config/examples/scripts \
+		--state-dir $(DEMO_STATE) --backend sim LetsGo
+
+demo-controller: ## the controller on the example lab, on the simulated host
+	$(GO) run ./cmd/phoenix --config-dir config/examples/lab --scripts-dir config/examples/scripts \
+		--state-dir $(DEMO_STATE) --backend sim controller
+
+bench: ## Go benchmarks of the hot paths
+	$(GO) test -run XXX -bench . -benchmem ./...
+
+lint: ## go vet and gofmt
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+fmt: ## gofmt the tree
+	gofmt -w $$(git ls-files '*.go')
