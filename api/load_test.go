@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-const referenceLab = "../../shared/fixtures/reference-lab"
+const referenceLab = "../testdata/reference-lab"
 
 // refLab returns a copy of the reference lab's config directory. Tests skip
 // when the shared fixtures are not beside the repository.

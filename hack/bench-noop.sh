@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-30}
-LAB=${LAB:-../shared/fixtures/reference-lab}
+LAB=${LAB:-testdata/reference-lab}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/phoenix" ./cmd/phoenix

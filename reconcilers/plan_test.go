@@ -14,7 +14,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 const (
-	referenceLab = "../../shared/fixtures/reference-lab"
+	referenceLab = "../testdata/reference-lab"
 	exampleLab   = "../config/examples/lab"
 )
 

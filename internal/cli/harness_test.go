@@ -17,7 +17,7 @@ import (
 )
 
 const (
-	referenceLab = "../../../shared/fixtures/reference-lab"
+	referenceLab = "../../testdata/reference-lab"
 	exampleLab   = "../../config/examples/lab"
 	smallLab     = "../../testdata/small"
 )
