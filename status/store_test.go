@@ -1,0 +1,69 @@
+package status
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+)
+
+func TestStore_neverAppliedIsPending(t *testing.T) {
+	s, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Get(941, api.KindLXC)
+	if err != nil || st.Phase != api.PhasePending || st.ID != "941" {
+		t.Fatalf("Get(never applied) = %+v, %v; want Pending", st, err)
+	}
+}
+
+func TestStore_concurrentUpdatesLoseNothing(t *testing.T) {
+	dir := t.TempDir()
+	a, _ := NewStore(dir)
+	b, _ := NewStore(dir) // a second process on the same state dir
+	var wg sync.WaitGroup
+	for i := 0; i < 40; i++ {
+		wg.Add(2)
+		for _, s := range []*Store{a, b} {
+			go func(s *Store) {
+				defer wg.Done()
+				_, err := s.Update(941, api.KindLXC, func(st *api.Status) {
+					st.Conditions = append(st.Conditions, api.Condition{Type: "Tick", Status: "True", Reason: "Test"})
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}(s)
+		}
+	}
+	wg.Wait()
+	st, _ := a.Get(941, api.KindLXC)
+	if len(st.Conditions) != 80 {
+		t.Errorf("%d updates survived of 80", len(st.Conditions))
+	}
+	tmp, _ := filepath.Glob(filepath.Join(dir, ".*tmp*"))
+	if len(tmp) != 0 {
+		t.Errorf("temp files left behind: %v", tmp)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "941.json")); fi.Mode().Perm() != 0o600 {
+		t.Errorf("status file mode %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+func TestStore_corruptFileIsReplacedOnUpdate(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := NewStore(dir)
+	os.WriteFile(filepath.Join(dir, "941.json"), []byte("{half"), 0o600)
+	if _, err := s.Get(941, api.KindLXC); err == nil {
+		t.Error("Get of a corrupt status file gave no error")
+	}
+	if _, err := s.Update(941, api.KindLXC, func(st *api.Status) { st.Phase = api.PhaseReady }); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Get(941, api.KindLXC); err != nil || st.Phase != api.PhaseReady {
+		t.Errorf("after update: %+v, %v", st, err)
+	}
+}
