@@ -1,0 +1,286 @@
+package fakepveapi
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// SSHEndpoint is the fake SSH server of one node.
+type SSHEndpoint struct {
+	Node string
+	// Addr is host:port on 127.0.0.1.
+	Addr    string
+	HostKey ssh.PublicKey
+}
+
+// KnownHosts renders endpoints as known_hosts lines.
+func KnownHosts(eps []SSHEndpoint) string {
+	var b strings.Builder
+	for _, ep := range eps {
+		b.WriteString(knownhosts.Line([]string{knownhosts.Normalize(ep.Addr)}, ep.HostKey))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+type sshServer struct {
+	c    *Cluster
+	node string
+	ln   net.Listener
+	cfg  *ssh.ServerConfig
+	wg   sync.WaitGroup
+}
+
+// StartSSH starts an SSH server for every node, on 127.0.0.1, that accepts
+// the client key authorized (any user name). Close stops them.
+//
+// A node's server understands what phoenix runs there: "pct exec ID --
+// argv..." (the guest must be a container on that node and running), the
+// raw-key editor ("sh -c SCRIPT phoenix-lxc-raw ID ..." with "key: value"
+// lines, or a bare "key" to delete, on stdin), and anything else as a
+// command on the node itself (see ExecFunc). A node set down refuses
+// connections.
+func (c *Cluster) StartSSH(authorized ssh.PublicKey) ([]SSHEndpoint, error) {
+	var eps []SSHEndpoint
+	for _, node := range c.nodes {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		signer, err := ssh.NewSignerFromKey(priv)
+		if err != nil {
+			return nil, err
+		}
+		cfg := &ssh.ServerConfig{
+			PublicKeyCallback: func(_ ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+				if authorized != nil && string(key.Marshal()) == string(authorized.Marshal()) {
+					return nil, nil
+				}
+				return nil, errors.New("unknown public key")
+			},
+		}
+		cfg.AddHostKey(signer)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		s := &sshServer{c: c, node: node, ln: ln, cfg: cfg}
+		c.mu.Lock()
+		c.ssh = append(c.ssh, s)
+		c.mu.Unlock()
+		s.wg.Add(1)
+		go s.serve()
+		eps = append(eps, SSHEndpoint{Node: node, Addr: ln.Addr().String(), HostKey: signer.PublicKey()})
+	}
+	return eps, nil
+}
+
+func (s *sshServer) close() {
+	s.ln.Close()
+	s.wg.Wait()
+}
+
+func (s *sshServer) serve() {
+	defer s.wg.Done()
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		if s.c.isDown(s.node) {
+			conn.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(conn)
+		}()
+	}
+}
+
+func (s *sshServer) handle(conn net.Conn) {
+	defer conn.Close()
+	sc, chans, reqs, err := ssh.NewServerConn(conn, s.cfg)
+	if err != nil {
+		return
+	}
+	defer sc.Close()
+	go ssh.DiscardRequests(reqs)
+	var wg sync.WaitGroup
+	for nc := range chans {
+		if nc.ChannelType() != "session" {
+			nc.Reject(ssh.UnknownChannelType, "only sessions")
+			continue
+		}
+		ch, creqs, err := nc.Accept()
+		if err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.session(ch, creqs)
+		}()
+	}
+	wg.Wait()
+}
+
+func (s *sshServer) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
+	defer ch.Close()
+	for req := range reqs {
+		if req.Type != "exec" {
+			req.Reply(false, nil)
+			continue
+		}
+		var payload struct{ Command string }
+		if err := ssh.Unmarshal(req.Payload, &payload); err != nil {
+			req.Reply(false, nil)
+			return
+		}
+		req.Reply(true, nil)
+		stdin, _ := io.ReadAll(ch)
+		out, code := s.c.sshCommand(s.node, payload.Command, stdin)
+		if code == 0 {
+			io.WriteString(ch, out)
+		} else {
+			io.WriteString(ch.Stderr(), out)
+		}
+		ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(code)}))
+		return
+	}
+}
+
+// sshCommand runs a command line received over SSH on node.
+func (c *Cluster) sshCommand(node, line string, stdin []byte) (string, int) {
+	argv, err := splitShell(line)
+	if err != nil {
+		return "sh: " + err.Error() + "\n", 2
+	}
+	switch {
+	case len(argv) >= 5 && argv[0] == "pct" && argv[1] == "exec" && argv[3] == "--":
+		vmid, err := strconv.Atoi(argv[2])
+		if err != nil {
+			return fmt.Sprintf("400 Parameter verification failed.\nvmid: type check ('integer') failed - got '%s'\n", argv[2]), 255
+		}
+		c.mu.Lock()
+		g := c.guests[vmid]
+		var msg string
+		switch {
+		case g == nil || g.Node != node || g.Type != "lxc":
+			msg = fmt.Sprintf("Configuration file 'nodes/%s/lxc/%d.conf' does not exist\n", node, vmid)
+		case !g.Running:
+			msg = fmt.Sprintf("CT %d not running\n", vmid)
+		}
+		c.mu.Unlock()
+		if msg != "" {
+			return msg, 255
+		}
+		return c.runExec(node, vmid, argv[4:], stdin)
+	case len(argv) >= 5 && argv[0] == "sh" && argv[1] == "-c" && argv[3] == "phoenix-lxc-raw":
+		vmid, err := strconv.Atoi(argv[4])
+		if err != nil {
+			return "bad CTID\n", 2
+		}
+		return c.editRaw(node, vmid, stdin)
+	case len(argv) == 0:
+		return "", 0
+	}
+	return c.runExec(node, 0, argv, stdin)
+}
+
+// editRaw does what phoenix's raw-key editor does to
+// /etc/pve/lxc/<vmid>.conf: drop every line of each key named on stdin and
+// add the "key: value" lines.
+func (c *Cluster) editRaw(node string, vmid int, stdin []byte) (string, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.guests[vmid]
+	if g == nil || g.Node != node || g.Type != "lxc" {
+		return fmt.Sprintf("Configuration file '/etc/pve/lxc/%d.conf' does not exist\n", vmid), 2
+	}
+	if g.Lock != "" {
+		return fmt.Sprintf("CT is locked (%s)\n", g.Lock), 3
+	}
+	drop := map[string]bool{}
+	var add [][2]string
+	for _, line := range strings.Split(string(stdin), "\n") {
+		if line == "" {
+			continue
+		}
+		k, v, hasValue := strings.Cut(line, ":")
+		drop[k] = true
+		if hasValue {
+			add = append(add, [2]string{k, strings.TrimLeft(v, " \t")})
+		}
+	}
+	var raw [][2]string
+	for _, kv := range g.Raw {
+		if !drop[kv[0]] {
+			raw = append(raw, kv)
+		}
+	}
+	g.Raw = append(raw, add...)
+	return "", 0
+}
+
+// splitShell splits a command line into words the way sh does for the
+// quoting phoenix uses: single quotes, double quotes with backslash
+// escapes, and backslashes outside quotes. It expands nothing.
+func splitShell(line string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(line); i++ {
+		ch := line[i]
+		switch {
+		case ch == ' ' || ch == '\t' || ch == '\n':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case ch == '\'':
+			end := strings.IndexByte(line[i+1:], '\'')
+			if end < 0 {
+				return nil, errors.New("unterminated quoted string")
+			}
+			cur.WriteString(line[i+1 : i+1+end])
+			i += end + 1
+			inWord = true
+		case ch == '"':
+			i++
+			for ; i < len(line) && line[i] != '"'; i++ {
+				if line[i] == '\\' && i+1 < len(line) && strings.IndexByte("\"\\$`", line[i+1]) >= 0 {
+					i++
+				}
+				cur.WriteByte(line[i])
+			}
+			if i >= len(line) {
+				return nil, errors.New("unterminated quoted string")
+			}
+			inWord = true
+		case ch == '\\' && i+1 < len(line):
+			i++
+			cur.WriteByte(line[i])
+			inWord = true
+		default:
+			cur.WriteByte(ch)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
