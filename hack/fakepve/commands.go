@@ -675,6 +675,7 @@ func (f *fake) guestExec(c *cmdline) error {
 		return fail("VM %d is not running", g.ID)
 	}
 	var input []byte
+	copyIn := false
 	if c.flag("pass-stdin") {
 		if input, err = io.ReadAll(io.LimitReader(f.stdin, 1<<20+1)); err != nil {
 			return err
@@ -687,6 +688,7 @@ func (f *fake) guestExec(c *cmdline) error {
 				g.Files = map[string]string{}
 			}
 			g.Files[dest] = string(input)
+			copyIn = true
 		}
 	}
 	g.Execs = append(g.Execs, cmd)
@@ -694,7 +696,8 @@ func (f *fake) guestExec(c *cmdline) error {
 		return err
 	}
 	reply := map[string]any{"exited": 1, "exitcode": 0}
-	if f.failsExec(cmd) {
+	// Copying a file in is not running the script it names.
+	if !copyIn && f.failsExec(cmd) {
 		out, errOut := failOutput(cmd)
 		reply["exitcode"] = f.failExecCode
 		reply["out-data"] = out
