@@ -123,6 +123,16 @@ type SetupRunner interface {
 	RunSetupStep(ctx context.Context, step string, settings json.RawMessage) error
 }
 
+// Placer is implemented by backends that spread guests over several nodes
+// (pve-api). Where a guest belongs is desired state (its node field) that the
+// Host methods do not carry, so whoever loads the desired state hands it to
+// the backend, before the first operation and again after every reload; the
+// backend looks a guest's node up in it when it creates or clones the guest.
+type Placer interface {
+	// SetPlacement gives the backend the desired state it places guests by.
+	SetPlacement(cfg *api.Config)
+}
+
 // NotFound builds the error for a missing guest.
 func NotFound(kind api.Kind, id api.ID) error {
 	return fmt.Errorf("%s %s: %w", kind, id, ErrNotFound)
