@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -15,11 +16,16 @@ import (
 
 type schemaName string
 
+// The files' schemas, and the parts of them that check one guest.
 const (
 	schemaHypervisor schemaName = "phoenix_hypervisor_config.schema.json"
 	schemaLXC        schemaName = "phoenix_lxc_configs.schema.json"
 	schemaVM         schemaName = "phoenix_vm_configs.schema.json"
+	guestSchemaLXC   schemaName = "phoenix_lxc_configs.schema.json#/$defs/guest"
+	guestSchemaVM    schemaName = "phoenix_vm_configs.schema.json#/properties/vms/items"
 )
+
+type schemaChecker = *jsonschema.Schema
 
 var (
 	compileOnce sync.Once
@@ -28,11 +34,12 @@ var (
 	printer     = message.NewPrinter(language.English)
 )
 
+// schemas compiles the embedded schemas once per process.
 func schemas() (map[schemaName]*jsonschema.Schema, error) {
 	compileOnce.Do(func() {
 		c := jsonschema.NewCompiler()
-		names := []schemaName{schemaHypervisor, schemaLXC, schemaVM}
-		for _, n := range names {
+		files := []schemaName{schemaHypervisor, schemaLXC, schemaVM}
+		for _, n := range files {
 			data, err := config.Schemas.ReadFile("schemas/" + string(n))
 			if err != nil {
 				compileErr = err
@@ -49,7 +56,7 @@ func schemas() (map[schemaName]*jsonschema.Schema, error) {
 			}
 		}
 		compiled = map[schemaName]*jsonschema.Schema{}
-		for _, n := range names {
+		for _, n := range append(files, guestSchemaLXC, guestSchemaVM) {
 			s, err := c.Compile("phoenix:/" + string(n))
 			if err != nil {
 				compileErr = fmt.Errorf("schema %s: %w", n, err)
@@ -61,25 +68,65 @@ func schemas() (map[schemaName]*jsonschema.Schema, error) {
 	return compiled, compileErr
 }
 
-// validateSchema checks doc against the named schema and reports each leaf
-// error as a problem. guestOf maps an instance location to the guest it
-// belongs to ("" for none). It returns the guests that had problems.
-func validateSchema(ps *problems, path string, name schemaName, doc any, guestOf func([]string) (string, int)) map[string]bool {
-	bad := map[string]bool{}
+func decodeAny(raw []byte) (any, error) {
+	return jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+}
+
+// validateDoc checks a whole file that holds no guests.
+func validateDoc(ps *problems, path string, name schemaName, data []byte) {
 	all, err := schemas()
 	if err != nil {
 		ps.add(path, "", "", "built-in schema: %v", err)
-		return bad
+		return
 	}
-	verr := all[name].Validate(doc)
+	doc, err := decodeAny(data)
+	if err != nil {
+		ps.add(path, "", "", "%v", err)
+		return
+	}
+	schemaProblems(ps, path, all[name], doc, nil)
+}
+
+// validateShallow checks a guest file's top level, its guests left out.
+func validateShallow(ps *problems, path string, name schemaName, top map[string]json.RawMessage) {
+	data, err := json.Marshal(top)
+	if err != nil {
+		ps.add(path, "", "", "%v", err)
+		return
+	}
+	all, err := schemas()
+	if err != nil {
+		ps.add(path, "", "", "built-in schema: %v", err)
+		return
+	}
+	doc, err := decodeAny(data)
+	if err != nil {
+		ps.add(path, "", "", "%v", err)
+		return
+	}
+	schemaProblems(ps, path, all[name], doc, func(loc []string) (string, int) {
+		if len(loc) >= 1 && loc[0] == "vm_defaults" {
+			return "vm_defaults", 1
+		}
+		return "", 0
+	})
+}
+
+// schemaProblems checks doc against sch and reports each leaf error as a
+// problem. guestOf maps an instance location to the guest it belongs to
+// ("" for none) and how many leading elements name that guest. It returns
+// how many problems it added.
+func schemaProblems(ps *problems, path string, sch *jsonschema.Schema, doc any, guestOf func([]string) (string, int)) int {
+	verr := sch.Validate(doc)
 	if verr == nil {
-		return bad
+		return 0
 	}
 	ve, ok := verr.(*jsonschema.ValidationError)
 	if !ok {
 		ps.add(path, "", "", "%v", verr)
-		return bad
+		return 1
 	}
+	n := 0
 	seen := map[string]bool{}
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
@@ -104,13 +151,11 @@ func validateSchema(ps *problems, path string, name schemaName, doc any, guestOf
 			return
 		}
 		seen[key] = true
-		if guest != "" {
-			bad[guest] = true
-		}
 		ps.add(path, guest, field, "%s", msg)
+		n++
 	}
 	walk(ve)
-	return bad
+	return n
 }
 
 // fieldOf names the field of an instance location relative to its guest.

@@ -342,13 +342,25 @@ func PlanLetsGo(cfg *api.Config) *Plan {
 		}
 		return boot[i].ID < boot[j].ID
 	})
+	// Each boot_order group starts after the one before. Rather than every
+	// start of a group waiting for every start of the previous group (n²
+	// edges at 10,000 guests), the first start of a group waits for the
+	// whole previous group and the rest of the group wait for that first.
 	var prevGroup, curGroup []int
+	gate := -1
 	for i, g := range boot {
 		if i > 0 && g.Spec.BootOrder != boot[i-1].Spec.BootOrder {
 			prevGroup, curGroup = curGroup, nil
+			gate = -1
 		}
 		a := &Action{ID: g.ID, Kind: g.Kind, Action: ActStart, Reason: ReasonTarget, Guest: g}
-		a.Needs = append([]int{b.index[g.ID]}, prevGroup...)
+		a.Needs = []int{b.index[g.ID]}
+		if gate < 0 {
+			a.Needs = append(a.Needs, prevGroup...)
+			gate = len(b.plan.Actions)
+		} else if prevGroup != nil {
+			a.Needs = append(a.Needs, gate)
+		}
 		curGroup = append(curGroup, len(b.plan.Actions))
 		b.plan.Actions = append(b.plan.Actions, a)
 	}
