@@ -155,7 +155,6 @@ func rawType(raw []byte) string {
 	}
 }
 
-
 // SpecHash identifies a guest's effective spec. Annotations are left out, so
 // a converge request alone is not a spec change; the order of top-level keys
 // and white space do not count. It works on the bytes (split, sort,
