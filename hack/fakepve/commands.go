@@ -320,8 +320,10 @@ func (f *fake) set(c *cmdline) error {
 				delete(g.Config, d)
 			}
 		case configKey(f.tool, k):
-			if k == "rootfs" {
-				return fail("400 Parameter verification failed.\nrootfs: unable to modify read-only option")
+			if k == "rootfs" || (k == "unprivileged" && f.tool == "pct") {
+				// Fixed at creation: the rootfs is resized, not replaced,
+				// and the ID mapping is baked into the files.
+				return fail("400 Parameter verification failed.\n%s: unable to modify read-only option: '%s'", k, k)
 			}
 			old := g.Config[k]
 			v, err := f.normalize(g, k, c.opts[k])

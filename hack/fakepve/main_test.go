@@ -54,8 +54,14 @@ func TestPct(t *testing.T) {
 		{argv: []string{"pct", "config", "101"}, stdout: "net0: name=eth0,bridge=vmbr0,hwaddr=BC:24:11:"},
 		{argv: []string{"pct", "config", "101"}, stdout: "rootfs: local-zfs:subvol-101-disk-0,size=8G\n"},
 		{argv: []string{"pct", "set", "101", "--lxc.apparmor.profile", "unconfined"}, code: 255, stderr: "Unknown option: lxc.apparmor.profile"},
+		{argv: []string{"pct", "set", "101", "--unprivileged", "0"}, code: 255, stderr: "unable to modify read-only option: 'unprivileged'"},
 		{argv: []string{"pct", "set", "101", "--mp0", "local-zfs:10,mp=/data"}},
 		{argv: []string{"pct", "config", "101"}, stdout: "mp0: local-zfs:subvol-101-disk-1,mp=/data,size=10G\n"},
+		// Setting it again as "pool:size" allocates a new volume; the old
+		// one is detached, not deleted, as on a real host.
+		{argv: []string{"pct", "set", "101", "--mp0", "local-zfs:10,mp=/data"}},
+		{argv: []string{"pct", "config", "101"}, stdout: "mp0: local-zfs:subvol-101-disk-2,mp=/data,size=10G\n"},
+		{argv: []string{"pct", "config", "101"}, stdout: "unused0: local-zfs:subvol-101-disk-1\n"},
 		{argv: []string{"pct", "push", "101", "/etc/hostname", "/tmp/x"}, code: 255, stderr: "CT 101 not running"},
 		{argv: []string{"pct", "exec", "101", "--", "true"}, code: 255, stderr: "CT 101 not running"},
 		{argv: []string{"pct", "stop", "101"}, code: 255, stderr: "CT 101 not running"},

@@ -37,7 +37,8 @@ type Options struct {
 	// LockBackoff is the wait before the first retry, doubling each time
 	// (at most 30s, plus up to half of it as jitter); default 2s.
 	LockBackoff time.Duration
-	// Log, when set, is called with the argv of every command before it runs.
+	// Log, when set, is called with the argv of every command before it
+	// runs (each retry too), possibly from several goroutines at once.
 	Log func(argv []string)
 }
 
