@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/phoenix-hypervisor/phoenix/internal/cli.Version=$(VERSION)
 DEMO_STATE ?= .demo-state
 
-.PHONY: help build test test-go test-race check-monitoring demo demo-controller bench lint fmt
+.PHONY: help build test test-go test-race check-monitoring demo demo-controller bench lint fmt fuzz
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -34,6 +34,11 @@ demo-controller: ## the controller on the example lab, on the simulated host
 
 bench: ## Go benchmarks of the hot paths
 	$(GO) test -run XXX -bench . -benchmem ./...
+
+FUZZTIME ?= 20s
+fuzz: ## run each fuzz target for FUZZTIME (default 20s)
+	$(GO) test ./api -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./api -run XXX -fuzz '^FuzzGraph$$' -fuzztime $(FUZZTIME)
 
 lint: ## go vet and gofmt
 	$(GO) vet ./...
