@@ -206,9 +206,15 @@ func LXCConfig(g *api.Guest) map[string]string {
 	if s.ApparmorProfile != "" {
 		c["lxc.apparmor.profile"] = s.ApparmorProfile
 	}
+	// A key given more than once (lxc.mount.entry, lxc.cgroup2.devices.allow)
+	// keeps every value, one per line, as in the container's config file.
 	for _, opt := range s.LXCOptions {
 		if k, v, ok := strings.Cut(opt, "="); ok {
-			c[strings.TrimSpace(k)] = strings.TrimSpace(v)
+			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+			if prev, dup := c[k]; dup && k != "lxc.apparmor.profile" {
+				v = prev + "\n" + v
+			}
+			c[k] = v
 		}
 	}
 	for i, dev := range gpuDevices(s.GPUAssignment) {

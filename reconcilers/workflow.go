@@ -164,7 +164,7 @@ func (k *keyedMutex) lock(id api.ID) func() {
 func setDiff(have, want map[string]string, owned func(key string) bool) map[string]string {
 	diff := map[string]string{}
 	for k, v := range want {
-		if have[k] != v {
+		if !sameValue(k, have[k], v) {
 			diff[k] = v
 		}
 	}
