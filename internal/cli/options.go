@@ -33,6 +33,7 @@ type options struct {
 	Output      string
 	Parallel    int
 	DryRun      bool
+	pve         pveFlags
 }
 
 func (o *options) bindFlags(cmd *cobra.Command) {
@@ -46,6 +47,7 @@ func (o *options) bindFlags(cmd *cobra.Command) {
 	f.Uint64Var(&o.SimSeed, "sim-seed", envUint("PHOENIX_SIM_SEED"), "sim: seed for injected failures (env PHOENIX_SIM_SEED)")
 	f.StringVarP(&o.Output, "output", "o", "text", "output format: text or json")
 	f.IntVar(&o.Parallel, "parallel", 4, "how many actions may run at once (1 = the old strictly serial order)")
+	o.pve.bindFlags(f)
 }
 
 func envOr(key, def string) string {
