@@ -145,6 +145,14 @@ func (a *app) planVerb(use, short, long string, plan func(ctx context.Context, e
 			if err != nil {
 				return err
 			}
+			if !a.opts.DryRun {
+				release, err := a.writerLock(cmd.Context(), cmd.Name())
+				if err != nil {
+					a.fail(cmd.Name(), err)
+					return err
+				}
+				defer release()
+			}
 			p, err := plan(cmd.Context(), e, targets)
 			if err != nil {
 				a.fail(cmd.Name(), err)
@@ -154,6 +162,7 @@ func (a *app) planVerb(use, short, long string, plan func(ctx context.Context, e
 		},
 	}
 	cmd.Flags().BoolVar(&a.opts.DryRun, "dry-run", false, "print the plan, each action with its reason, and change nothing")
+	a.bindWaitLock(cmd)
 	return cmd
 }
 
@@ -171,10 +180,12 @@ guest of the chain is created only when it does not exist yet.`,
 const convergeShort = "Creates a guest if it doesn't exist, and forcefully re-applies all configurations and features for the guest and its entire dependency chain."
 
 func (a *app) convergeCommand() *cobra.Command {
-	return a.planVerb("converge ID...", convergeShort, convergeShort,
+	cmd := a.planVerb("converge ID...", convergeShort, convergeShort,
 		func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error) {
 			return reconcilers.PlanConverge(e.cfg, targets), nil
 		})
+	a.handOffConverge(cmd)
+	return cmd
 }
 
 func (a *app) startCommand() *cobra.Command {

@@ -115,6 +115,7 @@ them (clone sources and dependencies).`,
 		a.setupCommand(),
 		a.validateCommand(),
 		a.graphCommand(),
+		a.controllerCommand(),
 	)
 	return root
 }

@@ -34,6 +34,9 @@ type options struct {
 	Parallel    int
 	DryRun      bool
 	pve         pveFlags
+	// WaitLock is how long a verb that changes guests waits for a running
+	// controller to release the state dir (see handoff.go).
+	WaitLock time.Duration
 }
 
 func (o *options) bindFlags(cmd *cobra.Command) {

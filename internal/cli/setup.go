@@ -88,11 +88,20 @@ with --force.`,
 			if !ok {
 				return fmt.Errorf("the %s backend cannot run host setup", a.opts.backendName())
 			}
+			if !a.opts.DryRun {
+				release, err := a.writerLock(cmd.Context(), "setup")
+				if err != nil {
+					a.fail("setup", err)
+					return err
+				}
+				defer release()
+			}
 			return a.runSetup(cmd.Context(), runner, steps, force)
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "run every step again, even those already done")
 	cmd.Flags().BoolVar(&a.opts.DryRun, "dry-run", false, "print the steps that would run and change nothing")
+	a.bindWaitLock(cmd)
 	return cmd
 }
 

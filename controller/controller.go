@@ -1,0 +1,454 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
+	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
+	"github.com/phoenix-hypervisor/phoenix/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/reconcilers"
+)
+
+// QueueName names the workqueue in the workqueue_* metrics.
+const QueueName = "guests"
+
+var (
+	allKinds  = []string{string(api.KindLXC), string(api.KindVM)}
+	allPhases = []string{string(api.PhasePending), string(api.PhaseProvisioning), string(api.PhaseReady),
+		string(api.PhaseFailed), string(api.PhaseOrphaned)}
+)
+
+// Controller drives a host toward the desired state in a config directory,
+// guest by guest, for as long as Run runs.
+type Controller struct {
+	opts      Options
+	configDir string
+	host      hypervisor.Host
+	store     *trackingStore
+	log       logr.Logger
+	reg       metrics.Registry
+	metrics   *metrics.Metrics
+	flows     *reconcilers.Workflows
+	book      *phaseBook
+	locks     *keyedLock
+	queue     workqueue.TypedRateLimitingInterface[api.ID]
+
+	// cfg is the last valid desired state; nil until one was loaded.
+	cfg atomic.Pointer[api.Config]
+
+	mu sync.Mutex
+	// removed holds the guests that left the files (Orphaned or to prune).
+	removed map[api.ID]api.Kind
+	// initial holds the keys of the first full sync that have not been
+	// reconciled once yet; nil before the first valid load.
+	initial map[api.ID]bool
+	addr    string
+
+	ready    atomic.Bool
+	stopping atomic.Bool
+}
+
+// New builds a controller from its dependencies: the host it drives, the
+// status store it shares with the CLI, a logger, and the registry its
+// metrics go to (see metrics.NewRegistry). It starts nothing; Run does.
+func New(opts Options, host hypervisor.Host, store StatusStore, log logr.Logger, reg metrics.Registry) (*Controller, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(opts.ConfigDir)
+	if err != nil {
+		return nil, err
+	}
+	book := newPhaseBook()
+	c := &Controller{
+		opts:      opts,
+		configDir: dir,
+		host:      host,
+		store:     &trackingStore{StatusStore: store, book: book},
+		log:       log,
+		reg:       reg,
+		flows:     reconcilers.NewWorkflows(host, reconcilers.Scripts{Dir: opts.ScriptsDir}),
+		book:      book,
+		locks:     newKeyedLock(),
+		removed:   map[api.ID]api.Kind{},
+	}
+	if c.metrics, err = metrics.New(reg, allKinds, allPhases, book.counts); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	wqp, err := metrics.NewWorkqueueProvider(reg)
+	if err != nil {
+		return nil, fmt.Errorf("register workqueue metrics: %w", err)
+	}
+	wqp.Init(QueueName)
+	// Per-guest exponential backoff, capped by an overall token bucket so
+	// that a host-wide outage does not turn into a retry storm.
+	limiter := workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[api.ID](opts.RetryBaseDelay, opts.RetryMaxDelay),
+		&workqueue.TypedBucketRateLimiter[api.ID]{Limiter: rate.NewLimiter(rate.Limit(opts.RetryQPS), opts.RetryBurst)},
+	)
+	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[api.ID]{
+		Name:            QueueName,
+		MetricsProvider: wqp,
+	})
+	return c, nil
+}
+
+// Addr is the address the metrics listener is bound to, once Run listens.
+func (c *Controller) Addr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.addr
+}
+
+// Ready reports whether the first full sync is done (what /readyz says).
+func (c *Controller) Ready() bool { return c.ready.Load() }
+
+// Run takes the state dir's lock, serves HTTP, watches the files and
+// reconciles until ctx ends. On the way out it takes no new work, gives
+// in-flight reconciles ShutdownTimeout to finish, cancels the rest, and
+// returns nil. It fails at once (a *statelock.HeldError) when another
+// controller runs on the state dir.
+func (c *Controller) Run(ctx context.Context) error {
+	lock, err := statelock.AcquireController(ctx, c.opts.StateDir, c.configDir, func() {
+		c.log.Info("Waiting for running phoenix commands to finish", "lock", statelock.Path(c.opts.StateDir))
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("cannot start the controller: %w", err)
+	}
+	defer lock.Release()
+
+	w, err := newWatcher(c.log, c.opts.Debounce)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", c.configDir, err)
+	}
+	// The config dir must be watchable; the folders of core_paths targets
+	// elsewhere are watched when they can be.
+	if err := w.watchFiles([]string{filepath.Join(c.configDir, api.LXCFile)}); err != nil {
+		w.fsw.Close()
+		return fmt.Errorf("watch %s: %w", c.configDir, err)
+	}
+
+	srv, err := c.serve()
+	if err != nil {
+		w.fsw.Close()
+		return err
+	}
+	c.log.Info("Starting controller", "configDir", c.configDir, "stateDir", c.opts.StateDir,
+		"workers", c.opts.Workers, "resync", c.opts.Resync.String(), "prune", c.opts.Prune, "pid", os.Getpid())
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		w.run(watchCtx)
+	}()
+	// Work runs on its own context so that a stop signal does not cut
+	// in-flight steps short before ShutdownTimeout.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	c.reload(w)
+	var wg sync.WaitGroup
+	for range c.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c.processNext(workCtx) {
+			}
+		}()
+	}
+
+	var resync <-chan time.Time
+	if c.opts.Resync > 0 {
+		t := time.NewTicker(c.opts.Resync)
+		defer t.Stop()
+		resync = t.C
+	}
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-w.reload:
+			c.reload(w)
+		case <-resync:
+			c.resync()
+		}
+	}
+
+	c.log.Info("Shutting down; no new work is taken", "inFlightGrace", c.opts.ShutdownTimeout.String())
+	c.stopping.Store(true)
+	stopWatch()
+	<-watchDone
+	c.queue.ShutDown()
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	grace := time.NewTimer(c.opts.ShutdownTimeout)
+	select {
+	case <-done:
+	case <-grace.C:
+		c.log.Info("Cancelling in-flight reconciles")
+		cancelWork()
+		<-done
+	}
+	grace.Stop()
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	c.log.Info("Controller stopped")
+	return nil
+}
+
+// serve starts the HTTP listener, when one is configured.
+func (c *Controller) serve() (*http.Server, error) {
+	if c.opts.MetricsAddr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", c.opts.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr %s: %w", c.opts.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !c.ready.Load() {
+			http.Error(w, "not ready: the first full sync has not finished", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	if c.opts.PProf {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			c.log.Error(err, "Metrics listener failed")
+		}
+	}()
+	c.mu.Lock()
+	c.addr = ln.Addr().String()
+	c.mu.Unlock()
+	c.log.Info("Serving metrics", "addr", ln.Addr().String(), "pprof", c.opts.PProf)
+	return srv, nil
+}
+
+// reload reads the whole desired state again. An invalid state is logged
+// problem by problem (the messages of `phoenix validate`) and changes
+// nothing; a valid one replaces the last and queues what changed.
+func (c *Controller) reload(w *watcher) {
+	if err := w.watchFiles(configFiles(c.configDir)); err != nil {
+		c.log.V(1).Info("Cannot watch the folder of a config file", "error", err.Error())
+	}
+	cfg, err := api.Load(c.configDir)
+	if err != nil {
+		c.metrics.ConfigValid.Set(0)
+		c.metrics.ConfigReloads.WithLabelValues(metrics.ResultError).Inc()
+		var inv *api.InvalidError
+		if errors.As(err, &inv) {
+			for _, p := range inv.Problems {
+				c.log.Error(errors.New(p.String()), "Invalid desired state; acting on the last valid one",
+					"file", p.File, "guest", p.Guest, "field", p.Field)
+			}
+		} else {
+			c.log.Error(err, "Config reload failed; acting on the last valid one")
+		}
+		return
+	}
+	c.metrics.ConfigValid.Set(1)
+	c.metrics.ConfigReloads.WithLabelValues(metrics.ResultSuccess).Inc()
+	prev := c.cfg.Swap(cfg)
+	d := diff(prev, cfg)
+
+	c.mu.Lock()
+	for id, kind := range d.removed {
+		c.removed[id] = kind
+	}
+	for _, id := range d.added {
+		delete(c.removed, id)
+	}
+	first := c.initial == nil
+	c.mu.Unlock()
+
+	keys := d.enqueue()
+	if first {
+		keys = append(keys, c.seed(cfg)...)
+	} else {
+		for _, id := range d.added {
+			c.seedGuest(id, cfg.Guest(id).Kind)
+		}
+	}
+	c.log.Info("Config loaded", "guests", len(cfg.IDs), "added", len(d.added), "changed", len(d.changed),
+		"convergeRequested", len(d.converge), "removed", len(d.removed))
+	if first {
+		c.mu.Lock()
+		c.initial = make(map[api.ID]bool, len(keys))
+		for _, id := range keys {
+			c.initial[id] = true
+		}
+		empty := len(c.initial) == 0
+		c.mu.Unlock()
+		if empty {
+			c.markReady()
+		}
+	}
+	for _, id := range keys {
+		c.queue.Add(id)
+	}
+}
+
+// seed fills the phase book from the status files at the first valid load
+// and returns the guests phoenix recorded that are no longer in the files:
+// they are reconciled too (marked Orphaned, or pruned).
+func (c *Controller) seed(cfg *api.Config) []api.ID {
+	for _, id := range cfg.IDs {
+		c.seedGuest(id, cfg.Guest(id).Kind)
+	}
+	ids, err := c.store.IDs()
+	if err != nil {
+		c.log.Error(err, "Cannot list status files")
+		return nil
+	}
+	var gone []api.ID
+	for _, id := range ids {
+		if cfg.Guest(id) != nil {
+			continue
+		}
+		st, err := c.store.Get(id, "")
+		if err != nil || st.Kind == "" {
+			continue
+		}
+		c.book.set(id, st.Kind, st.Phase)
+		c.mu.Lock()
+		c.removed[id] = st.Kind
+		c.mu.Unlock()
+		gone = append(gone, id)
+	}
+	return gone
+}
+
+func (c *Controller) seedGuest(id api.ID, kind api.Kind) {
+	st, err := c.store.Get(id, kind)
+	if err != nil {
+		c.book.set(id, kind, api.PhasePending)
+		return
+	}
+	c.book.set(id, kind, st.Phase)
+}
+
+// resync queues every guest, so that drift on the host (a guest deleted
+// behind phoenix's back) is repaired; with --prune, orphans too.
+func (c *Controller) resync() {
+	cfg := c.cfg.Load()
+	if cfg == nil {
+		return
+	}
+	n := 0
+	for _, id := range cfg.IDs {
+		c.queue.Add(id)
+		n++
+	}
+	if c.opts.Prune {
+		c.mu.Lock()
+		for id := range c.removed {
+			c.queue.Add(id)
+			n++
+		}
+		c.mu.Unlock()
+	}
+	c.log.V(1).Info("Resync", "queued", n)
+}
+
+func (c *Controller) markReady() {
+	if !c.ready.Swap(true) {
+		c.log.Info("First full sync done; ready")
+	}
+}
+
+func (c *Controller) initialDone(id api.ID) {
+	c.mu.Lock()
+	if c.initial == nil || !c.initial[id] {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.initial, id)
+	empty := len(c.initial) == 0
+	c.mu.Unlock()
+	if empty {
+		c.markReady()
+	}
+}
+
+// processNext reconciles one key; false means the queue is shut down.
+func (c *Controller) processNext(ctx context.Context) bool {
+	id, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(id)
+	if c.stopping.Load() {
+		return false
+	}
+	start := time.Now()
+	kind, err := c.reconcile(ctx, id)
+	if ctx.Err() != nil {
+		// Cut short by shutdown: not the guest's success or failure. The
+		// next start reconciles it again (Provisioning and Failed guests
+		// always are).
+		return false
+	}
+	log := c.log.WithValues("guest", id, "kind", kind)
+	if kind != "" {
+		c.metrics.ReconcileDuration.WithLabelValues(string(kind)).Observe(time.Since(start).Seconds())
+	}
+	result := metrics.ResultSuccess
+	switch {
+	case err == nil:
+		c.queue.Forget(id)
+		log.V(1).Info("Reconcile finished", "duration", time.Since(start).String())
+	case reconcilers.IsTerminal(err):
+		result = metrics.ResultError
+		c.queue.Forget(id)
+		log.Error(err, "Reconcile failed; not retrying until the files change")
+	default:
+		result = metrics.ResultError
+		c.queue.AddRateLimited(id)
+		log.Error(err, "Reconcile failed; will retry", "retries", c.queue.NumRequeues(id))
+	}
+	if kind != "" {
+		c.metrics.ReconcileTotal.WithLabelValues(string(kind), result).Inc()
+	}
+	c.initialDone(id)
+	return true
+}

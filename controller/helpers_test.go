@@ -1,0 +1,355 @@
+package controller_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/controller"
+	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
+	"github.com/phoenix-hypervisor/phoenix/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/hypervisor/sim"
+	"github.com/phoenix-hypervisor/phoenix/status"
+)
+
+const exampleLab = "../config/examples/lab"
+
+// The example lab's guests and 941's chain (clone sources and dependencies).
+var (
+	exampleIDs = []api.ID{900, 901, 902, 903, 920, 921, 941, 950, 952, 953, 954, 955, 956, 8000, 8001, 8002}
+	chain941   = []api.ID{900, 901, 920, 921, 953, 941}
+)
+
+// waitFor polls cond until it holds or the deadline passes; the deadline
+// only bounds a hung test, it never asserts speed.
+func waitFor(tb testing.TB, what string, cond func() (bool, string)) {
+	tb.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, detail := cond()
+		if ok {
+			return
+		}
+		last = detail
+		time.Sleep(20 * time.Millisecond)
+	}
+	tb.Fatalf("timed out waiting for %s (last: %s)", what, last)
+}
+
+// syncBuffer is a bytes.Buffer safe for the controller's log writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// lab is a copy of the example lab in temp dirs, with a state dir.
+type lab struct {
+	t        testing.TB
+	cfgDir   string
+	stateDir string
+	host     *sim.Sim
+	store    *status.Store
+}
+
+func newLab(tb testing.TB) *lab {
+	tb.Helper()
+	l := &lab{t: tb, cfgDir: tb.TempDir(), stateDir: tb.TempDir()}
+	for _, f := range []string{api.HypervisorFile, api.LXCFile, api.VMFile} {
+		data, err := os.ReadFile(filepath.Join(exampleLab, f))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(l.cfgDir, f), data, 0o640); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	var err error
+	if l.host, err = sim.New(sim.Options{Dir: filepath.Join(l.stateDir, "sim")}); err != nil {
+		tb.Fatal(err)
+	}
+	if l.store, err = status.NewStore(filepath.Join(l.stateDir, "status")); err != nil {
+		tb.Fatal(err)
+	}
+	return l
+}
+
+func (l *lab) file(name string) string { return filepath.Join(l.cfgDir, name) }
+
+func (l *lab) read(name string) []byte {
+	l.t.Helper()
+	data, err := os.ReadFile(l.file(name))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return data
+}
+
+// write replaces a config file the way editors do: a new file renamed
+// over the old one.
+func (l *lab) write(name string, data []byte) {
+	l.t.Helper()
+	tmp := l.file("." + name + ".swp")
+	if err := os.WriteFile(tmp, data, 0o640); err != nil {
+		l.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, l.file(name)); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+func (l *lab) guest(kind api.Kind, id api.ID) (*hypervisor.Guest, bool) {
+	g, ok, err := hypervisor.Exists(context.Background(), l.host, kind, id)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return g, ok
+}
+
+func (l *lab) status(id api.ID) *api.Status {
+	l.t.Helper()
+	st, err := l.store.Get(id, "")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return st
+}
+
+func kindOf(id api.ID) api.Kind {
+	if id >= 8000 {
+		return api.KindVM
+	}
+	return api.KindLXC
+}
+
+// allReady reports whether every listed guest exists and is Ready.
+func (l *lab) allReady(ids []api.ID) (bool, string) {
+	for _, id := range ids {
+		if _, ok := l.guest(kindOf(id), id); !ok {
+			return false, fmt.Sprintf("%s missing", id)
+		}
+		if st := l.status(id); st.Phase != api.PhaseReady {
+			return false, fmt.Sprintf("%s is %s %s", id, st.Phase, st.LastError)
+		}
+	}
+	return true, ""
+}
+
+// hostState is every guest file of the simulated host, for before/after
+// comparisons.
+func (l *lab) hostState() map[string]string {
+	l.t.Helper()
+	out := map[string]string{}
+	dir := filepath.Join(l.stateDir, "sim", "guests")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		out[e.Name()] = string(data)
+	}
+	return out
+}
+
+// running is a controller running in-process on a lab.
+type running struct {
+	l    *lab
+	c    *controller.Controller
+	reg  *prometheus.Registry
+	logs *syncBuffer
+	stop context.CancelFunc
+	done chan error
+}
+
+// start runs a controller on the lab; mod adjusts its options, host (when
+// not nil) replaces the lab's simulated host.
+func (l *lab) start(mod func(*controller.Options), host hypervisor.Host) *running {
+	l.t.Helper()
+	opts := controller.DefaultOptions()
+	opts.ConfigDir, opts.StateDir = l.cfgDir, l.stateDir
+	opts.MetricsAddr = "127.0.0.1:0"
+	opts.Resync = 0
+	opts.Debounce = 50 * time.Millisecond
+	opts.RetryBaseDelay = 50 * time.Millisecond
+	opts.Verbosity = 1
+	opts.LogFormat = "json"
+	if mod != nil {
+		mod(&opts)
+	}
+	logs := &syncBuffer{}
+	log, err := opts.NewLogger(io.MultiWriter(logs, testWriter{l.t}))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	if host == nil {
+		host = l.host
+	}
+	reg := metrics.NewRegistry()
+	c, err := controller.New(opts, host, l.store, log, reg)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{l: l, c: c, reg: reg, logs: logs, stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- c.Run(ctx) }()
+	l.t.Cleanup(func() { r.shutdown() })
+	return r
+}
+
+// testWriter sends log lines to the test log when -v is given.
+type testWriter struct{ tb testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	if testing.Verbose() {
+		w.tb.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+// shutdown stops the controller (like SIGTERM) and returns Run's result.
+func (r *running) shutdown() error {
+	r.stop()
+	select {
+	case err, ok := <-r.done:
+		if ok {
+			close(r.done)
+		}
+		return err
+	case <-time.After(60 * time.Second):
+		r.l.t.Fatal("controller did not stop")
+		return nil
+	}
+}
+
+func (r *running) waitReady() {
+	r.l.t.Helper()
+	waitFor(r.l.t, "the first full sync", func() (bool, string) {
+		select {
+		case err := <-r.done:
+			r.l.t.Fatalf("controller stopped: %v", err)
+		default:
+		}
+		if r.c.Addr() == "" {
+			return false, "not listening"
+		}
+		code, body := r.get("/readyz")
+		return code == http.StatusOK, body
+	})
+}
+
+func (r *running) get(path string) (int, string) {
+	resp, err := http.Get("http://" + r.c.Addr() + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// metric sums the samples of a metric whose labels include want.
+func (r *running) metric(name string, want map[string]string) float64 {
+	r.l.t.Helper()
+	return gather(r.l.t, r.reg, name, want)
+}
+
+func gather(tb testing.TB, g prometheus.Gatherer, name string, want map[string]string) float64 {
+	tb.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue next
+				}
+			}
+			sum += value(m)
+		}
+	}
+	return sum
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount())
+	}
+	return 0
+}
+
+// idle waits until the queue is empty and no worker is busy.
+func (r *running) idle() {
+	r.l.t.Helper()
+	waitFor(r.l.t, "an idle queue", func() (bool, string) {
+		depth := r.metric("workqueue_depth", map[string]string{"name": "guests"})
+		adds := r.metric("workqueue_adds_total", map[string]string{"name": "guests"})
+		work := r.metric("workqueue_work_duration_seconds", map[string]string{"name": "guests"})
+		return depth == 0 && adds == work, fmt.Sprintf("depth %v, adds %v, done %v", depth, adds, work)
+	})
+}
+
+// logLines returns the decoded JSON log lines whose msg is msg.
+func (r *running) logLines(msg string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(r.logs.String(), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		if m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -1,0 +1,96 @@
+package controller
+
+import (
+	"sync"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+)
+
+// StatusStore is the per-guest status record the controller reads and
+// writes; *status.Store implements it.
+type StatusStore interface {
+	Get(id api.ID, kind api.Kind) (*api.Status, error)
+	Update(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error)
+	Delete(id api.ID) error
+	IDs() ([]api.ID, error)
+}
+
+// phaseBook is the controller's view of every guest's kind and phase, for
+// phoenix_guests. It is fed by trackingStore, so every status write (also
+// those the shared reconcilers.Runner makes) keeps it current.
+type phaseBook struct {
+	mu sync.Mutex
+	m  map[api.ID]kindPhase
+}
+
+type kindPhase struct {
+	kind  api.Kind
+	phase api.Phase
+}
+
+func newPhaseBook() *phaseBook { return &phaseBook{m: map[api.ID]kindPhase{}} }
+
+func (b *phaseBook) set(id api.ID, kind api.Kind, phase api.Phase) {
+	b.mu.Lock()
+	b.m[id] = kindPhase{kind, phase}
+	b.mu.Unlock()
+}
+
+// setIfAbsent records a guest first seen in the files, never applied.
+func (b *phaseBook) setIfAbsent(id api.ID, kind api.Kind, phase api.Phase) {
+	b.mu.Lock()
+	if _, ok := b.m[id]; !ok {
+		b.m[id] = kindPhase{kind, phase}
+	}
+	b.mu.Unlock()
+}
+
+func (b *phaseBook) remove(id api.ID) {
+	b.mu.Lock()
+	delete(b.m, id)
+	b.mu.Unlock()
+}
+
+func (b *phaseBook) get(id api.ID) (kindPhase, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	kp, ok := b.m[id]
+	return kp, ok
+}
+
+// counts gives the number of guests by (kind, phase).
+func (b *phaseBook) counts() map[[2]string]int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := map[[2]string]int{}
+	for _, kp := range b.m {
+		out[[2]string{string(kp.kind), string(kp.phase)}]++
+	}
+	return out
+}
+
+// trackingStore is a StatusStore that tells a phaseBook about every write.
+type trackingStore struct {
+	StatusStore
+	book *phaseBook
+}
+
+func (s *trackingStore) Update(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error) {
+	st, err := s.StatusStore.Update(id, kind, fn)
+	if err == nil {
+		k := st.Kind
+		if k == "" {
+			k = kind
+		}
+		s.book.set(id, k, st.Phase)
+	}
+	return st, err
+}
+
+func (s *trackingStore) Delete(id api.ID) error {
+	err := s.StatusStore.Delete(id)
+	if err == nil {
+		s.book.remove(id)
+	}
+	return err
+}

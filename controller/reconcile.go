@@ -1,0 +1,289 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/reconcilers"
+)
+
+// Why a guest is reconciled, for logs.
+const (
+	whyConverge    = "converge requested"
+	whyMissing     = "missing on the host"
+	whySpecChanged = "spec changed"
+	whyNotReady    = "not ready"
+)
+
+// reconcile brings one guest in line with the last valid desired state and
+// returns its kind (for metrics). In order:
+//
+//   - the guest left the files: mark it Orphaned, or prune it;
+//   - its converge token is new: converge its whole chain, then record the
+//     token (also when the converge failed: the request was handled, and
+//     the status says how it went);
+//   - it is missing on the host, or its last workflow did not finish
+//     (Pending, Provisioning after a crash, Failed): create its chain,
+//     existing dependencies satisfied and unfinished ones finished;
+//   - its spec changed: run its create workflow, on it alone;
+//   - else nothing: no host change, no status write.
+func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error) {
+	cfg := c.cfg.Load()
+	g := cfg.Guest(id)
+	if g == nil {
+		return c.reconcileRemoved(ctx, id)
+	}
+	log := c.log.WithValues("guest", id, "kind", g.Kind)
+	st, err := c.store.Get(id, g.Kind)
+	if err != nil {
+		log.Error(err, "Unreadable status; treating the guest as never applied")
+		st = &api.Status{ID: id.String(), Kind: g.Kind, Phase: api.PhasePending}
+	}
+	_, exists, err := hypervisor.Exists(ctx, c.host, g.Kind, id)
+	if err != nil {
+		return g.Kind, fmt.Errorf("look up %s %s: %w", g.Kind, id, err)
+	}
+
+	token := g.ConvergeToken()
+	converge := token != "" && token != st.LastHandledConvergeAt
+	var plan *reconcilers.Plan
+	var why string
+	switch {
+	case converge:
+		plan, why = reconcilers.PlanConverge(cfg, []api.ID{id}), whyConverge
+	case !exists || st.Phase != api.PhaseReady:
+		// Missing, or its last workflow did not finish: create what is
+		// missing or unfinished in its chain, then the guest itself.
+		plan, err = reconcilers.PlanCreate(ctx, cfg, []api.ID{id}, reconcilers.HostLookup(c.host, cfg, c.store))
+		if err != nil {
+			return g.Kind, err
+		}
+		why = whyMissing
+		if exists {
+			why = whyNotReady
+		}
+	case st.ObservedSpecHash != g.Hash:
+		plan, why = reconcilers.PlanApply(cfg, []api.ID{id}), whySpecChanged
+	default:
+		log.V(1).Info("Guest is up to date")
+		return g.Kind, nil
+	}
+	if !converge {
+		waitForExisting(plan)
+	} else {
+		c.metrics.ConvergeTotal.Inc()
+	}
+	log.Info("Reconciling guest", "reason", why, "actions", len(plan.Actions), "phase", st.Phase)
+
+	runner := &reconcilers.Runner{Workflows: c.flows, Config: cfg, Status: c.store}
+	start := time.Now()
+	out := reconcilers.Execute(ctx, plan, c.opts.Parallel, c.runAction(runner, converge), &observer{c: c, log: log})
+	if ctx.Err() != nil {
+		return g.Kind, ctx.Err()
+	}
+	err = outcomeErr(out)
+	target := out.Results[len(plan.Actions)-1]
+	if plan.Actions[len(plan.Actions)-1].ID != id {
+		for i, a := range plan.Actions {
+			if a.ID == id {
+				target = out.Results[i]
+			}
+		}
+	}
+	// The target never ran because something it needs failed: its status
+	// must still say so, or a converge waiting on it would read "Ready".
+	targetCancelled := target.Result == reconcilers.ResultCancelled && err != nil
+	if converge || targetCancelled {
+		now := time.Now().UTC()
+		if _, werr := c.store.Update(id, g.Kind, func(s *api.Status) {
+			if converge {
+				s.LastHandledConvergeAt = token
+			}
+			if targetCancelled {
+				s.Phase = api.PhaseFailed
+				s.LastError = err.Error()
+				s.SetReady("False", api.ReasonFailed, err.Error(), now)
+			}
+		}); werr != nil {
+			return g.Kind, errors.Join(err, werr)
+		}
+	}
+	if err != nil {
+		return g.Kind, err
+	}
+	log.Info("Reconciled guest", "reason", why, "duration", time.Since(start).Round(time.Millisecond).String())
+	return g.Kind, nil
+}
+
+// waitForExisting turns a create plan's "skip, exists" actions into ones
+// the controller runs: under the guest's lock, so that a dependency
+// another worker is building right now is finished before its dependents
+// use it. runAction skips them once they hold the lock.
+func waitForExisting(p *reconcilers.Plan) {
+	for _, a := range p.Actions {
+		if a.Action == reconcilers.ActSkip && a.Reason == reconcilers.ReasonExists {
+			a.Action = reconcilers.ActCreate
+		}
+	}
+}
+
+// runAction runs plan actions the controller's way: each under its
+// guest's lock, and, unless converging, a create is skipped when another
+// worker already did it while this one waited (the guest exists, is Ready
+// and has the current spec hash). That is how two guests sharing a missing
+// dependency create it once.
+func (c *Controller) runAction(runner *reconcilers.Runner, converge bool) reconcilers.RunFunc {
+	return func(ctx context.Context, a *reconcilers.Action, report func(reconcilers.StepResult)) reconcilers.ActionResult {
+		unlock, err := c.locks.lock(ctx, a.ID)
+		if err != nil {
+			return reconcilers.ActionResult{Result: reconcilers.ResultCancelled, Err: fmt.Errorf("%s %s: %w", a.Action, a.ID, err)}
+		}
+		defer unlock()
+		if !converge && a.Action == reconcilers.ActCreate {
+			done, err := c.upToDate(ctx, a)
+			if err != nil {
+				return reconcilers.ActionResult{Result: reconcilers.ResultFailed, Err: fmt.Errorf("look up %s %s: %w", a.Kind, a.ID, err)}
+			}
+			if done {
+				return reconcilers.ActionResult{Result: reconcilers.ResultSkipped}
+			}
+		}
+		return runner.Run(ctx, a, report)
+	}
+}
+
+// upToDate re-checks, under the guest's lock, whether a create is still
+// needed.
+func (c *Controller) upToDate(ctx context.Context, a *reconcilers.Action) (bool, error) {
+	_, exists, err := hypervisor.Exists(ctx, c.host, a.Kind, a.ID)
+	if err != nil || !exists {
+		return false, err
+	}
+	if a.Reason == reconcilers.ReasonExists {
+		// An existing dependency: create leaves it be.
+		return true, nil
+	}
+	st, err := c.store.Get(a.ID, a.Kind)
+	if err != nil {
+		return false, nil
+	}
+	return st.Phase == api.PhaseReady && st.ObservedSpecHash == a.Guest.Hash, nil
+}
+
+// reconcileRemoved handles a guest that left the files: a guest gone from
+// the host too only loses its status file; one still there is marked
+// Orphaned and left alone, or with --prune stopped and destroyed.
+func (c *Controller) reconcileRemoved(ctx context.Context, id api.ID) (api.Kind, error) {
+	c.mu.Lock()
+	kind, ok := c.removed[id]
+	c.mu.Unlock()
+	if !ok {
+		return "", nil
+	}
+	log := c.log.WithValues("guest", id, "kind", kind)
+	unlock, err := c.locks.lock(ctx, id)
+	if err != nil {
+		return kind, err
+	}
+	defer unlock()
+	_, exists, err := hypervisor.Exists(ctx, c.host, kind, id)
+	if err != nil {
+		return kind, fmt.Errorf("look up %s %s: %w", kind, id, err)
+	}
+	forget := func() {
+		c.mu.Lock()
+		delete(c.removed, id)
+		c.mu.Unlock()
+		c.book.remove(id)
+	}
+	switch {
+	case !exists:
+		if err := c.store.Delete(id); err != nil {
+			return kind, err
+		}
+		forget()
+		log.Info("Guest left the files and is gone from the host; dropped its status")
+		return kind, nil
+	case c.opts.Prune:
+		runner := &reconcilers.Runner{Workflows: c.flows, Status: c.store}
+		a := &reconcilers.Action{ID: id, Kind: kind, Action: reconcilers.ActDelete, Reason: reconcilers.ReasonTarget}
+		r := runner.Run(ctx, a, func(s reconcilers.StepResult) { (&observer{c: c, log: log}).StepDone(a, s) })
+		if r.Err != nil {
+			return kind, r.Err
+		}
+		forget()
+		log.Info("Pruned guest removed from the files")
+		return kind, nil
+	}
+	st, err := c.store.Get(id, kind)
+	if err == nil && st.Phase == api.PhaseOrphaned {
+		c.book.set(id, kind, api.PhaseOrphaned)
+		return kind, nil
+	}
+	now := time.Now().UTC()
+	if _, err := c.store.Update(id, kind, func(s *api.Status) {
+		s.Phase = api.PhaseOrphaned
+		s.SetReady("False", api.ReasonOrphaned, "removed from the config files; phoenix leaves it alone (--prune deletes it)", now)
+	}); err != nil {
+		return kind, err
+	}
+	log.Info("Guest left the files; marked Orphaned and left alone")
+	return kind, nil
+}
+
+// outcomeErr joins the errors of the actions that failed.
+func outcomeErr(out *reconcilers.Outcome) error {
+	if out.OK() {
+		return nil
+	}
+	var errs []error
+	for i, r := range out.Results {
+		if r.Result == reconcilers.ResultFailed {
+			errs = append(errs, r.Err)
+		}
+		_ = i
+	}
+	if len(errs) == 0 {
+		for _, r := range out.Results {
+			if r.Err != nil {
+				errs = append(errs, r.Err)
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// observer logs actions and feeds phoenix_step_duration_seconds.
+type observer struct {
+	c   *Controller
+	log logr.Logger
+}
+
+var _ reconcilers.Observer = (*observer)(nil)
+
+func (o *observer) ActionStarted(a *reconcilers.Action) {
+	o.log.V(1).Info("Action started", "action", a.Action, "id", a.ID, "reason", a.Reason)
+}
+
+func (o *observer) StepDone(a *reconcilers.Action, s reconcilers.StepResult) {
+	if s.Result != reconcilers.StepSkipped {
+		o.c.metrics.StepDuration.WithLabelValues(string(a.Kind), s.Name).Observe(s.Duration.Seconds())
+	}
+	o.log.V(2).Info("Step done", "id", a.ID, "step", s.Name, "result", s.Result, "duration", s.Duration.String())
+}
+
+func (o *observer) ActionDone(a *reconcilers.Action, r reconcilers.ActionResult) {
+	if r.Result == reconcilers.ResultFailed {
+		o.log.Error(r.Err, "Action failed", "action", a.Action, "id", a.ID, "reason", a.Reason)
+		return
+	}
+	o.log.V(1).Info("Action done", "action", a.Action, "id", a.ID, "reason", a.Reason, "result", r.Result,
+		"duration", r.Duration.Round(time.Millisecond).String())
+}

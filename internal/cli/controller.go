@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"errors"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/phoenix-hypervisor/phoenix/controller"
+	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
+	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
+	"github.com/phoenix-hypervisor/phoenix/status"
+)
+
+func (a *app) controllerCommand() *cobra.Command {
+	copts := controller.DefaultOptions()
+	cmd := &cobra.Command{
+		Use:   "controller",
+		Short: "Run the reconcile loop: watch the JSON files and keep the host in line with them",
+		Long: `controller watches the config directory and reconciles every guest whose
+effective spec changed (or that is missing on the host, or whose
+converge.phoenix.io/requestedAt annotation is new) through a rate-limited
+workqueue, until SIGINT or SIGTERM. An invalid file changes nothing: the last
+valid desired state stays in force. A guest removed from the files is marked
+Orphaned and left alone unless --prune.
+
+While it runs it is the only writer of the state dir: other phoenix verbs that
+change guests refuse (exit 2) unless --wait-lock, and "phoenix converge" hands
+its request to the controller. Metrics, /healthz and /readyz are served on
+--metrics-addr.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.opts.validate(); err != nil {
+				return err
+			}
+			copts.ConfigDir, copts.StateDir = a.opts.ConfigDir, a.opts.StateDir
+			copts.ScriptsDir, copts.Parallel = a.opts.ScriptsDir, a.opts.Parallel
+			if err := copts.Validate(); err != nil {
+				return usageErr("%v", err)
+			}
+			log, err := copts.NewLogger(a.stderr)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			if err := a.opts.stateDirReady(); err != nil {
+				return err
+			}
+			host, err := a.opts.newHost(a.stderr)
+			if err != nil {
+				return err
+			}
+			st, err := status.NewStore(filepath.Join(a.opts.StateDir, "status"))
+			if err != nil {
+				return err
+			}
+			c, err := controller.New(copts, host, st, log, metrics.NewRegistry())
+			if err != nil {
+				return err
+			}
+			err = c.Run(cmd.Context())
+			var held *statelock.HeldError
+			if errors.As(err, &held) {
+				return &exitError{code: ExitUsage, err: err}
+			}
+			return err
+		},
+	}
+	copts.BindFlags(cmd.Flags())
+	return cmd
+}
