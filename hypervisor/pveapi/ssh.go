@@ -1,0 +1,296 @@
+package pveapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// ErrNeedSSH is returned (wrapped) for work the API cannot do when no SSH
+// access to the nodes is configured.
+var ErrNeedSSH = errors.New("needs SSH access to the nodes")
+
+// RemoteError is a command run on a node over SSH that failed.
+type RemoteError struct {
+	Node    string
+	Addr    string
+	Command string
+	// ExitCode is the command's exit status; -1 when the connection
+	// dropped before it reported one.
+	ExitCode int
+	// Output is the tail of its combined output.
+	Output string
+}
+
+func (e *RemoteError) Error() string {
+	msg := fmt.Sprintf("ssh %s (node %s): `%s`: exit %d", e.Addr, e.Node, e.Command, e.ExitCode)
+	if e.Output != "" {
+		msg += ": " + e.Output
+	}
+	return msg
+}
+
+// sshRunner runs commands on nodes, one cached connection per node. Host
+// keys are always checked against the known_hosts file: phoenix runs
+// commands as root there, so a node it cannot authenticate is refused.
+type sshRunner struct {
+	user     string
+	addrs    map[string]string
+	timeout  time.Duration
+	signer   ssh.Signer
+	hostKeys ssh.HostKeyCallback
+	resolve  func(ctx context.Context, node string) (string, error)
+
+	mu    sync.Mutex
+	conns map[string]*ssh.Client
+}
+
+func newSSH(o SSHOptions, timeout time.Duration, resolve func(context.Context, string) (string, error)) (*sshRunner, error) {
+	st, err := os.Stat(o.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("key file %s: mode %04o lets others read it; refusing it (chmod 600 %s)", o.KeyFile, perm, o.KeyFile)
+	}
+	pem, err := os.ReadFile(o.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	signer, err := ssh.ParsePrivateKey(pem)
+	var pass *ssh.PassphraseMissingError
+	if errors.As(err, &pass) {
+		return nil, fmt.Errorf("key file %s is encrypted; phoenix runs unattended and needs an unencrypted key for the nodes", o.KeyFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", o.KeyFile, err)
+	}
+	kh := o.KnownHostsFile
+	if kh == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil, fmt.Errorf("known hosts: %w", err)
+		}
+		kh = filepath.Join(home, ".ssh", "known_hosts")
+	}
+	cb, err := knownhosts.New(kh)
+	if err != nil {
+		return nil, fmt.Errorf("known hosts file %s: %w (add the nodes' host keys, checked against the nodes, e.g. with ssh-keyscan)", kh, err)
+	}
+	return &sshRunner{user: o.User, addrs: o.Addrs, timeout: timeout, signer: signer, hostKeys: cb, resolve: resolve,
+		conns: map[string]*ssh.Client{}}, nil
+}
+
+func (s *sshRunner) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for n, c := range s.conns {
+		c.Close()
+		delete(s.conns, n)
+	}
+}
+
+// nodeAddr is where a node's SSH server listens: SSH.Addrs, else port 22
+// of the address the cluster reports for the node.
+func (h *Host) nodeAddr(ctx context.Context, node string) (string, error) {
+	if a := h.opts.SSH.Addrs[node]; a != "" {
+		return a, nil
+	}
+	var st []struct {
+		Type string `json:"type"`
+		Name string `json:"name"`
+		IP   string `json:"ip"`
+	}
+	if err := h.c.get(ctx, "/cluster/status", &st); err != nil {
+		return "", err
+	}
+	for _, e := range st {
+		if e.Type == "node" && e.Name == node && e.IP != "" {
+			return net.JoinHostPort(e.IP, "22"), nil
+		}
+	}
+	return "", fmt.Errorf("no address for node %s in /cluster/status; give one with --pve-ssh-addr %s=HOST:PORT", node, node)
+}
+
+func (s *sshRunner) client(ctx context.Context, node string) (*ssh.Client, string, error) {
+	addr, err := s.resolve(ctx, node)
+	if err != nil {
+		return nil, "", err
+	}
+	s.mu.Lock()
+	c := s.conns[node]
+	s.mu.Unlock()
+	if c != nil {
+		return c, addr, nil
+	}
+	d := net.Dialer{Timeout: s.timeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, addr, fmt.Errorf("ssh %s (node %s): %w", addr, node, err)
+	}
+	// The handshake has no timeout of its own.
+	conn.SetDeadline(time.Now().Add(s.timeout))
+	cc, chans, reqs, err := ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
+		User:            s.user,
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(s.signer)},
+		HostKeyCallback: s.hostKeys,
+		Timeout:         s.timeout,
+	})
+	if err != nil {
+		conn.Close()
+		return nil, addr, fmt.Errorf("ssh %s (node %s): %w", addr, node, err)
+	}
+	conn.SetDeadline(time.Time{})
+	c = ssh.NewClient(cc, chans, reqs)
+	s.mu.Lock()
+	if old := s.conns[node]; old != nil {
+		// Another caller connected meanwhile; keep one.
+		s.mu.Unlock()
+		c.Close()
+		return old, addr, nil
+	}
+	s.conns[node] = c
+	s.mu.Unlock()
+	return c, addr, nil
+}
+
+func (s *sshRunner) drop(node string, c *ssh.Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns[node] == c {
+		delete(s.conns, node)
+	}
+	c.Close()
+}
+
+// run runs argv on node, with stdin, and returns its output. The remote
+// side gets one command line, so every argument is quoted for sh.
+func (s *sshRunner) run(ctx context.Context, node string, argv []string, stdin []byte) ([]byte, error) {
+	var sess *ssh.Session
+	var c *ssh.Client
+	var addr string
+	for try := 0; ; try++ {
+		var err error
+		c, addr, err = s.client(ctx, node)
+		if err != nil {
+			return nil, err
+		}
+		sess, err = c.NewSession()
+		if err == nil {
+			break
+		}
+		// A cached connection the node closed: dial again, once.
+		s.drop(node, c)
+		if try > 0 {
+			return nil, fmt.Errorf("ssh %s (node %s): %w", addr, node, err)
+		}
+	}
+	defer sess.Close()
+	out := &tailBuffer{max: 64 << 10}
+	sess.Stdin = bytes.NewReader(stdin)
+	sess.Stdout, sess.Stderr = out, out
+	done := make(chan error, 1)
+	go func() { done <- sess.Run(commandLine(argv)) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		sess.Signal(ssh.SIGKILL)
+		sess.Close()
+		return nil, fmt.Errorf("ssh %s (node %s): `%s`: %w", addr, node, displayArgv(argv), ctx.Err())
+	}
+	if err == nil {
+		return out.bytes(), nil
+	}
+	re := &RemoteError{Node: node, Addr: addr, Command: displayArgv(argv), ExitCode: -1, Output: tail(out.bytes())}
+	var ee *ssh.ExitError
+	if errors.As(err, &ee) {
+		re.ExitCode = ee.ExitStatus()
+		return nil, re
+	}
+	s.drop(node, c)
+	if re.Output == "" {
+		re.Output = err.Error()
+	}
+	return nil, re
+}
+
+// safeWordRE matches arguments sh takes as they are.
+var safeWordRE = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
+
+func shellQuote(s string) string {
+	if safeWordRE.MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func commandLine(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = shellQuote(a)
+	}
+	return strings.Join(q, " ")
+}
+
+// displayArgv is a command line for messages: long or multi-line
+// arguments (the raw-key editor's script) are elided.
+func displayArgv(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		if len(a) > 80 || strings.Contains(a, "\n") {
+			a = "<script>"
+		}
+		q[i] = shellQuote(a)
+	}
+	return strings.Join(q, " ")
+}
+
+// tailBuffer keeps the last max bytes written to it; SSH writes stdout
+// and stderr from two goroutines.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return bytes.Clone(t.buf)
+}
+
+// tail is the end of a command's output, for an error message.
+func tail(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	lines := strings.Split(s, "\n")
+	if len(lines) > 10 {
+		lines = lines[len(lines)-10:]
+	}
+	s = strings.Join(lines, " | ")
+	if len(s) > 2000 {
+		s = "..." + s[len(s)-2000:]
+	}
+	return s
+}
