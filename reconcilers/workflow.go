@@ -252,11 +252,12 @@ func (r *run) runScript(ctx context.Context, kind hypervisor.ScriptKind, name st
 
 // define clones the guest from its source or creates it from scratch.
 func (r *run) define(ctx context.Context, create func(ctx context.Context) error) (outcome, error) {
-	_, exists, err := hypervisor.Exists(ctx, r.w.host, r.g.Kind, r.g.ID)
+	cur, exists, err := hypervisor.Exists(ctx, r.w.host, r.g.Kind, r.g.ID)
 	if err != nil {
 		return "", err
 	}
 	if exists {
+		r.cur = cur
 		return unchanged, nil
 	}
 	if src := r.g.CloneSource(); src != 0 {

@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/hack/fakepve/fakepvetest"
+)
+
+// pveHarness runs the CLI with --backend pve against the fake pct and qm,
+// with stub scripts for every feature and application script of the
+// config. Not parallel: the fake is configured through the environment.
+type pveHarness struct {
+	*harness
+	logPath, scripts string
+	logged           int
+}
+
+func newPVEHarness(t *testing.T, src string) *pveHarness {
+	t.Helper()
+	h := newHarness(t, src)
+	bin, state, logPath := fakepvetest.Install(t)
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	scripts := stubScripts(t, h.cfgDir)
+	h.extra = []string{"--backend", "pve", "--scripts-dir", scripts, "--parallel", "1",
+		"--pve-lxc-conf-dir", fakepvetest.LXCConfDir(state), "--pve-lxc-lock-dir", fakepvetest.LXCLockDir(state),
+		"--pve-lock-backoff", "20ms"}
+	return &pveHarness{harness: h, logPath: logPath, scripts: scripts}
+}
+
+// stubScripts writes a do-nothing script for every feature and application
+// script the config names.
+func stubScripts(t *testing.T, cfgDir string) string {
+	t.Helper()
+	cfg, err := api.Load(cfgDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "scripts")
+	for _, sub := range []string{"features", "apps", "health"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(path string) {
+		if err := os.WriteFile(path, []byte("#!/bin/sh\necho \"$0 $1\"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range cfg.IDs {
+		g := cfg.Guest(id)
+		for _, f := range g.Spec.Features {
+			write(filepath.Join(dir, "features", f+".sh"))
+		}
+		if a := g.Spec.ApplicationScript; a != "" {
+			write(filepath.Join(dir, "apps", a))
+		}
+	}
+	return dir
+}
+
+// calls returns the argv lines logged since the last call, normalised: the
+// scripts folder and temp files become placeholders.
+func (p *pveHarness) calls() []string {
+	all := fakepvetest.ReadLog(p.t, p.logPath)
+	fresh := all[p.logged:]
+	p.logged = len(all)
+	spec := regexp.MustCompile(`/tmp/phoenix-spec-[^ ]*\.json|/tmp/phoenix-[a-z]+-spec-[^ ]*`)
+	var out []string
+	for _, c := range fresh {
+		parts := []string{c.Tool}
+		for _, a := range c.Argv {
+			a = strings.ReplaceAll(a, p.scripts, "$SCRIPTS")
+			a = spec.ReplaceAllLiteralString(a, "$SPEC")
+			if a == "" || strings.ContainsAny(a, " \t\n\"'") {
+				a = strconv.Quote(a)
+			}
+			parts = append(parts, a)
+		}
+		out = append(out, strings.Join(parts, " "))
+	}
+	return out
+}
+
+// mutating filters out the calls that only read.
+func mutating(calls []string) []string {
+	var out []string
+	for _, c := range calls {
+		f := strings.Fields(c)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[1] {
+		case "status", "config", "listsnapshot":
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func TestPVE_goldenArgv(t *testing.T) {
+	p := newPVEHarness(t, referenceLab)
+	step := func(name string, args ...string) {
+		t.Helper()
+		p.mustRun(args...)
+		assertGolden(t, filepath.Join("pve", name+".txt"), strings.Join(p.calls(), "\n")+"\n")
+	}
+	step("create-941-empty-host", "create", "941")
+	step("create-941-provisioned", "create", "941")
+	p.mustRun("delete", "921", "--force")
+	p.calls()
+	step("create-941-without-921", "create", "941")
+	step("converge-941", "converge", "941")
+	step("stop-941", "stop", "941")
+	step("start-941", "start", "941")
+	step("restart-941", "restart", "941")
+	step("delete-941", "delete", "941")
+}
+
+func TestPVE_provisionedCreateOnlyReadsDependencies(t *testing.T) {
+	p := newPVEHarness(t, referenceLab)
+	p.mustRun("create", "941")
+	p.calls()
+	p.mustRun("create", "941")
+	for _, c := range p.calls() {
+		f := strings.Fields(c)
+		if f[2] != "941" && f[1] != "status" && f[1] != "config" && f[1] != "listsnapshot" {
+			t.Errorf("create 941 on a provisioned host changed a dependency: %s", c)
+		}
+	}
+}
+
+func TestPVE_secondCreateChangesNothingButScripts(t *testing.T) {
+	p := newPVEHarness(t, exampleLab)
+	p.mustRun("LetsGo")
+	p.calls()
+	p.mustRun("converge", "941", "954", "8001")
+	for _, c := range mutating(p.calls()) {
+		f := strings.Fields(c)
+		if f[1] == "push" || f[1] == "exec" || (f[1] == "guest" && f[2] == "exec") {
+			continue // features, application scripts and health checks always run
+		}
+		t.Errorf("a second workflow run issued a mutating command: %s", c)
+	}
+}
+
+func TestPVE_parallelClonesFromOneTemplate(t *testing.T) {
+	p := newPVEHarness(t, exampleLab)
+	t.Setenv("FAKEPVE_CLONE_HOLD", "150ms")
+	code, doc, stderr := p.runJSON("LetsGo", "--parallel", "8", "--pve-lock-retries", "-1")
+	if code != 0 || !doc.OK {
+		t.Fatalf("LetsGo --parallel 8 with clones holding their source's lock: exit %d\n%s", code, stderr)
+	}
+	if strings.Contains(stderr, "locked") {
+		t.Errorf("a lock error surfaced: %s", stderr)
+	}
+}
+
+func TestPVE_injectionReachesTheHostAsOneArgument(t *testing.T) {
+	p := newPVEHarness(t, "../../testdata/small")
+	path := filepath.Join(p.cfgDir, "phoenix_lxc_configs.json")
+	var doc map[string]map[string]map[string]any
+	data, _ := os.ReadFile(path)
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	evil := "x; rm -rf / $(reboot) `id` \"q\" 'q'\nnext"
+	doc["lxc_configs"]["953"]["pct_options"] = []string{"nesting=1", evil}
+	out, _ := json.Marshal(doc)
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.run("create", "953")
+	found := false
+	for _, c := range fakepvetest.ReadLog(t, p.logPath) {
+		for _, a := range c.Argv {
+			if strings.Contains(a, "$(reboot)") {
+				found = true
+				if a != "nesting=1,"+evil {
+					t.Errorf("argument arrived changed: %q", a)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("the option never reached pct")
+	}
+}
+
+func TestPVE_errorsNameGuestStepAndCommand(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"failed task", map[string]string{"FAKEPVE_FAIL": "pct start"}, []string{"900", "step start", "pct start 900", "exited 255"}},
+		{"script failure", map[string]string{"FAKEPVE_FAIL_EXEC": "base_setup"}, []string{"900", "step features", "base_setup", "pct exec 900"}},
+		{"timeout", map[string]string{"FAKEPVE_HANG": "pct snapshot"}, []string{"900", "step template-snapshot", "pct snapshot 900", "timed out"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPVEHarness(t, "../../testdata/small")
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			code, _, stderr := p.run("create", "953", "--pve-timeout", "2s", "-o", "json")
+			if code != 1 {
+				t.Fatalf("exit %d, want 1\n%s", code, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("error lacks %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+	p := newPVEHarness(t, "../../testdata/small")
+	if code, out, stderr := p.run("status", "941", "-o", "json"); code != 0 || !strings.Contains(out, `"state": "absent"`) {
+		t.Errorf("status of a missing guest on pve: exit %d\n%s%s", code, out, stderr)
+	}
+}
