@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 	"github.com/phoenix-hypervisor/phoenix/status"
 )
@@ -63,6 +64,10 @@ func (a *app) open(cfg *api.Config) (*env, error) {
 	host, err := a.opts.newHost(a.stderr)
 	if err != nil {
 		return nil, err
+	}
+	if p, ok := host.(hypervisor.Placer); ok {
+		// A multi-node backend places new guests by their node field.
+		p.SetPlacement(cfg)
 	}
 	st, err := status.NewStore(filepath.Join(a.opts.StateDir, "status"))
 	if err != nil {

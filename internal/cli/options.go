@@ -27,6 +27,7 @@ type options struct {
 	StateDir    string
 	ScriptsDir  string
 	Backend     string
+	pveAPI      pveAPIFlags
 	SimLatency  time.Duration
 	SimFailRate float64
 	SimSeed     uint64
@@ -44,7 +45,8 @@ func (o *options) bindFlags(cmd *cobra.Command) {
 	f.StringVar(&o.ConfigDir, "config-dir", envOr("PHOENIX_CONFIG_DIR", defaultConfigDir()), "folder holding the phoenix_*.json files (env PHOENIX_CONFIG_DIR)")
 	f.StringVar(&o.StateDir, "state-dir", envOr("PHOENIX_STATE_DIR", defaultStateDir()), "folder for status files, locks and the simulated host (env PHOENIX_STATE_DIR)")
 	f.StringVar(&o.ScriptsDir, "scripts-dir", os.Getenv("PHOENIX_SCRIPTS_DIR"), "folder with features/, apps/, health/ scripts (env PHOENIX_SCRIPTS_DIR)")
-	f.StringVar(&o.Backend, "backend", envOr("PHOENIX_BACKEND", "auto"), "hypervisor backend: auto, sim or pve (env PHOENIX_BACKEND)")
+	f.StringVar(&o.Backend, "backend", envOr("PHOENIX_BACKEND", "auto"), "hypervisor backend: auto, sim, pve or pve-api (env PHOENIX_BACKEND)")
+	o.pveAPI.bindFlags(f)
 	f.DurationVar(&o.SimLatency, "sim-latency", envDuration("PHOENIX_SIM_LATENCY"), "sim: delay added to every host operation (env PHOENIX_SIM_LATENCY)")
 	f.Float64Var(&o.SimFailRate, "sim-fail-rate", envFloat("PHOENIX_SIM_FAIL_RATE"), "sim: probability that a host operation fails (env PHOENIX_SIM_FAIL_RATE)")
 	f.Uint64Var(&o.SimSeed, "sim-seed", envUint("PHOENIX_SIM_SEED"), "sim: seed for injected failures (env PHOENIX_SIM_SEED)")
@@ -151,7 +153,9 @@ func (o *options) newHost(notice io.Writer) (hypervisor.Host, error) {
 		return sim.New(sim.Options{Dir: dir, Latency: o.SimLatency, FailRate: o.SimFailRate, Seed: o.SimSeed})
 	case "pve":
 		return newPVE(o)
+	case "pve-api":
+		return newPVEAPI(o, notice)
 	default:
-		return nil, usageErr("--backend %q: want auto, sim or pve", o.Backend)
+		return nil, usageErr("--backend %q: want auto, sim, pve or pve-api", o.Backend)
 	}
 }

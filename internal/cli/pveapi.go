@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/phoenix-hypervisor/phoenix/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/hypervisor/pveapi"
+)
+
+// pveAPIFlags configure the pve-api backend (a cluster through its REST
+// API). Flags the pve backend already uses for pct/qm (--pve-timeout,
+// --pve-lock-retries) are not shared: the two backends' limits mean
+// different things, so these are --pve-api-*.
+type pveAPIFlags struct {
+	URL             string
+	TokenFile       string
+	CAFile          string
+	Insecure        bool
+	DefaultNode     string
+	Timeout         time.Duration
+	TaskTimeout     time.Duration
+	TaskPoll        time.Duration
+	Retries         int
+	Backoff         time.Duration
+	NodeConcurrency int
+	SSHKey          string
+	SSHKnownHosts   string
+	SSHUser         string
+	SSHAddrs        []string
+}
+
+func (p *pveAPIFlags) bindFlags(f *pflag.FlagSet) {
+	f.StringVar(&p.URL, "pve-url", os.Getenv("PHOENIX_PVE_URL"), "pve-api: API address, https://HOST:8006 (env PHOENIX_PVE_URL)")
+	f.StringVar(&p.TokenFile, "pve-token-file", os.Getenv("PHOENIX_PVE_TOKEN_FILE"), "pve-api: file holding the API token USER@REALM!TOKENID=SECRET; must be mode 0600 (env PHOENIX_PVE_TOKEN_FILE)")
+	f.StringVar(&p.CAFile, "pve-ca-file", os.Getenv("PHOENIX_PVE_CA_FILE"), "pve-api: PEM CA bundle to verify the API's certificate with, e.g. the cluster's pve-root-ca.pem (env PHOENIX_PVE_CA_FILE)")
+	f.BoolVar(&p.Insecure, "pve-insecure", false, "pve-api: do not verify the API's TLS certificate (prefer --pve-ca-file)")
+	f.StringVar(&p.DefaultNode, "pve-default-node", os.Getenv("PHOENIX_PVE_DEFAULT_NODE"), "pve-api: node for guests with no node field and no clone source (env PHOENIX_PVE_DEFAULT_NODE)")
+	f.DurationVar(&p.Timeout, "pve-api-timeout", 30*time.Second, "pve-api: time limit of one API request")
+	f.DurationVar(&p.TaskTimeout, "pve-api-task-timeout", 15*time.Minute, "pve-api: time limit of one task (create, clone, start, ...) and of one script in a VM")
+	f.IntVar(&p.Retries, "pve-api-retries", 4, "pve-api: retries, with backoff, of a request refused by a lock or a transient 5xx (0: none)")
+	f.IntVar(&p.NodeConcurrency, "pve-api-node-concurrency", 4, "pve-api: writes (and their tasks) in flight per node")
+	f.StringVar(&p.SSHKey, "pve-ssh-key", os.Getenv("PHOENIX_PVE_SSH_KEY"), "pve-api: private key for SSH to the nodes, for container scripts, lxc.* keys and setup, which the API cannot do (env PHOENIX_PVE_SSH_KEY)")
+	f.StringVar(&p.SSHKnownHosts, "pve-ssh-known-hosts", os.Getenv("PHOENIX_PVE_SSH_KNOWN_HOSTS"), "pve-api: known_hosts file with the nodes' host keys (default ~/.ssh/known_hosts; always checked)")
+	f.StringVar(&p.SSHUser, "pve-ssh-user", "root", "pve-api: user for SSH to the nodes")
+	f.StringArrayVar(&p.SSHAddrs, "pve-ssh-addr", nil, "pve-api: NODE=HOST:PORT for SSH to a node (repeatable; default: the node's cluster address, port 22)")
+	f.DurationVar(&p.TaskPoll, "pve-api-task-poll", 500*time.Millisecond, "pve-api: how often a running task is polled")
+	f.DurationVar(&p.Backoff, "pve-api-backoff", 500*time.Millisecond, "pve-api: first wait before a retry (doubles each time)")
+	for _, n := range []string{"pve-api-task-poll", "pve-api-backoff"} {
+		_ = f.MarkHidden(n) // tuning for tests against the fake cluster
+	}
+}
+
+// newPVEAPI builds the pve-api backend. Problems with the flags or the
+// files they name are usage errors (exit 2). notice gets the warnings about
+// a plain-http URL or verification turned off.
+func newPVEAPI(o *options, notice io.Writer) (hypervisor.Host, error) {
+	p := &o.pveAPI
+	if p.URL == "" {
+		return nil, usageErr("--backend pve-api needs --pve-url (https://HOST:8006)")
+	}
+	if p.TokenFile == "" {
+		return nil, usageErr("--backend pve-api needs --pve-token-file (a file of mode 0600 holding USER@REALM!TOKENID=SECRET)")
+	}
+	tok, err := pveapi.LoadToken(p.TokenFile)
+	if err != nil {
+		return nil, usageErr("--pve-token-file: %v", err)
+	}
+	addrs := map[string]string{}
+	for _, a := range p.SSHAddrs {
+		node, addr, ok := strings.Cut(a, "=")
+		if !ok || node == "" || addr == "" {
+			return nil, usageErr("--pve-ssh-addr %q: want NODE=HOST:PORT", a)
+		}
+		addrs[node] = addr
+	}
+	retries := p.Retries
+	if retries == 0 {
+		retries = -1 // pveapi reads 0 as "default"
+	}
+	opts := pveapi.Options{
+		URL:             p.URL,
+		Token:           tok,
+		CAFile:          p.CAFile,
+		Insecure:        p.Insecure,
+		DefaultNode:     p.DefaultNode,
+		Timeout:         p.Timeout,
+		TaskTimeout:     p.TaskTimeout,
+		TaskPoll:        p.TaskPoll,
+		Retries:         retries,
+		Backoff:         p.Backoff,
+		NodeConcurrency: p.NodeConcurrency,
+		ScriptsDir:      o.ScriptsDir,
+		SSH: pveapi.SSHOptions{
+			User:           p.SSHUser,
+			KeyFile:        p.SSHKey,
+			KnownHostsFile: p.SSHKnownHosts,
+			Addrs:          addrs,
+		},
+	}
+	h, err := pveapi.New(opts)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	if opts.PlainHTTP() {
+		fmt.Fprintf(notice, "phoenix: warning: --pve-url %s is plain http: the API token crosses the network unencrypted (use http only for a test cluster on loopback)\n", p.URL)
+	}
+	if p.Insecure {
+		fmt.Fprintln(notice, "phoenix: warning: --pve-insecure: the API's TLS certificate is not verified")
+	}
+	return h, nil
+}
