@@ -226,3 +226,29 @@ func TestPVE_errorsNameGuestStepAndCommand(t *testing.T) {
 		t.Errorf("status of a missing guest on pve: exit %d\n%s%s", code, out, stderr)
 	}
 }
+
+func TestPVE_setupRunsHostScriptsOnce(t *testing.T) {
+	p := newPVEHarness(t, referenceLab)
+	setup := filepath.Join(p.scripts, "setup")
+	if err := os.MkdirAll(setup, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ran := filepath.Join(t.TempDir(), "ran")
+	for _, step := range []string{"users", "zfs", "storage", "network", "nfs", "samba", "nvidia", "docker"} {
+		script := "#!/bin/sh\necho " + step + " >> " + ran + "\n"
+		if err := os.WriteFile(filepath.Join(setup, step+".sh"), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.mustRun("setup")
+	p.mustRun("setup")
+	data, _ := os.ReadFile(ran)
+	if got := strings.Fields(string(data)); strings.Join(got, ",") != "users,zfs,storage,network,nfs,samba,nvidia,docker" {
+		t.Errorf("setup ran %v, want each step once, in order", got)
+	}
+	p.mustRun("setup", "--force")
+	data, _ = os.ReadFile(ran)
+	if n := len(strings.Fields(string(data))); n != 16 {
+		t.Errorf("after --force %d step runs, want 16", n)
+	}
+}
