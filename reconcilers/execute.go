@@ -89,8 +89,7 @@ func Execute(ctx context.Context, p *Plan, parallel int, run RunFunc, obs Observ
 	doneCh := make(chan done)
 	running, finished := 0, 0
 
-	var finish func(i int, r ActionResult)
-	finish = func(i int, r ActionResult) {
+	finish := func(i int, r ActionResult) {
 		out.Results[i] = r
 		finished++
 		if obs != nil {

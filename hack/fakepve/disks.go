@@ -21,8 +21,6 @@ var (
 	sizeArgRE = regexp.MustCompile(`^(\+)?(\d+(?:\.\d+)?)([KMGT])?$`)
 )
 
-const gib = 1 << 30
-
 // parseSize reads 32G, 512M, 1.5T or a number of bytes.
 func parseSize(s string) (int64, error) {
 	m := sizeArgRE.FindStringSubmatch(s)

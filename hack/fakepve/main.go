@@ -31,18 +31,17 @@ func fail(format string, args ...any) error {
 
 // config is read from the environment.
 type config struct {
-	state, log, node   string
-	confDir, lockDir   string
-	cloneHold          time.Duration
-	fail, failMsg      string
-	failExec           string
-	failExecCode       int
-	hang               string
-	imageSize          string
-	stdin              io.Reader
-	stdout, stderr     io.Writer
-	tool               string // pct or qm
-	globalLock, unlock func()
+	state, log, node string
+	confDir, lockDir string
+	cloneHold        time.Duration
+	fail, failMsg    string
+	failExec         string
+	failExecCode     int
+	hang             string
+	imageSize        string
+	stdin            io.Reader
+	stdout, stderr   io.Writer
+	tool             string // pct or qm
 }
 
 func run(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {

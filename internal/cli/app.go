@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -231,8 +230,6 @@ starts every non-template guest whose start_at_boot is not false, by
 	cmd.Args = cobra.NoArgs
 	return cmd
 }
-
-func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
 
 // lookup tells planning what the host and the status files say of a guest.
 func (e *env) lookup() reconcilers.Lookup {
