@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/hypervisor/sim"
@@ -123,6 +125,7 @@ func TestCLI_convergeHandsOffToController(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || !doc.OK || len(doc.Actions) != 1 || doc.Actions[0].ID != "8001" {
 		t.Errorf("json result %v: %s", err, out)
 	}
+	validateResult(t, out)
 	assertOnlyInsertion(t, vmBefore, l.read(api.VMFile), l.status(8001).LastHandledConvergeAt)
 
 	// --no-wait returns at once; the controller still does the work.
@@ -225,5 +228,36 @@ func TestCLI_lockRule(t *testing.T) {
 	}
 	if res := <-done; !strings.HasPrefix(res, "0\n") {
 		t.Errorf("create --wait-lock after the controller stopped: %s", res)
+	}
+}
+
+// resultSchema pins the -o json document (DESIGN section 7).
+const resultSchema = "../internal/cli/testdata/result.schema.json"
+
+func validateResult(t *testing.T, doc string) {
+	t.Helper()
+	data, err := os.ReadFile(resultSchema)
+	if err != nil {
+		t.Logf("no %s: not validated", resultSchema)
+		return
+	}
+	sdoc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("mem://result.schema.json", sdoc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("mem://result.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
+	if err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, doc)
+	}
+	if err := s.Validate(inst); err != nil {
+		t.Errorf("does not match %s: %v\n%s", resultSchema, err, doc)
 	}
 }

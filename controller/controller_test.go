@@ -516,3 +516,30 @@ func assertOnlyInsertion(t *testing.T, before, after []byte, token string) {
 		t.Errorf("inserted more than the annotation: %q", inserted)
 	}
 }
+
+func TestController_startsWithInvalidConfig(t *testing.T) {
+	l := newLab(t)
+	good := l.read(api.LXCFile)
+	l.write(api.LXCFile, []byte(`{"lxc_configs": {"900": {"name": 5}}}`))
+	r := l.start(nil, nil)
+	waitFor(t, "the invalid config reported", func() (bool, string) {
+		return r.c.Addr() != "" && r.metric("phoenix_config_reloads_total", map[string]string{"result": "error"}) == 1, ""
+	})
+	if got := r.metric("phoenix_config_valid", nil); got != 0 {
+		t.Errorf("phoenix_config_valid = %v, want 0", got)
+	}
+	if code, _ := r.get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz without a valid config: %d, want 503", code)
+	}
+	if code, _ := r.get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz: %d, want 200", code)
+	}
+	if len(l.hostState()) != 0 {
+		t.Error("guests were created from an invalid config")
+	}
+	l.write(api.LXCFile, good)
+	r.waitReady()
+	if ok, why := l.allReady(exampleIDs); !ok {
+		t.Fatal(why)
+	}
+}

@@ -79,9 +79,18 @@ type lab struct {
 
 func newLab(tb testing.TB) *lab {
 	tb.Helper()
+	return newLabFrom(tb, exampleLab)
+}
+
+// newLabFrom copies the config files of src.
+func newLabFrom(tb testing.TB, src string) *lab {
+	tb.Helper()
 	l := &lab{t: tb, cfgDir: tb.TempDir(), stateDir: tb.TempDir()}
 	for _, f := range []string{api.HypervisorFile, api.LXCFile, api.VMFile} {
-		data, err := os.ReadFile(filepath.Join(exampleLab, f))
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if os.IsNotExist(err) && f == api.HypervisorFile {
+			continue
+		}
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -353,3 +362,7 @@ func (r *running) logLines(msg string) []map[string]any {
 	}
 	return out
 }
+
+type controllerOptions = controller.Options
+
+var defaultDebounce = controller.DefaultOptions().Debounce
