@@ -119,7 +119,7 @@ func (c *Controller) Addr() string {
 // Ready reports whether the first full sync is done (what /readyz says).
 func (c *Controller) Ready() bool { return c.ready.Load() }
 
-// Run takes the state dir's lock, serves HTTP, watches the files and
+// Run (once per Controller) takes the state dir's lock, serves HTTP, watches the files and
 // reconciles until ctx ends. On the way out it takes no new work, gives
 // in-flight reconciles ShutdownTimeout to finish, cancels the rest, and
 // returns nil. It fails at once (a *statelock.HeldError) when another

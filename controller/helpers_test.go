@@ -33,11 +33,14 @@ var (
 	chain941   = []api.ID{900, 901, 920, 921, 953, 941}
 )
 
-// waitFor polls cond until it holds or the deadline passes; the deadline
-// only bounds a hung test, it never asserts speed.
+// waitLimit bounds every waitFor; it only stops a hung test, it never
+// asserts speed.
+var waitLimit = 60 * time.Second
+
+// waitFor polls cond until it holds or waitLimit passes.
 func waitFor(tb testing.TB, what string, cond func() (bool, string)) {
 	tb.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	last := ""
 	for time.Now().Before(deadline) {
 		ok, detail := cond()

@@ -36,26 +36,10 @@ func (b *phaseBook) set(id api.ID, kind api.Kind, phase api.Phase) {
 	b.mu.Unlock()
 }
 
-// setIfAbsent records a guest first seen in the files, never applied.
-func (b *phaseBook) setIfAbsent(id api.ID, kind api.Kind, phase api.Phase) {
-	b.mu.Lock()
-	if _, ok := b.m[id]; !ok {
-		b.m[id] = kindPhase{kind, phase}
-	}
-	b.mu.Unlock()
-}
-
 func (b *phaseBook) remove(id api.ID) {
 	b.mu.Lock()
 	delete(b.m, id)
 	b.mu.Unlock()
-}
-
-func (b *phaseBook) get(id api.ID) (kindPhase, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	kp, ok := b.m[id]
-	return kp, ok
 }
 
 // counts gives the number of guests by (kind, phase).

@@ -88,12 +88,10 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 		return g.Kind, ctx.Err()
 	}
 	err = outcomeErr(out)
-	target := out.Results[len(plan.Actions)-1]
-	if plan.Actions[len(plan.Actions)-1].ID != id {
-		for i, a := range plan.Actions {
-			if a.ID == id {
-				target = out.Results[i]
-			}
+	var target reconcilers.ActionResult
+	for i, a := range plan.Actions {
+		if a.ID == id {
+			target = out.Results[i]
 		}
 	}
 	// The target never ran because something it needs failed: its status
@@ -243,11 +241,10 @@ func outcomeErr(out *reconcilers.Outcome) error {
 		return nil
 	}
 	var errs []error
-	for i, r := range out.Results {
+	for _, r := range out.Results {
 		if r.Result == reconcilers.ResultFailed {
 			errs = append(errs, r.Err)
 		}
-		_ = i
 	}
 	if len(errs) == 0 {
 		for _, r := range out.Results {

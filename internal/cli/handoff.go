@@ -100,8 +100,12 @@ func (a *app) handOff(ctx context.Context, args []string, holder statelock.Holde
 		return err
 	}
 	guests := make([]*api.Guest, len(targets))
+	before := make([]string, len(targets))
 	for i, id := range targets {
 		guests[i] = cfg.Guest(id)
+		if s, err := st.Get(id, guests[i].Kind); err == nil {
+			before[i] = s.LastHandledConvergeAt
+		}
 	}
 	token := time.Now().UTC().Format(time.RFC3339Nano)
 	if err := controller.RequestConverge(guests, token); err != nil {
@@ -132,7 +136,7 @@ func (a *app) handOff(ctx context.Context, args []string, holder statelock.Holde
 			s, err := st.Get(id, cfg.Guest(id).Kind)
 			// Provisioning: a retry began after the converge was handled;
 			// its end is the outcome.
-			if err == nil && handled(s.LastHandledConvergeAt, token) && s.Phase != api.PhaseProvisioning {
+			if err == nil && handled(s.LastHandledConvergeAt, before[i], token) && s.Phase != api.PhaseProvisioning {
 				final[i] = s
 				continue
 			}
@@ -156,10 +160,14 @@ func (a *app) handOff(ctx context.Context, args []string, holder statelock.Holde
 }
 
 // handled reports whether the recorded token covers ours: the same token,
-// or a later timestamp (a newer request converged after ours was made).
-func handled(recorded, token string) bool {
+// or a newly recorded later timestamp (a newer request, converged after
+// ours was made).
+func handled(recorded, before, token string) bool {
 	if recorded == token {
 		return true
+	}
+	if recorded == before {
+		return false
 	}
 	r, err1 := time.Parse(time.RFC3339Nano, recorded)
 	t, err2 := time.Parse(time.RFC3339Nano, token)
