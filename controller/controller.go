@@ -59,6 +59,9 @@ type Controller struct {
 	// reconciled once yet; nil before the first valid load.
 	initial map[api.ID]bool
 	addr    string
+	// routes are mounted on the metrics listener beside /metrics (the
+	// status page); see Handle.
+	routes []route
 
 	ready    atomic.Bool
 	stopping atomic.Bool
@@ -118,6 +121,24 @@ func (c *Controller) Addr() string {
 
 // Ready reports whether the first full sync is done (what /readyz says).
 func (c *Controller) Ready() bool { return c.ready.Load() }
+
+// Desired is the desired state in force: the last valid one loaded, or nil
+// before the first.
+func (c *Controller) Desired() *api.Config { return c.cfg.Load() }
+
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+// Handle mounts handler at pattern on the metrics listener, beside
+// /metrics, /healthz and /readyz (the status page goes at "/"). Call it
+// before Run.
+func (c *Controller) Handle(pattern string, handler http.Handler) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.routes = append(c.routes, route{pattern, handler})
+}
 
 // Run (once per Controller) takes the state dir's lock, serves HTTP, watches the files and
 // reconciles until ctx ends. On the way out it takes no new work, gives
@@ -251,6 +272,11 @@ func (c *Controller) serve() (*http.Server, error) {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
+	c.mu.Lock()
+	for _, rt := range c.routes {
+		mux.Handle(rt.pattern, rt.handler)
+	}
+	c.mu.Unlock()
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
