@@ -39,6 +39,9 @@ type sshServer struct {
 	ln   net.Listener
 	cfg  *ssh.ServerConfig
 	wg   sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[net.Conn]bool
 }
 
 // StartSSH starts an SSH server for every node, on 127.0.0.1, that accepts
@@ -74,7 +77,7 @@ func (c *Cluster) StartSSH(authorized ssh.PublicKey) ([]SSHEndpoint, error) {
 		if err != nil {
 			return nil, err
 		}
-		s := &sshServer{c: c, node: node, ln: ln, cfg: cfg}
+		s := &sshServer{c: c, node: node, ln: ln, cfg: cfg, conns: map[net.Conn]bool{}}
 		c.mu.Lock()
 		c.ssh = append(c.ssh, s)
 		c.mu.Unlock()
@@ -85,8 +88,15 @@ func (c *Cluster) StartSSH(authorized ssh.PublicKey) ([]SSHEndpoint, error) {
 	return eps, nil
 }
 
+// close stops the server and drops its connections: clients (phoenix
+// caches one per node) need not close theirs first.
 func (s *sshServer) close() {
 	s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
 	s.wg.Wait()
 }
 
@@ -101,10 +111,16 @@ func (s *sshServer) serve() {
 			conn.Close()
 			continue
 		}
+		s.mu.Lock()
+		s.conns[conn] = true
+		s.mu.Unlock()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			s.handle(conn)
+			s.mu.Lock()
+			delete(s.conns, conn)
+			s.mu.Unlock()
 		}()
 	}
 }
