@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/phoenix-hypervisor/phoenix/internal/cli.Version=$(VERSION)
 DEMO_STATE ?= .demo-state
 
-.PHONY: help build test test-go test-race check-monitoring demo demo-controller bench lint fmt fuzz
+.PHONY: help build test test-go test-race check-monitoring demo demo-controller bench lint fmt fuzz fake-cluster
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -31,6 +31,10 @@ demo: ## LetsGo on the example lab, on the simulated host (state in .demo-state/
 demo-controller: ## the controller on the example lab, on the simulated host
 	$(GO) run ./cmd/phoenix --config-dir config/examples/lab --scripts-dir config/examples/scripts \
 		--state-dir $(DEMO_STATE) --backend sim controller
+
+FAKE_CLUSTER_FLAGS ?= -tls
+fake-cluster: ## a fake 3-node Proxmox VE API cluster on 127.0.0.1:8006 for --backend pve-api; prints the phoenix flags (files in .fake-cluster/)
+	$(GO) run ./hack/fakepveapi/cmd/fake-cluster -dir .fake-cluster $(FAKE_CLUSTER_FLAGS)
 
 bench: ## Go benchmarks of the hot paths
 	$(GO) test -run XXX -bench . -benchmem ./...
