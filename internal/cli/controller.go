@@ -10,10 +10,12 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
 	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
 	"github.com/phoenix-hypervisor/phoenix/status"
+	"github.com/phoenix-hypervisor/phoenix/ui"
 )
 
 func (a *app) controllerCommand() *cobra.Command {
 	copts := controller.DefaultOptions()
+	var allowConverge bool
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Run the reconcile loop: watch the JSON files and keep the host in line with them",
@@ -27,7 +29,9 @@ Orphaned and left alone unless --prune.
 While it runs it is the only writer of the state dir: other phoenix verbs that
 change guests refuse (exit 2) unless --wait-lock, and "phoenix converge" hands
 its request to the controller. Metrics, /healthz and /readyz are served on
---metrics-addr.`,
+--metrics-addr, and at / a live status page: the dependency graph coloured by
+phase, every guest's status, and (with --ui-allow-converge and the bearer
+token in <state-dir>/ui-token) a converge button.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.opts.validate(); err != nil {
@@ -57,6 +61,9 @@ its request to the controller. Metrics, /healthz and /readyz are served on
 			if err != nil {
 				return err
 			}
+			if err := a.mountStatusPage(cmd.Context(), c, host, st, allowConverge); err != nil {
+				return err
+			}
 			err = c.Run(cmd.Context())
 			var held *statelock.HeldError
 			if errors.As(err, &held) {
@@ -66,5 +73,6 @@ its request to the controller. Metrics, /healthz and /readyz are served on
 		},
 	}
 	copts.BindFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&allowConverge, "ui-allow-converge", false, "let the status page ask for converges (POST /api/v1/guests/{id}/converge), with the bearer token in <state-dir>/"+ui.TokenFile+" (created when missing)")
 	return cmd
 }

@@ -14,7 +14,7 @@ func (a *app) graphCommand() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
 		Use:   "graph [ID...]",
-		Short: "Print the dependency graph (of the named guests' chains, or of all) as Mermaid or DOT",
+		Short: "Print the dependency graph (of the named guests' chains, or of all) as Mermaid, DOT or SVG",
 		Long: `graph prints the dependency graph. Solid edges go from a clone source to its
 clone (build edges); dashed edges from a dependency to the guest that needs
 it running (runtime edges).`,
@@ -36,13 +36,15 @@ it running (runtime edges).`,
 				writeMermaid(a.stdout, cfg, ids)
 			case "dot":
 				writeDOT(a.stdout, cfg, ids)
+			case "svg":
+				return a.writeGraphSVG(a.stdout, cfg, ids, len(targets) == 0)
 			default:
-				return usageErr("--format %q: want mermaid or dot", format)
+				return usageErr("--format %q: want mermaid, dot or svg", format)
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "mermaid", "mermaid or dot")
+	cmd.Flags().StringVar(&format, "format", "mermaid", "mermaid, dot or svg (the status page's picture, phases from the state dir)")
 	return cmd
 }
 

@@ -107,7 +107,7 @@ func (a *app) handOff(ctx context.Context, args []string, holder statelock.Holde
 			before[i] = s.LastHandledConvergeAt
 		}
 	}
-	token := time.Now().UTC().Format(time.RFC3339Nano)
+	token := convergeToken()
 	if err := controller.RequestConverge(guests, token); err != nil {
 		return fmt.Errorf("converge: hand-off to %s: %w", who, err)
 	}
