@@ -314,6 +314,11 @@ func (c *Controller) reload(w *watcher) {
 	}
 	c.metrics.ConfigValid.Set(1)
 	c.metrics.ConfigReloads.WithLabelValues(metrics.ResultSuccess).Inc()
+	if p, ok := c.host.(hypervisor.Placer); ok {
+		// A multi-node backend (pve-api) places new guests by their node
+		// field: it must see the state the next reconciles act on.
+		p.SetPlacement(cfg)
+	}
 	prev := c.cfg.Swap(cfg)
 	d := diff(prev, cfg)
 

@@ -751,3 +751,48 @@ func TestPVEAPI_tokenNeverAppears(t *testing.T) {
 		}
 	}
 }
+
+// TestPVEAPI_controllerPlacesGuestsByNodeField runs the controller on the
+// cluster until every guest is in place: the controller hands each valid
+// reload to the backend, so node fields hold there too.
+func TestPVEAPI_controllerPlacesGuestsByNodeField(t *testing.T) {
+	l := newAPILab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan int, 1)
+	var out, errOut bytes.Buffer
+	go func() {
+		done <- cli.Run(ctx, append(l.baseArgs(), "controller", "--metrics-addr", "", "--workers", "8", "--resync", "0"), &out, &errOut)
+	}()
+	for {
+		if len(l.fake.Guests()) == 19 {
+			all := true
+			for _, g := range l.fake.Guests() {
+				if g.Lock != "" || (g.VMID == 941 && !g.Running) {
+					all = false
+				}
+			}
+			if all {
+				break
+			}
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("controller exited %d\n%s", code, errOut.String())
+		case <-ctx.Done():
+			t.Fatalf("guests after 60s: %d\n%s", len(l.fake.Guests()), errOut.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	<-done
+	for _, g := range l.fake.Guests() {
+		id := fmt.Sprint(g.VMID)
+		if want := l.wantNode(id); g.Node != want {
+			t.Errorf("%s is on %s, want %s", id, g.Node, want)
+		}
+	}
+	allOutput.Lock()
+	allOutput.b.WriteString(out.String() + errOut.String())
+	allOutput.Unlock()
+}
