@@ -10,9 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
@@ -37,9 +35,14 @@ type Options struct {
 // Sim is a simulated Proxmox node.
 type Sim struct {
 	opts Options
-	mu   sync.Mutex // serializes read-modify-write within the process
-	rmu  sync.Mutex
-	rng  *rand.Rand
+	// guests serializes read-modify-write of one guest within the process;
+	// stripes do the same across processes. Operations on different guests
+	// run side by side, as on a real node.
+	guests keyed
+	stripes
+	rmu sync.Mutex
+	rng *rand.Rand
+	log *os.File
 }
 
 var (
@@ -52,7 +55,19 @@ func New(opts Options) (*Sim, error) {
 	if err := os.MkdirAll(filepath.Join(opts.Dir, "guests"), 0o700); err != nil {
 		return nil, fmt.Errorf("sim state: %w", err)
 	}
-	return &Sim{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))}, nil
+	log, err := os.OpenFile(filepath.Join(opts.Dir, "ops.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sim state: %w", err)
+	}
+	s := &Sim{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), log: log}
+	s.stripes.dir = filepath.Join(opts.Dir, "locks")
+	return s, nil
+}
+
+// Close releases the node's open files.
+func (s *Sim) Close() error {
+	s.stripes.close()
+	return s.log.Close()
 }
 
 // Dir is where the node keeps its state.
@@ -113,9 +128,9 @@ func (s *Sim) op(ctx context.Context, name string, kind api.Kind, id api.ID, fn 
 	if s.fail() {
 		return fmt.Errorf("sim: injected failure: %s %s %s", name, kind, id)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	unlock, err := s.flock()
+	unlockGuest := s.guests.lock(int(id))
+	defer unlockGuest()
+	unlock, err := s.stripes.lock(int(id))
 	if err != nil {
 		return err
 	}
@@ -141,7 +156,7 @@ func (s *Sim) op(ctx context.Context, name string, kind api.Kind, id api.ID, fn 
 	} else if err := s.write(next); err != nil {
 		return err
 	}
-	return s.log(name, kind, id)
+	return s.logOp(name, kind, id)
 }
 
 func (s *Sim) pause(ctx context.Context) error {
@@ -167,28 +182,15 @@ func (s *Sim) fail() bool {
 	return s.rng.Float64() < s.opts.FailRate
 }
 
-func (s *Sim) flock() (func(), error) {
-	f, err := os.OpenFile(filepath.Join(s.opts.Dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { f.Close() }, nil
+// record appends one line per change to ops.log. Each line is one write
+// on an O_APPEND file, so lines from several processes never interleave.
+func (s *Sim) record(line string) error {
+	_, err := s.log.WriteString(time.Now().UTC().Format(time.RFC3339Nano) + " " + line + "\n")
+	return err
 }
 
-// log appends one line per change to ops.log; O_APPEND keeps lines whole
-// across processes.
-func (s *Sim) log(name string, kind api.Kind, id api.ID) error {
-	f, err := os.OpenFile(filepath.Join(s.opts.Dir, "ops.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = fmt.Fprintf(f, "%s %s %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), name, kind, id)
-	return err
+func (s *Sim) logOp(name string, kind api.Kind, id api.ID) error {
+	return s.record(fmt.Sprintf("%s %s %s", name, kind, id))
 }
 
 func missing(kind api.Kind, id api.ID) error { return hypervisor.NotFound(kind, id) }
@@ -395,13 +397,7 @@ func (s *Sim) RunSetupStep(ctx context.Context, step string, settings json.RawMe
 	if s.fail() {
 		return fmt.Errorf("sim: injected failure: setup step %s", step)
 	}
-	f, err := os.OpenFile(filepath.Join(s.opts.Dir, "ops.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = fmt.Fprintf(f, "%s setup %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), step, strconv.Itoa(len(settings)))
-	return err
+	return s.record(fmt.Sprintf("setup %s %d", step, len(settings)))
 }
 
 // Runs reports how often each script ran inside a guest (test and debug aid).

@@ -23,6 +23,8 @@ type app struct {
 	// reported is set once an error was printed in full, so Run does not
 	// print it again.
 	reported bool
+	// closers are released when the verb ends (the sim keeps files open).
+	closers []io.Closer
 }
 
 // loadConfig loads and validates the desired state, printing every problem.
@@ -63,6 +65,9 @@ func (a *app) open(cfg *api.Config) (*env, error) {
 	host, err := a.opts.newHost(a.stderr)
 	if err != nil {
 		return nil, err
+	}
+	if c, ok := host.(io.Closer); ok {
+		a.closers = append(a.closers, c)
 	}
 	if p, ok := host.(hypervisor.Placer); ok {
 		// A multi-node backend places new guests by their node field.

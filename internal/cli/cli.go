@@ -47,6 +47,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
+	for _, c := range app.closers {
+		_ = c.Close()
+	}
 	if err == nil {
 		return ExitOK
 	}
