@@ -8,7 +8,11 @@
 // # Placement
 //
 // Guest IDs are cluster-wide: a guest is found with GET /cluster/resources
-// wherever it lives, and operations on it go to that node. Where a new guest
+// wherever it lives, and operations on it go to that node. The list is
+// reused for a moment (Options.IndexTTL) so that a big lab does not list
+// the cluster once per operation; creates, clones and destroys drop it, and
+// a guest the list misses, or whose node says it does not exist, is looked
+// up again before anything is concluded. Where a new guest
 // goes is desired state the Host methods do not carry, so the Host
 // implements hypervisor.Placer: the caller hands it the loaded api.Config
 // (the CLI does so when it opens the backend; a long-running caller does

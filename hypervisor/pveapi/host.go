@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/hypervisor"
@@ -30,6 +31,8 @@ type Host struct {
 
 	mu  sync.RWMutex
 	cfg *api.Config
+
+	idx guestIndex
 }
 
 // New returns a Host for the cluster at opts.URL. It does not contact the
@@ -125,36 +128,107 @@ type resource struct {
 	Lock     string  `json:"lock"`
 }
 
+// guestIndex caches GET /cluster/resources briefly. Every operation must
+// know where its guest lives, and listing the whole cluster for each one
+// costs guests² entries on a big lab. Creates, clones and destroys by this
+// Host drop the cache (a list fetched while one ran is not kept: gen), a
+// guest missing from a cached list is looked up again before it is called
+// missing, and a create checks a fresh list; so only a guest moved or
+// deleted behind phoenix's back within the TTL is seen late, and its node
+// then answers "does not exist", which Get retries with a fresh list.
+type guestIndex struct {
+	mu   sync.Mutex
+	gen  uint64
+	at   time.Time
+	byID map[int]resource
+}
+
+// forget drops the cached list.
+func (h *Host) forget() {
+	h.idx.mu.Lock()
+	defer h.idx.mu.Unlock()
+	h.idx.gen++
+	h.idx.byID = nil
+}
+
+// lookup finds a guest's resource entry; cached says it came from the cache.
+func (h *Host) lookup(ctx context.Context, id api.ID, fresh bool) (r resource, found, cached bool, err error) {
+	h.idx.mu.Lock()
+	if !fresh && h.idx.byID != nil && time.Since(h.idx.at) < h.opts.IndexTTL {
+		r, found = h.idx.byID[int(id)]
+		h.idx.mu.Unlock()
+		return r, found, true, nil
+	}
+	gen := h.idx.gen
+	h.idx.mu.Unlock()
+	var list []resource
+	if err := h.c.get(ctx, "/cluster/resources?type=vm", &list); err != nil {
+		return r, false, false, err
+	}
+	byID := make(map[int]resource, len(list))
+	for _, e := range list {
+		byID[int(e.VMID)] = e
+	}
+	h.idx.mu.Lock()
+	if h.idx.gen == gen {
+		h.idx.byID, h.idx.at = byID, time.Now()
+	}
+	h.idx.mu.Unlock()
+	r, found = byID[int(id)]
+	return r, found, false, nil
+}
+
 // locate finds a guest anywhere in the cluster: IDs are cluster-wide, so
 // a guest on another node than its node field says still exists (phoenix
 // never migrates guests).
 func (h *Host) locate(ctx context.Context, kind api.Kind, id api.ID) (*location, error) {
+	loc, _, err := h.locateFresh(ctx, kind, id, false)
+	return loc, err
+}
+
+func (h *Host) locateFresh(ctx context.Context, kind api.Kind, id api.ID, fresh bool) (*location, bool, error) {
 	typ, err := apiType(kind)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var res []resource
-	if err := h.c.get(ctx, "/cluster/resources?type=vm", &res); err != nil {
-		return nil, fmt.Errorf("%s %s: look up: %w", kind, id, err)
+	r, found, cached, err := h.lookup(ctx, id, fresh)
+	if err == nil && !found && cached {
+		r, found, cached, err = h.lookup(ctx, id, true)
 	}
-	for _, r := range res {
-		if int(r.VMID) != int(id) {
-			continue
-		}
-		if r.Type != typ {
-			return nil, fmt.Errorf("%s %s: ID %s is taken by a %s on node %s", kind, id, id, r.Type, r.Node)
-		}
-		return &location{node: r.Node, typ: typ, base: fmt.Sprintf("/nodes/%s/%s/%d", r.Node, typ, id)}, nil
+	if err != nil {
+		return nil, false, fmt.Errorf("%s %s: look up: %w", kind, id, err)
 	}
-	return nil, hypervisor.NotFound(kind, id)
+	if !found {
+		return nil, false, hypervisor.NotFound(kind, id)
+	}
+	if r.Type != typ {
+		return nil, false, fmt.Errorf("%s %s: ID %s is taken by a %s on node %s", kind, id, id, r.Type, r.Node)
+	}
+	return &location{node: r.Node, typ: typ, base: fmt.Sprintf("/nodes/%s/%s/%d", r.Node, typ, id)}, cached, nil
 }
 
 // Get returns the guest as the cluster has it.
 func (h *Host) Get(ctx context.Context, kind api.Kind, id api.ID) (*hypervisor.Guest, error) {
-	loc, err := h.locate(ctx, kind, id)
-	if err != nil {
-		return nil, err
+	g, cached, err := h.get(ctx, kind, id, false)
+	if cached && errors.Is(err, hypervisor.ErrNotFound) {
+		// Moved or deleted since the list was cached: ask again.
+		h.forget()
+		g, _, err = h.get(ctx, kind, id, true)
 	}
+	return g, err
+}
+
+func (h *Host) get(ctx context.Context, kind api.Kind, id api.ID, fresh bool) (*hypervisor.Guest, bool, error) {
+	loc, cached, err := h.locateFresh(ctx, kind, id, fresh)
+	if err != nil {
+		return nil, false, err
+	}
+	g, err := h.read(ctx, kind, id, loc)
+	return g, cached, err
+}
+
+// read reads a located guest's status, config and snapshots.
+func (h *Host) read(ctx context.Context, kind api.Kind, id api.ID, loc *location) (*hypervisor.Guest, error) {
 	fail := func(err error) (*hypervisor.Guest, error) {
 		return nil, fmt.Errorf("%s %s: get on node %s: %w", kind, id, loc.node, err)
 	}
@@ -336,7 +410,7 @@ func (h *Host) placeNew(ctx context.Context, id api.ID) (string, error) {
 // refuseTaken fails when the ID is used anywhere in the cluster: Proxmox
 // would refuse too, but this names the node that holds it.
 func (h *Host) refuseTaken(ctx context.Context, kind api.Kind, id api.ID) error {
-	loc, err := h.locate(ctx, kind, id)
+	loc, _, err := h.locateFresh(ctx, kind, id, true)
 	if err == nil {
 		return fmt.Errorf("it already exists on node %s", loc.node)
 	}
@@ -423,6 +497,7 @@ func (h *Host) Create(ctx context.Context, kind api.Kind, id api.ID, spec hyperv
 		}
 	}
 	path := fmt.Sprintf("/nodes/%s/%s", node, typ)
+	defer h.forget()
 	if err := h.c.write(ctx, []string{node}, http.MethodPost, path, params); err != nil {
 		return fail(err)
 	}
@@ -476,6 +551,7 @@ func (h *Host) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec h
 	if target != sloc.node {
 		params["target"] = target
 	}
+	defer h.forget()
 	if err := h.c.write(ctx, []string{sloc.node, target}, http.MethodPost, sloc.base+"/clone", params); err != nil {
 		return fail(err)
 	}
@@ -547,6 +623,7 @@ func (h *Host) Stop(ctx context.Context, kind api.Kind, id api.ID) error {
 
 // Destroy removes a stopped guest and its disks.
 func (h *Host) Destroy(ctx context.Context, kind api.Kind, id api.ID) error {
+	defer h.forget()
 	return h.guestWrite(ctx, kind, id, "destroy", http.MethodDelete, "?purge=1&destroy-unreferenced-disks=1", nil)
 }
 
@@ -563,12 +640,20 @@ func (h *Host) ConvertToTemplate(ctx context.Context, kind api.Kind, id api.ID) 
 
 // guestWrite locates a guest and does one write on it.
 func (h *Host) guestWrite(ctx context.Context, kind api.Kind, id api.ID, op, method, suffix string, params map[string]any) error {
-	loc, err := h.locate(ctx, kind, id)
-	if err != nil {
-		return fmt.Errorf("%s %s: %s: %w", kind, id, op, err)
-	}
-	if err := h.c.write(ctx, []string{loc.node}, method, loc.base+suffix, params); err != nil {
+	for fresh := false; ; fresh = true {
+		loc, cached, err := h.locateFresh(ctx, kind, id, fresh)
+		if err != nil {
+			return fmt.Errorf("%s %s: %s: %w", kind, id, op, err)
+		}
+		err = h.c.write(ctx, []string{loc.node}, method, loc.base+suffix, params)
+		if err == nil {
+			return nil
+		}
+		if cached && errors.Is(err, hypervisor.ErrNotFound) {
+			// Moved or deleted since the list was cached: ask again.
+			h.forget()
+			continue
+		}
 		return fmt.Errorf("%s %s: %s on node %s: %w", kind, id, op, loc.node, err)
 	}
-	return nil
 }

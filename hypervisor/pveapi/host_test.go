@@ -387,3 +387,54 @@ func TestHost_vmFromCloudImageTemplateAndDestroy(t *testing.T) {
 		t.Error("8001 still there")
 	}
 }
+
+func TestHost_guestIndexIsReusedButNeverHidesChanges(t *testing.T) {
+	tc := newTestCluster(t, func(_ *fakepveapi.Options, o *Options) { o.IndexTTL = time.Hour })
+	mustCreateLXC(t, tc.host, 100, nil)
+	listings := func() int {
+		n := 0
+		for _, r := range tc.fake.Requests() {
+			if r.Path == "/cluster/resources" {
+				n++
+			}
+		}
+		return n
+	}
+	before := listings()
+	for range 5 {
+		if _, err := tc.host.Get(ctx, api.KindLXC, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := listings() - before; n > 1 {
+		t.Errorf("5 Gets listed the cluster %d times", n)
+	}
+	// Created behind phoenix's back: a miss in the cache is asked again.
+	tc.fake.AddGuest(fakepveapi.Guest{VMID: 101, Type: "lxc", Node: "pve2"})
+	if _, err := tc.host.Get(ctx, api.KindLXC, 101); err != nil {
+		t.Errorf("guest added behind phoenix's back: %v", err)
+	}
+	// Moved behind phoenix's back: the old node says it does not exist,
+	// and the guest is looked up again.
+	move := func(node string) {
+		g := tc.fake.Guest(100)
+		g.Node = node
+		tc.fake.AddGuest(*g)
+	}
+	move("pve3")
+	if got, err := tc.host.Get(ctx, api.KindLXC, 100); err != nil || got == nil {
+		t.Errorf("Get of a guest moved behind phoenix's back: %v", err)
+	}
+	move("pve2")
+	if err := tc.host.Start(ctx, api.KindLXC, 100); err != nil {
+		t.Errorf("Start of a guest moved behind phoenix's back: %v", err)
+	}
+	// Its own destroy is seen at once.
+	tc.host.Stop(ctx, api.KindLXC, 100)
+	if err := tc.host.Destroy(ctx, api.KindLXC, 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tc.host.Get(ctx, api.KindLXC, 100); !errors.Is(err, hypervisor.ErrNotFound) {
+		t.Errorf("Get after Destroy: %v", err)
+	}
+}

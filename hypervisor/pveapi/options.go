@@ -110,6 +110,9 @@ type Options struct {
 	// NodeDownFor is how long a node that let a request time out is
 	// failed fast instead of asked again; default twice Timeout.
 	NodeDownFor time.Duration
+	// IndexTTL is how long the list of the cluster's guests is reused;
+	// default 2s. Negative: never.
+	IndexTTL time.Duration
 	// SSH reaches the nodes for what the API cannot do (container exec,
 	// raw lxc.* keys, host setup). Without SSH.KeyFile those fail with a
 	// message saying so.
@@ -156,6 +159,9 @@ func (o *Options) defaults() {
 	}
 	if o.NodeDownFor <= 0 {
 		o.NodeDownFor = 2 * o.Timeout
+	}
+	if o.IndexTTL == 0 {
+		o.IndexTTL = 2 * time.Second
 	}
 	if o.SSH.User == "" {
 		o.SSH.User = "root"
