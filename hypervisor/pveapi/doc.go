@@ -81,6 +81,13 @@
 // off only when asked; http:// URLs work, for test clusters on loopback,
 // and callers should warn (Options.PlainHTTP).
 //
+// The token needs the privileges of what it does (VM.Allocate, VM.Clone,
+// VM.Config.*, VM.PowerMgmt, VM.Snapshot, Datastore.AllocateSpace,
+// Sys.Audit for the node list, and the guest agent's privilege for VM
+// scripts). Proxmox lets only root@pam change container features other
+// than nesting (pct_options) and device passthrough (gpu_assignment), so
+// labs using those need a root@pam token without privilege separation.
+//
 // hack/fakepveapi is a fake multi-node cluster this package is tested
-// against.
+// against; it does not check privileges.
 package pveapi
