@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,11 +17,21 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 )
 
-// Store reads and writes status files in one folder.
+// Store reads and writes status files in one folder. Updates of different
+// guests run side by side: a status write waits for its fsync, and a
+// controller with many workers must not queue them all behind one lock.
 type Store struct {
-	dir string
-	mu  sync.Mutex
+	dir   string
+	mu    sync.Mutex
+	locks map[api.ID]*sync.Mutex
+	// stripes hold flock'd files shared with other phoenix processes; a
+	// guest maps to one stripe by its ID.
+	stripeOnce sync.Once
+	stripeErr  error
+	stripes    [stripeCount]*os.File
 }
+
+const stripeCount = 32
 
 // NewStore opens the status folder, creating it (0700) when needed.
 func NewStore(dir string) (*Store, error) {
@@ -55,16 +66,11 @@ func (s *Store) Get(id api.ID, kind api.Kind) (*api.Status, error) {
 // Update applies fn to the guest's status and writes it back, under a lock
 // that other phoenix processes respect too.
 func (s *Store) Update(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f, err := os.OpenFile(filepath.Join(s.dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	unlock, err := s.lock(id)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		return nil, err
-	}
+	defer unlock()
 	st, err := s.Get(id, kind)
 	if err != nil {
 		// A corrupt file must not block progress: start over from Pending.
@@ -80,6 +86,62 @@ func (s *Store) Update(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Sta
 		return nil, fmt.Errorf("write status of %s: %w", id, err)
 	}
 	return st, nil
+}
+
+// lock takes the guest's mutex, then its stripe's flock: the mutex keeps
+// goroutines of this process apart (flock is per open file, shared by
+// them), the flock keeps other processes out.
+func (s *Store) lock(id api.ID) (func(), error) {
+	s.mu.Lock()
+	if s.locks == nil {
+		s.locks = map[api.ID]*sync.Mutex{}
+	}
+	m := s.locks[id]
+	if m == nil {
+		m = &sync.Mutex{}
+		s.locks[id] = m
+	}
+	s.mu.Unlock()
+	m.Lock()
+	s.stripeOnce.Do(s.openStripes)
+	if s.stripeErr != nil {
+		m.Unlock()
+		return nil, s.stripeErr
+	}
+	f := s.stripes[int(id)%stripeCount]
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		m.Unlock()
+		return nil, err
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		m.Unlock()
+	}, nil
+}
+
+func (s *Store) openStripes() {
+	dir := filepath.Join(s.dir, ".locks")
+	if s.stripeErr = os.MkdirAll(dir, 0o700); s.stripeErr != nil {
+		return
+	}
+	for i := range s.stripes {
+		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(i)), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			s.stripeErr = err
+			return
+		}
+		s.stripes[i] = f
+	}
+}
+
+// Close releases the lock files.
+func (s *Store) Close() error {
+	for _, f := range s.stripes {
+		if f != nil {
+			f.Close()
+		}
+	}
+	return nil
 }
 
 // Delete removes a guest's status file.
