@@ -148,10 +148,10 @@
     if (g.lastError) error.title = g.lastError;
     tr.replaceChildren(
       el('th', { scope: 'row', class: 'num', text: g.id }),
-      el('td', { class: 'name', text: name + (g.template ? ' (template)' : '') }),
+      el('td', {}, name, g.template ? el('span', { class: 'tag', text: 'template' }) : null),
       el('td', { text: g.kind.toUpperCase() }),
       el('td', {}, badge(g.phase)),
-      el('td', { class: 'num', text: fmtTime(g.lastAppliedAt) }),
+      el('td', { class: 'when', text: fmtTime(g.lastAppliedAt) }),
       error,
       tokenCell(g),
     );
@@ -232,7 +232,10 @@
     return el('table', {},
       el('caption', { class: 'visually-hidden', text: caption }),
       el('thead', {}, el('tr', {}, ...heads.map((h) => el('th', { scope: 'col', text: h })))),
-      el('tbody', {}, ...rows.map((cells) => el('tr', {}, ...cells.map((c) => (c instanceof Node ? el('td', {}, c) : el('td', { text: String(c) })))))));
+      el('tbody', {}, ...rows.map((cells) => el('tr', {}, ...cells.map((c) => (c instanceof Node
+        ? el('td', {}, c)
+        // Long messages (paths) may break anywhere, short words never.
+        : el('td', { class: String(c).length > 40 ? 'long' : null, text: String(c) })))))));
   }
 
   function renderDetail(d) {
