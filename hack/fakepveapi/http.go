@@ -43,11 +43,6 @@ func (p params) int(key string) (int, bool) {
 	return n, err == nil
 }
 
-func (p params) bool(key string) bool {
-	v := p.s[key]
-	return v == "1" || v == "true"
-}
-
 func parseParams(r *http.Request) (params, error) {
 	p := params{s: map[string]string{}, lists: map[string][]string{}}
 	for k, v := range r.URL.Query() {
@@ -261,9 +256,7 @@ func (c *Cluster) clusterStatus() []map[string]any {
 func (c *Cluster) resources(typ string) []map[string]any {
 	var out []map[string]any
 	if typ == "" || typ == "node" {
-		for _, n := range c.listNodes() {
-			out = append(out, n)
-		}
+		out = append(out, c.listNodes()...)
 	}
 	if typ != "" && typ != "vm" {
 		return out
