@@ -5,6 +5,7 @@
 #   hack/controller-scale.sh                      # the example lab
 #   hack/controller-scale.sh 10000                # a generated 10,000-guest lab
 #   WORKERS=8 SIM_LATENCY=0 hack/controller-scale.sh 10000
+#   PHOENIX_BIN=/path/to/phoenix hack/controller-scale.sh  # skip the build
 #
 # Uses the sim backend in a fresh temp state dir; needs curl.
 set -euo pipefail
@@ -16,7 +17,11 @@ addr="${ADDR:-127.0.0.1:19464}"
 work="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-go build -o "$work/phoenix" ./cmd/phoenix
+if [[ -n "${PHOENIX_BIN:-}" ]]; then
+	cp "$PHOENIX_BIN" "$work/phoenix"
+else
+	go build -o "$work/phoenix" ./cmd/phoenix
+fi
 if [[ -n "$n" ]]; then
 	cfg="$work/lab"
 	go run ./hack/genlab -n "$n" -out "$cfg" >/dev/null
