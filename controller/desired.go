@@ -24,10 +24,6 @@ func (d delta) enqueue() []api.ID {
 	return out
 }
 
-func (d delta) empty() bool {
-	return len(d.added)+len(d.changed)+len(d.converge)+len(d.removed) == 0
-}
-
 // diff compares two valid desired states per guest. The hash covers the
 // effective spec (VM defaults applied) without annotations, so a converge
 // request alone is not a spec change and a reformatted file is no change at
