@@ -19,7 +19,8 @@ const (
 
 func newTestCluster(t *testing.T) (*Cluster, *httptest.Server) {
 	t.Helper()
-	c := New(Options{TokenID: testTokenID, Secret: testSecret, LocalStorages: []string{"local-lvm"}})
+	// Tasks long enough that a test sees their locks, even under -race.
+	c := New(Options{TokenID: testTokenID, Secret: testSecret, LocalStorages: []string{"local-lvm"}, TaskDuration: 200 * time.Millisecond})
 	srv := httptest.NewServer(c)
 	t.Cleanup(func() { c.Close(); srv.Close() })
 	return c, srv
@@ -49,7 +50,7 @@ func call(t *testing.T, srv *httptest.Server, method, path string, form url.Valu
 
 func waitTask(t *testing.T, srv *httptest.Server, node, upid string) string {
 	t.Helper()
-	for range 200 {
+	for range 1000 {
 		_, doc := call(t, srv, "GET", "/nodes/"+node+"/tasks/"+upid+"/status", nil)
 		st := doc["data"].(map[string]any)
 		if st["status"] == "stopped" {
