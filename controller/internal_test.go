@@ -125,14 +125,20 @@ func TestWatcher(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go w.run(ctx)
+	// A reload must come (within a generous bound); none must come while
+	// ten debounce times pass.
 	expect := func(want bool, what string) {
 		t.Helper()
+		wait := 300 * time.Millisecond
+		if want {
+			wait = 30 * time.Second
+		}
 		select {
 		case <-w.reload:
 			if !want {
 				t.Errorf("%s: reload, want none", what)
 			}
-		case <-time.After(300 * time.Millisecond):
+		case <-time.After(wait):
 			if want {
 				t.Errorf("%s: no reload", what)
 			}
