@@ -111,7 +111,7 @@ func TestKeyedLock_oneHolderPerKey(t *testing.T) {
 // is one reload, an overflow reloads.
 func TestWatcher(t *testing.T) {
 	dir := t.TempDir()
-	w, err := newWatcher(logr.Discard(), 30*time.Millisecond)
+	w, err := newWatcher(logr.Discard(), 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,11 +125,11 @@ func TestWatcher(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go w.run(ctx)
-	// A reload must come (within a generous bound); none must come while
-	// ten debounce times pass.
+	// A reload must come (within a generous bound); none may come within
+	// ten debounce times.
 	expect := func(want bool, what string) {
 		t.Helper()
-		wait := 300 * time.Millisecond
+		wait := time.Second
 		if want {
 			wait = 30 * time.Second
 		}
