@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,15 +34,17 @@ const testToken = "0123456789abcdef0123456789abcdef"
 // fixture is the example lab in a temp dir, with a real status store and
 // a simulated host, behind the page's handler.
 type fixture struct {
-	t       *testing.T
-	cfgDir  string
-	cfg     *api.Config
-	store   *status.Store
-	host    *sim.Sim
-	conv    *recordingConverger
-	srv     *httptest.Server
-	cancel  context.CancelFunc
-	desired func() *api.Config
+	t      *testing.T
+	cfgDir string
+	cfg    *api.Config
+	store  *status.Store
+	host   *sim.Sim
+	conv   *recordingConverger
+	srv    *httptest.Server
+	cancel context.CancelFunc
+	// current is the desired state the handler reads; tests swap it the
+	// way a controller's reload does.
+	current atomic.Pointer[api.Config]
 }
 
 // recordingConverger hands off the way the controller's converger does
@@ -92,7 +95,7 @@ func newFixture(t *testing.T, opts ui.Options) *fixture {
 		}
 	}
 	f.cfg = loadLab(t, f.cfgDir)
-	f.desired = func() *api.Config { return f.cfg }
+	f.current.Store(f.cfg)
 	state := t.TempDir()
 	var err error
 	if f.store, err = status.NewStore(filepath.Join(state, "status")); err != nil {
@@ -106,7 +109,7 @@ func newFixture(t *testing.T, opts ui.Options) *fixture {
 }
 
 func (f *fixture) sources() ui.State {
-	return ui.Sources{Config: func() *api.Config { return f.desired() }, Store: f.store, Host: f.host}
+	return ui.Sources{Config: f.current.Load, Store: f.store, Host: f.host}
 }
 
 // serve (re)starts the handler over st.
@@ -448,7 +451,7 @@ func TestHandler_hostErrors(t *testing.T) {
 
 func TestHandler_noDesiredStateYet(t *testing.T) {
 	f := newFixture(t, allowed())
-	f.desired = func() *api.Config { return nil }
+	f.current.Store(nil)
 	for _, tt := range []struct{ method, path string }{
 		{"GET", "/api/v1/guests"}, {"GET", "/api/v1/guests/941"}, {"GET", "/graph.svg"}, {"POST", "/api/v1/guests/941/converge"},
 	} {
@@ -719,7 +722,7 @@ func TestHandler_eventsFollowStatusChanges(t *testing.T) {
 	if err := controller.RequestConverge([]*api.Guest{f.cfg.Guest(941)}, token); err != nil {
 		t.Fatal(err)
 	}
-	f.cfg = loadLab(t, f.cfgDir) // what the controller does on reload
+	f.current.Store(loadLab(t, f.cfgDir)) // what the controller does on reload
 	next("941's converge request", func(ev streamEvent) bool {
 		for _, g := range ev.Guests {
 			if g.ID == "941" {
