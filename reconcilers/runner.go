@@ -162,3 +162,23 @@ func IsTerminal(err error) bool {
 	var use *UsageError
 	return errors.As(err, &inv) || errors.As(err, &use)
 }
+
+// UpToDate reports whether a create action is no longer needed because
+// another worker or process did it meanwhile: the guest exists, is Ready
+// and has the current spec hash (or, for a dependency planned as existing,
+// simply exists). Callers check it under the guest's lock, which is how two
+// plans sharing a missing dependency create it once.
+func UpToDate(ctx context.Context, host hypervisor.Host, st StatusReader, a *Action) (bool, error) {
+	_, exists, err := hypervisor.Exists(ctx, host, a.Kind, a.ID)
+	if err != nil || !exists {
+		return false, err
+	}
+	if a.Reason == ReasonExists {
+		return true, nil
+	}
+	rec, err := st.Get(a.ID, a.Kind)
+	if err != nil {
+		return false, nil
+	}
+	return rec.Phase == api.PhaseReady && rec.ObservedSpecHash == a.Guest.Hash, nil
+}

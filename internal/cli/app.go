@@ -11,6 +11,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/flock"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 	"github.com/phoenix-hypervisor/phoenix/status"
 )
@@ -115,7 +116,11 @@ func (a *app) execute(ctx context.Context, e *env, p *reconcilers.Plan) error {
 		obs = newProgress(a.stdout)
 	}
 	runner := &reconcilers.Runner{Workflows: e.flows, Config: e.cfg, Status: e.status}
-	out := reconcilers.Execute(ctx, p, a.opts.Parallel, runner.Run, obs)
+	locks, err := flock.New(filepath.Join(e.stateDir, "locks"))
+	if err != nil {
+		return err
+	}
+	out := reconcilers.Execute(ctx, p, a.opts.Parallel, guarded(e, locks, runner.Run), obs)
 	if a.opts.Output == "json" {
 		if err := a.writeJSON(reconcilers.Doc(p, out)); err != nil {
 			return err
@@ -234,6 +239,30 @@ starts every non-template guest whose start_at_boot is not false, by
 	cmd.Aliases = []string{"up", "letsgo"}
 	cmd.Args = cobra.NoArgs
 	return cmd
+}
+
+// guarded runs each action under its guest's lock, shared with other phoenix
+// processes on the state dir. A dependency the plan would create is skipped
+// when another process finished it while this one waited; guests the user
+// named always get their workflow.
+func guarded(e *env, locks *flock.Dir, run reconcilers.RunFunc) reconcilers.RunFunc {
+	return func(ctx context.Context, a *reconcilers.Action, report func(reconcilers.StepResult)) reconcilers.ActionResult {
+		unlock, err := locks.Lock(ctx, "guest-"+a.ID.String())
+		if err != nil {
+			return reconcilers.ActionResult{Result: reconcilers.ResultCancelled, Err: fmt.Errorf("%s %s: %w", a.Action, a.ID, err)}
+		}
+		defer unlock()
+		if a.Action == reconcilers.ActCreate && a.Reason == reconcilers.ReasonMissingDependency {
+			done, err := reconcilers.UpToDate(ctx, e.host, e.status, a)
+			if err != nil {
+				return reconcilers.ActionResult{Result: reconcilers.ResultFailed, Err: fmt.Errorf("look up %s %s: %w", a.Kind, a.ID, err)}
+			}
+			if done {
+				return reconcilers.ActionResult{Result: reconcilers.ResultSkipped}
+			}
+		}
+		return run(ctx, a, report)
+	}
 }
 
 // lookup tells planning what the host and the status files say of a guest.
