@@ -808,3 +808,28 @@ func TestLoadOrCreateToken(t *testing.T) {
 		})
 	}
 }
+
+func TestHandler_readEndpointsRefuseWritesAndForeignHosts(t *testing.T) {
+	f := newFixture(t, allowed())
+	auth := map[string]string{"Authorization": "Bearer " + testToken}
+	for _, tt := range []struct{ method, path string }{
+		{"POST", "/api/v1/guests"}, {"DELETE", "/api/v1/guests/941"}, {"PUT", "/api/v1/guests/941"},
+		{"POST", "/graph.svg"}, {"POST", "/api/v1/events"}, {"POST", "/"},
+	} {
+		if code, _, _ := f.do(tt.method, tt.path, auth); code != http.StatusMethodNotAllowed {
+			t.Errorf("%s %s: %d, want 405", tt.method, tt.path, code)
+		}
+	}
+	// Reads too are refused under a foreign host name (DNS rebinding);
+	// IP addresses and localhost are served.
+	for host, want := range map[string]int{
+		"evil.example": http.StatusForbidden, "evil.example:8080": http.StatusForbidden, "127.0.0.1.nip.io:80": http.StatusForbidden,
+		"localhost:9464": http.StatusOK, "LOCALHOST": http.StatusOK, "127.0.0.1:9464": http.StatusOK, "[::1]:9464": http.StatusOK, "10.0.0.5": http.StatusOK,
+	} {
+		for _, path := range []string{"/", "/api/v1/guests", "/graph.svg"} {
+			if code, _, body := f.do("GET", path, map[string]string{"Host": host}); code != want {
+				t.Errorf("GET %s with Host %s: %d %s, want %d", path, host, code, body, want)
+			}
+		}
+	}
+}
