@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/phoenix-hypervisor/phoenix/internal/cli.Version=$(VERSION)
 DEMO_STATE ?= .demo-state
 
-.PHONY: help build test test-go test-race check-monitoring demo demo-controller bench lint fmt fuzz fake-cluster
+.PHONY: help build test test-go test-race check-monitoring demo demo-controller bench lint fmt fuzz staticcheck vulncheck static fake-cluster
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -43,6 +43,16 @@ FUZZTIME ?= 20s
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test ./api -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./api -run XXX -fuzz '^FuzzGraph$$' -fuzztime $(FUZZTIME)
+
+STATICCHECK_VERSION ?= v0.8.2
+staticcheck: ## staticcheck (installed with go install when missing)
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" staticcheck ./...
+
+vulncheck: ## govulncheck against the vulnerability database from the module proxy
+	bash hack/vulncheck.sh
+
+static: lint staticcheck vulncheck ## every static check CI runs
 
 lint: ## go vet and gofmt
 	$(GO) vet ./...
