@@ -337,6 +337,7 @@ func TestController_shutdownMidChainAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { slow.Close() })
 	r := l.start(func(o *controller.Options) { o.ShutdownTimeout = 0 }, slow)
 	waitFor(t, "work in flight", func() (bool, string) {
 		if r.c.Addr() == "" {
@@ -436,6 +437,7 @@ func TestController_failingGuestRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { flaky.Close() })
 	r := l.start(func(o *controller.Options) { o.RetryBaseDelay = 10 * time.Millisecond }, flaky)
 	r.waitReady()
 	waitFor(t, "every guest Ready despite failures", func() (bool, string) { return l.allReady(exampleIDs) })

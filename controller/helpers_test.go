@@ -105,6 +105,7 @@ func newLabFrom(tb testing.TB, src string) *lab {
 	if l.host, err = sim.New(sim.Options{Dir: filepath.Join(l.stateDir, "sim")}); err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { l.host.Close() })
 	if l.store, err = status.NewStore(filepath.Join(l.stateDir, "status")); err != nil {
 		tb.Fatal(err)
 	}

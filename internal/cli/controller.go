@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"io"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -52,6 +53,9 @@ token in <state-dir>/ui-token) a converge button.`,
 			host, err := a.opts.newHost(a.stderr)
 			if err != nil {
 				return err
+			}
+			if c, ok := host.(io.Closer); ok {
+				a.closers = append(a.closers, c)
 			}
 			st, err := status.NewStore(filepath.Join(a.opts.StateDir, "status"))
 			if err != nil {
