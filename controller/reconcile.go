@@ -159,19 +159,7 @@ func (c *Controller) runAction(runner *reconcilers.Runner, converge bool) reconc
 // upToDate re-checks, under the guest's lock, whether a create is still
 // needed.
 func (c *Controller) upToDate(ctx context.Context, a *reconcilers.Action) (bool, error) {
-	_, exists, err := hypervisor.Exists(ctx, c.host, a.Kind, a.ID)
-	if err != nil || !exists {
-		return false, err
-	}
-	if a.Reason == reconcilers.ReasonExists {
-		// An existing dependency: create leaves it be.
-		return true, nil
-	}
-	st, err := c.store.Get(a.ID, a.Kind)
-	if err != nil {
-		return false, nil
-	}
-	return st.Phase == api.PhaseReady && st.ObservedSpecHash == a.Guest.Hash, nil
+	return reconcilers.UpToDate(ctx, c.host, c.store, a)
 }
 
 // reconcileRemoved handles a guest that left the files: a guest gone from
