@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -54,7 +56,7 @@ func TestSetup_runsEachStepOnce(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("setup %v: exit %d: %s", args, code, stderr)
 		}
-		validateAgainst(t, "testdata/result.schema.json", out)
+		testlab.ValidateJSON(t, "testdata/result.schema.json", out)
 		var d doc
 		if err := json.Unmarshal([]byte(out), &d); err != nil {
 			t.Fatal(err)

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 )
 
 const (
@@ -83,7 +83,7 @@ func (h *harness) mustRun(args ...string) string {
 func (h *harness) runJSON(args ...string) (int, reconcilers.ResultDoc, string) {
 	h.t.Helper()
 	code, out, errOut := h.run(append(args, "-o", "json")...)
-	validateAgainst(h.t, "testdata/result.schema.json", out)
+	testlab.ValidateJSON(h.t, "testdata/result.schema.json", out)
 	var doc reconcilers.ResultDoc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		h.t.Fatalf("phoenix %s -o json: %v\n%s", strings.Join(args, " "), err, out)
@@ -121,33 +121,6 @@ func (h *harness) hostSnapshot() map[string]string {
 		return nil
 	})
 	return snap
-}
-
-func validateAgainst(tb testing.TB, schemaPath, doc string) {
-	tb.Helper()
-	data, err := os.ReadFile(schemaPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sdoc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("mem://"+schemaPath, sdoc); err != nil {
-		tb.Fatal(err)
-	}
-	s, err := c.Compile("mem://" + schemaPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
-	if err != nil {
-		tb.Fatalf("output is not JSON: %v\n%s", err, doc)
-	}
-	if err := s.Validate(inst); err != nil {
-		tb.Fatalf("output does not match %s: %v\n%s", schemaPath, err, doc)
-	}
 }
 
 // actionsByID indexes a result's actions.

@@ -22,11 +22,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/phoenix-hypervisor/phoenix/hack/fakepveapi"
 	"github.com/phoenix-hypervisor/phoenix/internal/cli"
+	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
 
@@ -207,39 +207,12 @@ func (l *apiLab) mustRun(args ...string) string {
 func (l *apiLab) runJSON(args ...string) (int, reconcilers.ResultDoc, string) {
 	l.t.Helper()
 	code, out, errOut := l.run(append(args, "-o", "json")...)
-	checkSchema(l.t, "testdata/result.schema.json", out)
+	testlab.ValidateJSON(l.t, "testdata/result.schema.json", out)
 	var doc reconcilers.ResultDoc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		l.t.Fatalf("phoenix %s -o json: %v\n%s\n%s", strings.Join(args, " "), err, out, errOut)
 	}
 	return code, doc, errOut
-}
-
-func checkSchema(tb testing.TB, schemaPath, doc string) {
-	tb.Helper()
-	data, err := os.ReadFile(schemaPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sdoc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("mem://"+schemaPath, sdoc); err != nil {
-		tb.Fatal(err)
-	}
-	s, err := c.Compile("mem://" + schemaPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
-	if err != nil {
-		tb.Fatalf("output is not JSON: %v\n%s", err, doc)
-	}
-	if err := s.Validate(inst); err != nil {
-		tb.Fatalf("output does not match %s: %v\n%s", schemaPath, err, doc)
-	}
 }
 
 // wantNode is where a guest of the lab belongs: its node field, else its

@@ -10,6 +10,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/hypervisor/sim"
+	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 )
 
 // provisioned returns a harness on the reference lab with every guest
@@ -229,7 +230,7 @@ func (h *harness) state(t *testing.T, id string) string {
 	if code != 0 {
 		t.Fatalf("status %s: exit %d: %s", id, code, stderr)
 	}
-	validateAgainst(t, "testdata/status.schema.json", out)
+	testlab.ValidateJSON(t, "testdata/status.schema.json", out)
 	var v StatusView
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatal(err)
@@ -240,7 +241,7 @@ func (h *harness) state(t *testing.T, id string) string {
 func TestStatus_reportsLiveStateAndPhase(t *testing.T) {
 	h := newHarness(t, referenceLab)
 	code, out, _ := h.run("status", "941", "-o", "json")
-	validateAgainst(t, "testdata/status.schema.json", out)
+	testlab.ValidateJSON(t, "testdata/status.schema.json", out)
 	if code != 0 || !strings.Contains(out, `"phase": "Pending"`) || !strings.Contains(out, `"state": "absent"`) {
 		t.Fatalf("status of a never-applied guest: exit %d\n%s", code, out)
 	}
