@@ -22,8 +22,10 @@ func FuzzLoad(f *testing.F) {
 		vm, _ := os.ReadFile(filepath.Join(dir, VMFile))
 		f.Add(lxc, vm)
 	}
+	// One folder for every input: a fuzz worker runs inputs one at a time,
+	// and a fresh temp dir per input cost more than Load itself.
+	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, lxc, vm []byte) {
-		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, LXCFile), lxc, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -55,6 +57,7 @@ func FuzzGraph(f *testing.F) {
 	f.Add([]byte{0, 1, 1, 0})
 	f.Add([]byte{5, 5})
 	f.Add([]byte{0, 9, 9, 4, 4, 2, 2, 9})
+	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, edges []byte) {
 		if len(edges) > 200 {
 			return
@@ -80,7 +83,6 @@ func FuzzGraph(f *testing.F) {
 			b = append(b, "]}"...)
 		}
 		b = append(b, "}}"...)
-		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, LXCFile), b, 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -99,7 +100,8 @@ func parseFile(ps *problems, path string, data []byte) (map[string]json.RawMessa
 		var v any
 		dec := json.NewDecoder(bytes.NewReader(data))
 		err := dec.Decode(&v)
-		if err == nil && dec.More() {
+		if err == nil {
+			// One whole value, then something that is not: `""}`.
 			line, col := position(data, int(dec.InputOffset()))
 			ps.add(path, "", "", "unexpected data after the JSON value at line %d, column %d", line, col)
 			return nil, false
@@ -169,18 +171,36 @@ func SpecHash(raw json.RawMessage) string {
 	entries, _ := objectEntries(raw)
 	sort.Slice(entries, func(i, j int) bool { return entries[i].key < entries[j].key })
 	h := sha256.New()
-	var buf bytes.Buffer
+	buf := make([]byte, 0, len(raw)+64)
+	var tmp bytes.Buffer
 	for _, e := range entries {
 		if e.key == "annotations" {
 			continue
 		}
-		buf.Reset()
-		if err := json.Compact(&buf, e.raw); err != nil {
-			buf.Write(e.raw)
+		buf = strconv.AppendQuote(buf, e.key) // as fmt's %q
+		buf = append(buf, ':')
+		if hasSpace(e.raw) {
+			tmp.Reset()
+			if err := json.Compact(&tmp, e.raw); err != nil {
+				buf = append(buf, e.raw...)
+			} else {
+				buf = append(buf, tmp.Bytes()...)
+			}
+		} else {
+			// Compact leaves a value without white space as it is.
+			buf = append(buf, e.raw...)
 		}
-		fmt.Fprintf(h, "%q:", e.key)
-		h.Write(buf.Bytes())
-		h.Write([]byte{','})
+		buf = append(buf, ',')
 	}
+	h.Write(buf)
 	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+func hasSpace(b []byte) bool {
+	for _, c := range b {
+		if c == ' ' || c == '\n' || c == '\t' || c == '\r' {
+			return true
+		}
+	}
+	return false
 }
