@@ -41,8 +41,8 @@ bench: ## Go benchmarks of the hot paths
 
 FUZZTIME ?= 20s
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
-	$(GO) test ./api -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./api -run XXX -fuzz '^FuzzGraph$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./api -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./api -run XXX -fuzz '^FuzzGraph$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 
 STATICCHECK_VERSION ?= v0.8.2
 staticcheck: ## staticcheck (installed with go install when missing)
