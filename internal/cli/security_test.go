@@ -12,7 +12,7 @@ func TestController_listensOnLoopbackByDefault(t *testing.T) {
 		t.Fatalf("controller --help: exit %d", code)
 	}
 	for _, line := range strings.Split(out, "\n") {
-		if strings.Contains(line, "--metrics-addr") {
+		if strings.Contains(line, "--metrics-addr string") {
 			if !strings.Contains(line, `(default "127.0.0.1:9464")`) {
 				t.Errorf("--metrics-addr does not default to loopback: %s", line)
 			}
