@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 )
@@ -19,6 +20,9 @@ type pending struct {
 	g    *Guest
 	ps   problems
 	bad  bool
+	// fast: the guest may take the fast path (fastSpec); false when a VM's
+	// own vmid is not a plain integer.
+	fast bool
 }
 
 func (c *Config) loadLXC(ps *problems, path string) int {
@@ -58,7 +62,7 @@ func (c *Config) loadLXC(ps *problems, path string) int {
 			ps.add(path, e.key, "lxc_configs", "key %q is not a valid guest ID (want a number from %d to %d)", e.key, MinID, MaxID)
 			continue
 		}
-		work = append(work, &pending{name: e.key, own: e.raw, g: &Guest{ID: id, Kind: KindLXC, File: path, Raw: e.raw}})
+		work = append(work, &pending{name: e.key, own: e.raw, fast: true, g: &Guest{ID: id, Kind: KindLXC, File: path, Raw: e.raw}})
 	}
 	c.finish(ps, path, guestSchemaLXC, work, false)
 	return 1
@@ -97,12 +101,12 @@ func (c *Config) loadVM(ps *problems, path string) int {
 	}
 	var defaults map[string]json.RawMessage
 	_ = json.Unmarshal(top["vm_defaults"], &defaults)
-	var vms []json.RawMessage
-	_ = json.Unmarshal(vmsRaw, &vms)
+	var vms [][]byte
+	(&fastDec{b: vmsRaw}).array(func(v []byte) bool { vms = append(vms, v); return true })
 	var work []*pending
 	for i, own := range vms {
-		var m map[string]json.RawMessage
-		if json.Unmarshal(own, &m) != nil {
+		m, ok := rawMembers(own)
+		if !ok {
 			work = append(work, &pending{name: "vms[" + strconv.Itoa(i) + "]", own: own})
 			continue
 		}
@@ -117,8 +121,8 @@ func (c *Config) loadVM(ps *problems, path string) int {
 		for k, v := range m {
 			eff[k] = v
 		}
-		raw, _ := json.Marshal(eff)
-		p := &pending{name: name, own: own}
+		raw := marshalRawMap(eff)
+		p := &pending{name: name, own: own, fast: allDigits(m["vmid"])}
 		if id, err := ParseID(name); err == nil {
 			p.g = &Guest{ID: id, Kind: KindVM, File: path, Raw: raw}
 		}
@@ -137,22 +141,47 @@ func (c *Config) finish(ps *problems, path string, schema schemaName, work []*pe
 		return
 	}
 	sch := all[schema]
-	var wg sync.WaitGroup
-	next := make(chan *pending)
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range next {
-				p.check(path, sch)
+	todo := work
+	if c.cache != nil {
+		todo = nil
+		for _, p := range work {
+			if e := c.cache.lookup(path, schema, p); e != nil {
+				c.cache.hits++
+				c.used[e.key] = e
+			} else {
+				c.cache.misses++
+				todo = append(todo, p)
 			}
-		}()
+		}
 	}
-	for _, p := range work {
-		next <- p
+	if len(todo) < 64 {
+		for _, p := range todo {
+			p.check(path, sch)
+		}
+	} else {
+		var wg sync.WaitGroup
+		next := make(chan *pending)
+		for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for p := range next {
+					p.check(path, sch)
+				}
+			}()
+		}
+		for _, p := range todo {
+			next <- p
+		}
+		close(next)
+		wg.Wait()
 	}
-	close(next)
-	wg.Wait()
+	if c.cache != nil {
+		for _, p := range todo {
+			e := c.cache.entry(path, schema, p)
+			c.used[e.key] = e
+		}
+	}
 	for _, p := range work {
 		*ps = append(*ps, p.ps...)
 		if p.g == nil {
@@ -169,6 +198,16 @@ func (c *Config) finish(ps *problems, path string, schema schemaName, work []*pe
 }
 
 func (p *pending) check(path string, sch schemaChecker) {
+	// For a VM the fast path checks the effective object, vm_defaults
+	// applied: it holds every member of the VM's own object unchanged, so
+	// passing the strict check there passes the schema check of its own.
+	if p.g != nil && p.fast {
+		if fastSpec(p.g.Raw, &p.g.Spec) {
+			p.g.Hash = SpecHash(p.g.Raw)
+			return
+		}
+		p.g.Spec = Spec{}
+	}
 	doc, err := decodeAny(p.own)
 	if err != nil {
 		p.ps.add(path, p.name, "", "%v", err)
@@ -225,19 +264,20 @@ type entry struct {
 // It scans bytes rather than using json.Decoder tokens: at 10,000 guests
 // that is the difference between milliseconds and a tenth of a second.
 func objectEntries(obj []byte) (entries []entry, dups []string) {
-	seen := map[string]bool{}
-	i := skipSpace(obj, 1) // past '{'
+	var seen map[string]bool // only for big objects; small ones scan entries
+	i := skipSpace(obj, 1)   // past '{'
 	for i < len(obj) && obj[i] != '}' {
 		kEnd := skipString(obj, i)
-		var key string
-		_ = json.Unmarshal(obj[i:kEnd], &key)
+		key := string(obj[i+1 : kEnd-1])
+		if bytes.IndexByte(obj[i:kEnd], '\\') >= 0 {
+			_ = json.Unmarshal(obj[i:kEnd], &key)
+		}
 		i = skipSpace(obj, kEnd)
 		i = skipSpace(obj, i+1) // past ':'
 		vEnd := skipValue(obj, i)
-		if seen[key] {
+		if dupKey(entries, &seen, key) {
 			dups = append(dups, key)
 		} else {
-			seen[key] = true
 			entries = append(entries, entry{key, obj[i:vEnd]})
 		}
 		i = skipSpace(obj, vEnd)
@@ -299,4 +339,124 @@ func skipValue(b []byte, i int) int {
 		}
 		return j
 	}
+}
+
+// rawMembers is json.Unmarshal of a valid JSON value into a
+// map[string]json.RawMessage, without the reflection: members by key, the
+// last of a duplicate key winning; null gives a nil map; ok is false for
+// anything but an object or null.
+func rawMembers(v []byte) (map[string]json.RawMessage, bool) {
+	if string(v) == "null" {
+		return nil, true
+	}
+	if len(v) == 0 || v[0] != '{' {
+		return nil, false
+	}
+	m := map[string]json.RawMessage{}
+	i := skipSpace(v, 1)
+	for i < len(v) && v[i] != '}' {
+		kEnd := skipString(v, i)
+		key := string(v[i+1 : kEnd-1])
+		if bytes.IndexByte(v[i:kEnd], '\\') >= 0 {
+			_ = json.Unmarshal(v[i:kEnd], &key)
+		}
+		i = skipSpace(v, kEnd)
+		i = skipSpace(v, i+1)
+		vEnd := skipValue(v, i)
+		m[key] = json.RawMessage(v[i:vEnd])
+		i = skipSpace(v, vEnd)
+		if i < len(v) && v[i] == ',' {
+			i = skipSpace(v, i+1)
+		}
+	}
+	return m, true
+}
+
+// marshalRawMap gives the bytes json.Marshal gives for m (keys sorted,
+// values compacted, HTML characters escaped), without its reflection and
+// per-value validation; the values must be valid JSON.
+func marshalRawMap(m map[string]json.RawMessage) []byte {
+	keys := make([]string, 0, len(m))
+	n := 2
+	for k, v := range m {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 4
+	}
+	slices.Sort(keys)
+	out := make([]byte, 0, n)
+	out = append(out, '{')
+	var tmp bytes.Buffer
+	for i, k := range keys {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		if plainKey(k) {
+			out = append(out, '"')
+			out = append(out, k...)
+			out = append(out, '"')
+		} else {
+			kb, _ := json.Marshal(k)
+			out = append(out, kb...)
+		}
+		out = append(out, ':')
+		v := m[k]
+		if needsCompact(v) {
+			tmp.Reset()
+			var c bytes.Buffer
+			if json.Compact(&c, v) == nil {
+				json.HTMLEscape(&tmp, c.Bytes())
+				out = append(out, tmp.Bytes()...)
+				continue
+			}
+		}
+		out = append(out, v...)
+	}
+	return append(out, '}')
+}
+
+func plainKey(k string) bool {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+func needsCompact(v []byte) bool {
+	if len(v) == 0 {
+		return true
+	}
+	for _, c := range v {
+		switch c {
+		case ' ', '\t', '\n', '\r', '<', '>', '&', 0xE2:
+			return true
+		}
+	}
+	return false
+}
+
+// dupKey reports whether key is among entries' keys: a scan while there are
+// few, a map once there are many (lxc_configs).
+func dupKey(entries []entry, seen *map[string]bool, key string) bool {
+	if *seen == nil {
+		if len(entries) < 32 {
+			for _, e := range entries {
+				if e.key == key {
+					return true
+				}
+			}
+			return false
+		}
+		*seen = make(map[string]bool, 2*len(entries))
+		for _, e := range entries {
+			(*seen)[e.key] = true
+		}
+	}
+	if (*seen)[key] {
+		return true
+	}
+	(*seen)[key] = true
+	return false
 }

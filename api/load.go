@@ -10,8 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -24,9 +25,19 @@ import (
 // names exists: the reference lab's core_paths point at the old tool's
 // absolute install paths, which must not stop the same files from loading
 // from another folder.
-func Load(dir string) (*Config, error) {
+func Load(dir string) (*Config, error) { return load(dir, nil) }
+
+func load(dir string, cache *Cache) (*Config, error) {
 	var ps problems
-	c := &Config{Dir: dir, Guests: map[ID]*Guest{}}
+	c := &Config{Dir: dir, Guests: map[ID]*Guest{}, cache: cache}
+	if cache != nil {
+		c.used = make(map[string]*cached, len(cache.prev))
+		cache.hits, cache.misses = 0, 0
+		defer func() {
+			cache.prev = c.used
+			c.cache, c.used = nil, nil
+		}()
+	}
 
 	lxcPath := filepath.Join(dir, LXCFile)
 	vmPath := filepath.Join(dir, VMFile)
@@ -169,7 +180,7 @@ func SpecHash(raw json.RawMessage) string {
 		return hex.EncodeToString(sum[:8])
 	}
 	entries, _ := objectEntries(raw)
-	sort.Slice(entries, func(i, j int) bool { return entries[i].key < entries[j].key })
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.key, b.key) })
 	h := sha256.New()
 	buf := make([]byte, 0, len(raw)+64)
 	var tmp bytes.Buffer
