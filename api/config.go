@@ -29,6 +29,10 @@ type Config struct {
 	// unreadable is set when a guest file could not be parsed: its guests
 	// are unknown, so references to them are not reported as unknown too.
 	unreadable bool
+	// cache and used, while loading through a Cache: the cache, and the
+	// entries this load used or made (the cache's next generation).
+	cache *Cache
+	used  map[string]*cached
 }
 
 // Guest returns the guest with the given ID, or nil.
