@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/hypervisor"
-	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 )
 
 // Options configure a simulated node.
@@ -43,6 +43,32 @@ type Sim struct {
 	rmu sync.Mutex
 	rng *rand.Rand
 	log *os.File
+	// seen caches the records read or written, by guest, with the identity
+	// of the file they came from: Get and Clone's source lookup then cost a
+	// stat when the file did not change. Read-modify-write in op always
+	// reads the file, under the locks.
+	seen sync.Map // api.ID -> *seenRecord
+}
+
+type seenRecord struct {
+	ident fileIdent
+	rec   record
+}
+
+// fileIdent tells one version of a state file from another: every write
+// makes a new file (temp and rename), so a new inode.
+type fileIdent struct {
+	ino   uint64
+	size  int64
+	mtime int64
+}
+
+func identOf(fi os.FileInfo) (fileIdent, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileIdent{}, false
+	}
+	return fileIdent{ino: uint64(st.Ino), size: fi.Size(), mtime: fi.ModTime().UnixNano()}, true
 }
 
 var (
@@ -90,6 +116,48 @@ func (s *Sim) path(id api.ID) string {
 	return filepath.Join(s.opts.Dir, "guests", id.String()+".json")
 }
 
+// cached is read for lock-free readers (Get, a clone's source): the
+// record as last seen when its file is unchanged, else read.
+func (s *Sim) cached(kind api.Kind, id api.ID) (*record, error) {
+	fi, err := os.Stat(s.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, hypervisor.NotFound(kind, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ident, ok := identOf(fi)
+	if v, hit := s.seen.Load(id); ok && hit && v.(*seenRecord).ident == ident {
+		r := v.(*seenRecord).rec.clone()
+		if r.Kind != kind {
+			return nil, hypervisor.NotFound(kind, id)
+		}
+		return r, nil
+	}
+	r, err := s.read(kind, id)
+	if err == nil && ok {
+		s.seen.Store(id, &seenRecord{ident: ident, rec: *r.clone()})
+	}
+	return r, err
+}
+
+// clone deep-copies a record, so that a caller may change its copy.
+func (r *record) clone() *record {
+	c := *r
+	c.Config = make(map[string]string, len(r.Config))
+	for k, v := range r.Config {
+		c.Config[k] = v
+	}
+	c.Snapshots = append([]string(nil), r.Snapshots...)
+	if r.Runs != nil {
+		c.Runs = make(map[string]int, len(r.Runs))
+		for k, v := range r.Runs {
+			c.Runs[k] = v
+		}
+	}
+	return &c
+}
+
 func (s *Sim) read(kind api.Kind, id api.ID) (*record, error) {
 	data, err := os.ReadFile(s.path(id))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -109,12 +177,40 @@ func (s *Sim) read(kind api.Kind, id api.ID) (*record, error) {
 	return &r, nil
 }
 
+// write replaces a guest's file atomically (no fsync: a killed process
+// loses nothing, a power cut may). The caller holds the guest's locks, so
+// the temp file's name can be fixed: no random name to find, no chmod.
 func (s *Sim) write(r *record) error {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileNoSync(s.path(r.ID), data, 0o600)
+	path := s.path(r.ID)
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = f.Stat()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		s.seen.Delete(r.ID)
+		return err
+	}
+	if ident, ok := identOf(fi); ok {
+		s.seen.Store(r.ID, &seenRecord{ident: ident, rec: *r.clone()})
+	}
+	return nil
 }
 
 // op runs one host-changing operation: latency, injected failure, then fn
@@ -150,6 +246,7 @@ func (s *Sim) op(ctx context.Context, name string, kind api.Kind, id api.ID, fn 
 		return err
 	}
 	if next == nil {
+		s.seen.Delete(id)
 		if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -200,7 +297,7 @@ func (s *Sim) Get(ctx context.Context, kind api.Kind, id api.ID) (*hypervisor.Gu
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r, err := s.read(kind, id)
+	r, err := s.cached(kind, id)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +326,7 @@ func (s *Sim) Create(ctx context.Context, kind api.Kind, id api.ID, spec hypervi
 
 // Clone makes dst from src, from a snapshot when one is named.
 func (s *Sim) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec hypervisor.CloneSpec) error {
-	source, err := s.read(kind, src)
+	source, err := s.cached(kind, src)
 	if err != nil {
 		return fmt.Errorf("sim: clone %s from %s: %w", dst, src, err)
 	}

@@ -143,3 +143,44 @@ func TestSim_concurrentWritersLoseNothing(t *testing.T) {
 		t.Errorf("config has %d keys after 100 concurrent sets, want 100: updates were lost", len(g.Config))
 	}
 }
+
+// Get remembers what it read, but a change made by another process (here
+// another Sim on the same folder), or one made behind the sim's back,
+// shows at once; and changing what Get returned changes nothing.
+func TestSim_getSeesOtherProcessesChanges(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := newSim(t, Options{Dir: dir})
+	b := newSim(t, Options{Dir: dir})
+	if err := a.Create(ctx, api.KindLXC, 900, hypervisor.CreateSpec{Source: "tpl", Config: map[string]string{"memory": "512"}}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := a.Get(ctx, api.KindLXC, 900)
+	if err != nil || g.Config["memory"] != "512" {
+		t.Fatalf("Get = %+v, %v", g, err)
+	}
+	g.Config["memory"] = "scribbled"
+	for i, want := range []string{"1024", "2048", "4096"} {
+		if err := b.Set(ctx, api.KindLXC, 900, map[string]string{"memory": want}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			if err := a.Start(ctx, api.KindLXC, 900); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g, err := a.Get(ctx, api.KindLXC, 900)
+		if err != nil || g.Config["memory"] != want {
+			t.Fatalf("after b's change %d: a.Get = %+v, %v; want memory %s", i, g, err, want)
+		}
+	}
+	if err := b.Stop(ctx, api.KindLXC, 900); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Destroy(ctx, api.KindLXC, 900); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Get(ctx, api.KindLXC, 900); !errors.Is(err, hypervisor.ErrNotFound) {
+		t.Fatalf("after b destroyed it: a.Get err = %v, want not found", err)
+	}
+}
