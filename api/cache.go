@@ -1,7 +1,7 @@
 package api
 
 import (
-	"bytes"
+	"crypto/sha256"
 	"sync"
 )
 
@@ -13,20 +13,22 @@ import (
 // the guests of the last load only.
 type Cache struct {
 	mu   sync.Mutex
-	prev map[string]*cached
+	prev map[[sha256.Size]byte]*cached
 	// Hits and Misses count guests found and not found in the last load.
 	hits, misses int
 }
 
-// cached is one guest's result, keyed by its own bytes (the VM's own
-// object, before vm_defaults).
+// cached is one guest's result, keyed by the SHA-256 of its own bytes
+// (the VM's own object, before vm_defaults): a sum rather than the bytes,
+// so that 10,000 cached guests do not hold a second copy of the files.
 type cached struct {
-	key        string
+	key        [sha256.Size]byte
 	path, name string
 	schema     schemaName
-	// raw is the effective object of a VM (vm_defaults applied), which the
-	// decode and hash depend on; nil for a container, whose raw is the key.
-	raw   []byte
+	// raw is the sum of a VM's effective object (vm_defaults applied),
+	// which the decode and hash depend on; unset for a container, whose
+	// effective object is its own.
+	raw   [sha256.Size]byte
 	noID  bool
 	spec  Spec
 	hash  string
@@ -60,11 +62,11 @@ func (c *Cache) Stats() (hits, misses int) {
 
 // lookup fills p from the cache; nil when p must be checked.
 func (c *Cache) lookup(path string, schema schemaName, p *pending) *cached {
-	e := c.prev[string(p.own)]
+	e := c.prev[sha256.Sum256(p.own)]
 	if e == nil || e.path != path || e.name != p.name || e.schema != schema || e.noID != (p.g == nil) {
 		return nil
 	}
-	if p.g != nil && e.vmRaw && !bytes.Equal(e.raw, p.g.Raw) {
+	if p.g != nil && e.vmRaw && e.raw != sha256.Sum256(p.g.Raw) {
 		return nil
 	}
 	p.ps = append(problems(nil), e.ps...)
@@ -77,11 +79,11 @@ func (c *Cache) lookup(path string, schema schemaName, p *pending) *cached {
 }
 
 func (c *Cache) entry(path string, schema schemaName, p *pending) *cached {
-	e := &cached{key: string(p.own), path: path, name: p.name, schema: schema, noID: p.g == nil, ps: p.ps, bad: p.bad}
+	e := &cached{key: sha256.Sum256(p.own), path: path, name: p.name, schema: schema, noID: p.g == nil, ps: p.ps, bad: p.bad}
 	if p.g != nil {
 		e.spec, e.hash = p.g.Spec, p.g.Hash
 		if schema == guestSchemaVM {
-			e.vmRaw, e.raw = true, p.g.Raw
+			e.vmRaw, e.raw = true, sha256.Sum256(p.g.Raw)
 		}
 	}
 	return e

@@ -32,7 +32,7 @@ type Config struct {
 	// cache and used, while loading through a Cache: the cache, and the
 	// entries this load used or made (the cache's next generation).
 	cache *Cache
-	used  map[string]*cached
+	used  map[[32]byte]*cached
 }
 
 // Guest returns the guest with the given ID, or nil.

@@ -31,7 +31,7 @@ func load(dir string, cache *Cache) (*Config, error) {
 	var ps problems
 	c := &Config{Dir: dir, Guests: map[ID]*Guest{}, cache: cache}
 	if cache != nil {
-		c.used = make(map[string]*cached, len(cache.prev))
+		c.used = make(map[[32]byte]*cached, len(cache.prev))
 		cache.hits, cache.misses = 0, 0
 		defer func() {
 			cache.prev = c.used

@@ -59,7 +59,7 @@ func DefaultOptions() Options {
 		Workers:         4,
 		Resync:          10 * time.Minute,
 		MetricsAddr:     "127.0.0.1:9464",
-		Debounce:        200 * time.Millisecond,
+		Debounce:        100 * time.Millisecond,
 		RetryBaseDelay:  time.Second,
 		RetryMaxDelay:   5 * time.Minute,
 		RetryQPS:        10,

@@ -52,7 +52,10 @@ type Sim struct {
 
 type seenRecord struct {
 	ident fileIdent
-	rec   record
+	// data is the file's bytes, decoded afresh for each reader: smaller
+	// than the decoded record (10,000 guests in a controller), and every
+	// reader gets its own copy to change.
+	data []byte
 }
 
 // fileIdent tells one version of a state file from another: every write
@@ -128,34 +131,19 @@ func (s *Sim) cached(kind api.Kind, id api.ID) (*record, error) {
 	}
 	ident, ok := identOf(fi)
 	if v, hit := s.seen.Load(id); ok && hit && v.(*seenRecord).ident == ident {
-		r := v.(*seenRecord).rec.clone()
-		if r.Kind != kind {
-			return nil, hypervisor.NotFound(kind, id)
-		}
-		return r, nil
+		return decode(kind, id, v.(*seenRecord).data)
 	}
-	r, err := s.read(kind, id)
-	if err == nil && ok {
-		s.seen.Store(id, &seenRecord{ident: ident, rec: *r.clone()})
+	data, err := os.ReadFile(s.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, hypervisor.NotFound(kind, id)
 	}
-	return r, err
-}
-
-// clone deep-copies a record, so that a caller may change its copy.
-func (r *record) clone() *record {
-	c := *r
-	c.Config = make(map[string]string, len(r.Config))
-	for k, v := range r.Config {
-		c.Config[k] = v
+	if err != nil {
+		return nil, err
 	}
-	c.Snapshots = append([]string(nil), r.Snapshots...)
-	if r.Runs != nil {
-		c.Runs = make(map[string]int, len(r.Runs))
-		for k, v := range r.Runs {
-			c.Runs[k] = v
-		}
+	if ok {
+		s.seen.Store(id, &seenRecord{ident: ident, data: data})
 	}
-	return &c
+	return decode(kind, id, data)
 }
 
 func (s *Sim) read(kind api.Kind, id api.ID) (*record, error) {
@@ -166,6 +154,10 @@ func (s *Sim) read(kind api.Kind, id api.ID) (*record, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decode(kind, id, data)
+}
+
+func decode(kind api.Kind, id api.ID, data []byte) (*record, error) {
 	var r record
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("sim state of %s: %w", id, err)
@@ -208,7 +200,7 @@ func (s *Sim) write(r *record) error {
 		return err
 	}
 	if ident, ok := identOf(fi); ok {
-		s.seen.Store(r.ID, &seenRecord{ident: ident, rec: *r.clone()})
+		s.seen.Store(r.ID, &seenRecord{ident: ident, data: data})
 	}
 	return nil
 }
