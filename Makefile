@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/phoenix-hypervisor/phoenix/internal/cli.Version=$(VERSION)
 DEMO_STATE ?= .demo-state
 
-.PHONY: help build test test-go test-race check-monitoring demo demo-controller bench lint fmt fuzz staticcheck vulncheck static fake-cluster
+.PHONY: help build test test-go test-race check-monitoring demo demo-controller bench bench-go lint fmt fuzz staticcheck vulncheck static fake-cluster
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -36,7 +36,11 @@ FAKE_CLUSTER_FLAGS ?= -tls
 fake-cluster: ## a fake 3-node Proxmox VE API cluster on 127.0.0.1:8006 for --backend pve-api; prints the phoenix flags (files in .fake-cluster/)
 	$(GO) run ./hack/fakepveapi/cmd/fake-cluster -dir .fake-cluster $(FAKE_CLUSTER_FLAGS)
 
-bench: ## Go benchmarks of the hot paths
+BENCH_FLAGS ?=
+bench: ## every row of the performance targets (issue 6) as a table, to stdout and docs/benchmarks.md (BENCH_FLAGS=-h lists the knobs)
+	$(GO) run ./hack/bench $(BENCH_FLAGS)
+
+bench-go: ## Go benchmarks of the hot paths
 	$(GO) test -run XXX -bench . -benchmem ./...
 
 FUZZTIME ?= 20s
