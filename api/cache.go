@@ -14,6 +14,8 @@ import (
 type Cache struct {
 	mu   sync.Mutex
 	prev map[[sha256.Size]byte]*cached
+	// files are the guest files of the last load, by path.
+	files map[string]*fileMemo
 	// Hits and Misses count guests found and not found in the last load.
 	hits, misses int
 }
@@ -87,4 +89,22 @@ func (c *Cache) entry(path string, schema schemaName, p *pending) *cached {
 		}
 	}
 	return e
+}
+
+// fileMemo is what loading one guest file found: its problems before the
+// guests, then each guest with its own problems; replayed when the file's
+// bytes are the same next time.
+type fileMemo struct {
+	sum        [sha256.Size]byte
+	pre        problems
+	steps      []fileStep
+	entries    []*cached
+	unreadable bool
+	finished   bool
+}
+
+type fileStep struct {
+	ps  problems
+	g   *Guest
+	bad bool
 }

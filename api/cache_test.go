@@ -2,9 +2,11 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 )
 
@@ -72,4 +74,40 @@ func TestLoadCached_sameAsLoad(t *testing.T) {
 	same("vm_defaults changed")
 	edit(VMFile, `"vm_defaults": {"swap_mb": 64, `, `"vm_defaults": {"swap_mb": "bad", `)
 	same("vm_defaults invalid")
+	same("vm_defaults invalid, again")
+	edit(VMFile, `"vm_defaults": {"swap_mb": "bad", `, `"vm_defaults": {`)
+	same("vm_defaults fixed")
+	same("unchanged again")
+	if h, m := cache.Stats(); m != 0 || h == 0 {
+		t.Errorf("unchanged reload: %d hits, %d misses; want all hits", h, m)
+	}
+	lxc, _ := os.ReadFile(filepath.Join(dir, LXCFile))
+	if err := os.WriteFile(filepath.Join(dir, LXCFile), lxc[:len(lxc)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	same("LXC file cut in half")
+	same("LXC file cut in half, again")
+	if err := os.WriteFile(filepath.Join(dir, LXCFile), lxc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	same("LXC file whole again")
+	// A guest ID used in both files: a problem of the pair, not of either
+	// file, found again when only one file changes.
+	edit(VMFile, `"vmid": `, `"vmid": 1`)
+	same("VM ID edited")
+	data, _ := os.ReadFile(filepath.Join(dir, VMFile))
+	var doc struct {
+		VMs []struct {
+			VMID int `json:"vmid"`
+		} `json:"vms"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	taken := strconv.Itoa(doc.VMs[0].VMID)
+	edit(LXCFile, `"lxc_configs": {`, `"lxc_configs": {"`+taken+`": {"template": "t"},`)
+	same("ID in both files")
+	same("ID in both files, again")
+	edit(LXCFile, `"lxc_configs": {"`+taken+`": {"template": "t"},`, `"lxc_configs": {`)
+	same("ID in one file again")
 }

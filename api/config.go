@@ -31,8 +31,14 @@ type Config struct {
 	unreadable bool
 	// cache and used, while loading through a Cache: the cache, and the
 	// entries this load used or made (the cache's next generation).
-	cache *Cache
-	used  map[[32]byte]*cached
+	cache     *Cache
+	used      map[[32]byte]*cached
+	usedFiles map[string]*fileMemo
+	// rec is the memo of the guest file being parsed, recFrom where its
+	// problems start, fileEntries its guests' cache entries.
+	rec         *fileMemo
+	recFrom     int
+	fileEntries []*cached
 }
 
 // Guest returns the guest with the given ID, or nil.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -26,19 +27,14 @@ type pending struct {
 }
 
 func (c *Config) loadLXC(ps *problems, path string) int {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0
-	}
-	if err != nil {
-		ps.add(path, "", "", "read: %v", err)
-		return 1
-	}
-	c.LXCPath = path
+	return c.loadFile(ps, path, &c.LXCPath, c.parseLXC)
+}
+
+func (c *Config) parseLXC(ps *problems, path string, data []byte) {
 	top, ok := parseFile(ps, path, data)
 	if !ok {
 		c.unreadable = true
-		return 1
+		return
 	}
 	// Check the file's shape with the guests left out; each guest is
 	// checked on its own below, in parallel.
@@ -49,7 +45,7 @@ func (c *Config) loadLXC(ps *problems, path string) int {
 	}
 	validateShallow(ps, path, schemaLXC, shallow)
 	if len(guestsRaw) == 0 || guestsRaw[0] != '{' {
-		return 1
+		return
 	}
 	entries, dups := objectEntries(guestsRaw)
 	for _, key := range dups {
@@ -65,23 +61,17 @@ func (c *Config) loadLXC(ps *problems, path string) int {
 		work = append(work, &pending{name: e.key, own: e.raw, fast: true, g: &Guest{ID: id, Kind: KindLXC, File: path, Raw: e.raw}})
 	}
 	c.finish(ps, path, guestSchemaLXC, work, false)
-	return 1
 }
 
 func (c *Config) loadVM(ps *problems, path string) int {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0
-	}
-	if err != nil {
-		ps.add(path, "", "", "read: %v", err)
-		return 1
-	}
-	c.VMPath = path
+	return c.loadFile(ps, path, &c.VMPath, c.parseVM)
+}
+
+func (c *Config) parseVM(ps *problems, path string, data []byte) {
 	top, ok := parseFile(ps, path, data)
 	if !ok {
 		c.unreadable = true
-		return 1
+		return
 	}
 	shallow := shallowCopy(top)
 	vmsRaw := bytes.TrimSpace(top["vms"])
@@ -97,7 +87,7 @@ func (c *Config) loadVM(ps *problems, path string) int {
 		}
 	}
 	if len(vmsRaw) == 0 || vmsRaw[0] != '[' {
-		return 1
+		return
 	}
 	var defaults map[string]json.RawMessage
 	_ = json.Unmarshal(top["vm_defaults"], &defaults)
@@ -129,7 +119,6 @@ func (c *Config) loadVM(ps *problems, path string) int {
 		work = append(work, p)
 	}
 	c.finish(ps, path, guestSchemaVM, work, defaultsBad)
-	return 1
 }
 
 // finish checks each guest against its schema, decodes it and hashes it,
@@ -138,6 +127,7 @@ func (c *Config) finish(ps *problems, path string, schema schemaName, work []*pe
 	all, err := schemas()
 	if err != nil {
 		ps.add(path, "", "", "built-in schema: %v", err)
+		c.rec = nil
 		return
 	}
 	sch := all[schema]
@@ -148,6 +138,7 @@ func (c *Config) finish(ps *problems, path string, schema schemaName, work []*pe
 			if e := c.cache.lookup(path, schema, p); e != nil {
 				c.cache.hits++
 				c.used[e.key] = e
+				c.fileEntries = append(c.fileEntries, e)
 			} else {
 				c.cache.misses++
 				todo = append(todo, p)
@@ -180,21 +171,86 @@ func (c *Config) finish(ps *problems, path string, schema schemaName, work []*pe
 		for _, p := range todo {
 			e := c.cache.entry(path, schema, p)
 			c.used[e.key] = e
+			c.fileEntries = append(c.fileEntries, e)
 		}
+	}
+	if c.rec != nil {
+		c.rec.pre = append(problems(nil), (*ps)[c.recFrom:]...)
+		c.rec.finished = true
 	}
 	for _, p := range work {
-		*ps = append(*ps, p.ps...)
+		st := fileStep{ps: p.ps}
 		if p.g == nil {
 			if !p.bad {
-				ps.add(path, p.name, "vmid", "%q is not a valid guest ID (want a number from %d to %d)", p.name, MinID, MaxID)
+				st.ps.add(path, p.name, "vmid", "%q is not a valid guest ID (want a number from %d to %d)", p.name, MinID, MaxID)
 			}
-			continue
+		} else {
+			st.g, st.bad = p.g, p.bad || defaultsBad
 		}
-		if defaultsBad {
-			p.bad = true
+		c.step(ps, st)
+		if c.rec != nil {
+			c.rec.steps = append(c.rec.steps, st)
 		}
-		c.addGuest(ps, p.g, p.bad)
 	}
+}
+
+// step records one guest of a file: the problems found in it, then the
+// guest itself (which may find its ID taken by another).
+func (c *Config) step(ps *problems, st fileStep) {
+	*ps = append(*ps, st.ps...)
+	if st.g != nil {
+		c.addGuest(ps, st.g, st.bad)
+	}
+}
+
+// loadFile reads one guest file and parses it with parse, which reports
+// its problems and records its guests. Loading through a Cache, a file
+// whose bytes did not change since the last load is not parsed again: its
+// problems and guests are replayed (the guests themselves, which nothing
+// changes after loading).
+func (c *Config) loadFile(ps *problems, path string, setPath *string, parse func(*problems, string, []byte)) int {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0
+	}
+	if err != nil {
+		ps.add(path, "", "", "read: %v", err)
+		return 1
+	}
+	*setPath = path
+	if c.cache == nil {
+		parse(ps, path, data)
+		return 1
+	}
+	sum := sha256.Sum256(data)
+	if m := c.cache.files[path]; m != nil && m.sum == sum {
+		*ps = append(*ps, m.pre...)
+		if m.unreadable {
+			c.unreadable = true
+		}
+		for _, st := range m.steps {
+			c.step(ps, st)
+		}
+		for _, e := range m.entries {
+			c.used[e.key] = e
+		}
+		c.cache.hits += len(m.entries)
+		c.usedFiles[path] = m
+		return 1
+	}
+	wasUnreadable := c.unreadable
+	c.rec, c.recFrom = &fileMemo{sum: sum}, len(*ps)
+	parse(ps, path, data)
+	if m := c.rec; m != nil {
+		if !m.finished {
+			m.pre = append(problems(nil), (*ps)[c.recFrom:]...)
+		}
+		m.unreadable = c.unreadable && !wasUnreadable
+		m.entries = c.fileEntries
+		c.usedFiles[path] = m
+	}
+	c.rec, c.fileEntries = nil, nil
+	return 1
 }
 
 func (p *pending) check(path string, sch schemaChecker) {

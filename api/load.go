@@ -32,10 +32,11 @@ func load(dir string, cache *Cache) (*Config, error) {
 	c := &Config{Dir: dir, Guests: map[ID]*Guest{}, cache: cache}
 	if cache != nil {
 		c.used = make(map[[32]byte]*cached, len(cache.prev))
+		c.usedFiles = map[string]*fileMemo{}
 		cache.hits, cache.misses = 0, 0
 		defer func() {
-			cache.prev = c.used
-			c.cache, c.used = nil, nil
+			cache.prev, cache.files = c.used, c.usedFiles
+			c.cache, c.used, c.usedFiles = nil, nil, nil
 		}()
 	}
 
