@@ -648,5 +648,14 @@ func (b *bench) report(started time.Time, load0 string) string {
 		}
 		fmt.Fprintf(&w, "| %s | %s | %s | %s | %s | %d | %s | %s |\n", r.what, r.target, r.format(med), r.format(lo), r.format(hi), len(r.samples), met, r.note)
 	}
+	w.WriteString(footer)
 	return w.String()
 }
+
+const footer = `
+Reproduce: ` + "`make bench`" + ` (knobs: ` + "`make bench BENCH_FLAGS='-runs 3 -slow-runs 1 -n 2000'`" + `, ` + "`-h`" + ` lists
+them); the Go benchmarks of the hot paths (load, fast and slow guest validation, cross-guest
+checks, cached reload, spec hashing, graph closure, plan, status write and read) with
+` + "`make bench-go`" + `; a CPU profile of a running controller with ` + "`phoenix controller --pprof`" + `
+and ` + "`go tool pprof http://127.0.0.1:9464/debug/pprof/profile?seconds=10`" + `.
+`
