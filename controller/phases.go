@@ -36,6 +36,34 @@ func (b *phaseBook) set(id api.ID, kind api.Kind, phase api.Phase) {
 	b.mu.Unlock()
 }
 
+// Get is the guest's phase as a status with only ID, kind and phase set,
+// for planning (reconcilers.StatusReader); ok false when the book does not
+// know the guest.
+func (b *phaseBook) get(id api.ID) (kindPhase, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	kp, ok := b.m[id]
+	return kp, ok
+}
+
+// bookStatus answers planning's status reads from the phase book: the
+// controller is the only writer of status files while it runs (it holds the
+// state dir's lock) and the book sees every write it makes, so the book is
+// as current as the files, without a file read and JSON decode per
+// dependency per reconcile. A guest the book does not know is read from
+// the store.
+type bookStatus struct {
+	book  *phaseBook
+	store StatusStore
+}
+
+func (s bookStatus) Get(id api.ID, kind api.Kind) (*api.Status, error) {
+	if kp, ok := s.book.get(id); ok && kp.kind == kind {
+		return &api.Status{ID: id.String(), Kind: kind, Phase: kp.phase}, nil
+	}
+	return s.store.Get(id, kind)
+}
+
 func (b *phaseBook) remove(id api.ID) {
 	b.mu.Lock()
 	delete(b.m, id)

@@ -60,7 +60,7 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 	case !exists || st.Phase != api.PhaseReady:
 		// Missing, or its last workflow did not finish: create what is
 		// missing or unfinished in its chain, then the guest itself.
-		plan, err = reconcilers.PlanCreate(ctx, cfg, []api.ID{id}, reconcilers.HostLookup(c.host, cfg, c.store))
+		plan, err = reconcilers.PlanCreate(ctx, cfg, []api.ID{id}, reconcilers.HostLookup(c.host, cfg, bookStatus{c.book, c.store}))
 		if err != nil {
 			return g.Kind, err
 		}
