@@ -209,3 +209,18 @@ func TestRawMapHelpers_matchEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// appendCompact is json.Compact on valid JSON.
+func TestAppendCompact_matchesJSONCompact(t *testing.T) {
+	objs := guestObjects(t)
+	objs = append(objs, []byte(" { \"a\" : [ 1 , \"x y\\\" z\" ,{ } ] ,\n\t\"b\\\\\" : \"\\\\\" } "), []byte(`"  "`), []byte(` 1 `))
+	for _, raw := range objs {
+		var want bytes.Buffer
+		if err := json.Compact(&want, raw); err != nil {
+			t.Fatal(err)
+		}
+		if got := appendCompact(nil, raw); !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("appendCompact(%s) = %s, want %s", raw, got, want.Bytes())
+		}
+	}
+}

@@ -77,3 +77,19 @@ func BenchmarkClosure(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPlanLetsGo plans LetsGo (every guest, then the boot starts) on a
+// loaded config: planning alone, without the load.
+func BenchmarkPlanLetsGo(b *testing.B) {
+	for name, dir := range labs(b) {
+		cfg, err := api.Load(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				PlanLetsGo(cfg)
+			}
+		})
+	}
+}
