@@ -1,8 +1,10 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/flock"
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 )
 
@@ -29,27 +32,48 @@ func RequestConverge(guests []*api.Guest, token string) error {
 		byFile[g.File] = append(byFile[g.File], g)
 	}
 	for _, file := range files {
-		fi, err := os.Stat(file)
-		if err != nil {
+		if err := annotateFile(file, byFile[file], token); err != nil {
 			return err
-		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return err
-		}
-		for _, g := range byFile[file] {
-			path, err := annotationPath(data, g.Kind, g.ID)
-			if err != nil {
-				return fmt.Errorf("%s: guest %s: %w", file, g.ID, err)
-			}
-			if data, err = sjson.SetBytes(data, path, token); err != nil {
-				return fmt.Errorf("%s: guest %s: set %s: %w", file, g.ID, api.ConvergeAnnotation, err)
-			}
-		}
-		if err := fsutil.WriteFile(file, data, fi.Mode().Perm()); err != nil {
-			return fmt.Errorf("write %s: %w", file, err)
 		}
 	}
+	return nil
+}
+
+// annotateFile sets the token on guests of one file. The read-modify-write
+// holds a lock beside the file (.<name>.lock), so that two requests at once
+// (a CLI converge and one from the status page) never lose each other's
+// annotation.
+func annotateFile(file string, guests []*api.Guest, token string) error {
+	locks, err := flock.New(filepath.Dir(file))
+	if err != nil {
+		return err
+	}
+	unlock, err := locks.Lock(context.Background(), "."+filepath.Base(file))
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", file, err)
+	}
+	defer unlock()
+	fi, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	for _, g := range guests {
+		path, err := annotationPath(data, g.Kind, g.ID)
+		if err != nil {
+			return fmt.Errorf("%s: guest %s: %w", file, g.ID, err)
+		}
+		if data, err = sjson.SetBytes(data, path, token); err != nil {
+			return fmt.Errorf("%s: guest %s: set %s: %w", file, g.ID, api.ConvergeAnnotation, err)
+		}
+	}
+	if err := fsutil.WriteFile(file, data, fi.Mode().Perm()); err != nil {
+		return fmt.Errorf("write %s: %w", file, err)
+	}
+
 	return nil
 }
 
