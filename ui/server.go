@@ -179,6 +179,22 @@ type entry struct {
 }
 
 // collect reads the desired state and every guest's status record.
+// collectFor is collect for a handler that needs a desired state: it
+// answers the request itself (500, or 503 before the first valid load)
+// when there is none.
+func (h *Handler) collectFor(w http.ResponseWriter) (*api.Config, []entry, bool) {
+	cfg, entries, err := h.collect()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return nil, nil, false
+	}
+	if cfg == nil {
+		writeError(w, http.StatusServiceUnavailable, "no valid desired state loaded yet")
+		return nil, nil, false
+	}
+	return cfg, entries, true
+}
+
 func (h *Handler) collect() (*api.Config, []entry, error) {
 	cfg := h.st.Desired()
 	if cfg == nil {
@@ -264,13 +280,8 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) graph(w http.ResponseWriter, r *http.Request) {
-	cfg, entries, err := h.collect()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	if cfg == nil {
-		writeError(w, http.StatusServiceUnavailable, "no valid desired state loaded yet")
+	cfg, entries, ok := h.collectFor(w)
+	if !ok {
 		return
 	}
 	var buf bytes.Buffer
@@ -287,13 +298,8 @@ func (h *Handler) graph(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
-	cfg, entries, err := h.collect()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	if cfg == nil {
-		writeError(w, http.StatusServiceUnavailable, "no valid desired state loaded yet")
+	_, entries, ok := h.collectFor(w)
+	if !ok {
 		return
 	}
 	out := make([]GuestView, 0, len(entries))
@@ -314,13 +320,8 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	cfg, entries, err := h.collect()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	if cfg == nil {
-		writeError(w, http.StatusServiceUnavailable, "no valid desired state loaded yet")
+	cfg, entries, ok := h.collectFor(w)
+	if !ok {
 		return
 	}
 	for _, e := range entries {
