@@ -133,10 +133,8 @@ func lxcHealthCheck(ctx context.Context, r *run) (outcome, error) {
 			return changed, nil
 		}
 		if attempt < hc.Retries {
-			select {
-			case <-ctx.Done():
-				return "", ctx.Err()
-			case <-time.After(time.Duration(hc.Interval) * time.Second):
+			if err := hypervisor.Sleep(ctx, time.Duration(hc.Interval)*time.Second); err != nil {
+				return "", err
 			}
 		}
 	}

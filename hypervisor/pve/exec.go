@@ -131,7 +131,7 @@ func (h *Host) run(ctx context.Context, argv []string, o runOpts) (*result, erro
 		if tries > h.opts.LockRetries {
 			return res, ce
 		}
-		if werr := sleep(ctx, h.backoff(tries)); werr != nil {
+		if werr := hypervisor.Sleep(ctx, h.backoff(tries)); werr != nil {
 			return res, fmt.Errorf("%w; gave up waiting: %w", ce, werr)
 		}
 	}
@@ -146,17 +146,6 @@ func (h *Host) backoff(n int) time.Duration {
 	}
 	d = min(d, maxBackoff)
 	return d + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // runOnce runs argv once under its own timeout.

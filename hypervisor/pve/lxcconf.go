@@ -31,7 +31,7 @@ func (h *Host) setRaw(ctx context.Context, id api.ID, values map[string]string) 
 		if tries > h.opts.LockRetries {
 			return err
 		}
-		if werr := sleep(ctx, h.backoff(tries)); werr != nil {
+		if werr := hypervisor.Sleep(ctx, h.backoff(tries)); werr != nil {
 			return fmt.Errorf("%w; gave up waiting: %w", err, werr)
 		}
 	}

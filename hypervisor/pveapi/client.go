@@ -175,18 +175,7 @@ func newClient(opts *Options) (*client, error) {
 		proxmox.WithUserAgent("phoenix"),
 		proxmox.WithLogger(quietLog{}),
 	)
-	return &client{pc: pc, opts: opts, slots: map[string]chan struct{}{}, down: map[string]time.Time{}, sleep: sleepCtx}, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return &client{pc: pc, opts: opts, slots: map[string]chan struct{}{}, down: map[string]time.Time{}, sleep: hypervisor.Sleep}, nil
 }
 
 // nodeOf returns the node a path addresses, or "".

@@ -137,7 +137,7 @@ func (h *Host) agentExec(ctx context.Context, loc *location, stdin []byte, argv 
 		if time.Now().After(deadline) {
 			return fmt.Errorf("`%s` (guest agent): still running after %s", displayArgv(argv), h.opts.TaskTimeout)
 		}
-		if err := sleepCtx(ctx, h.opts.TaskPoll); err != nil {
+		if err := hypervisor.Sleep(ctx, h.opts.TaskPoll); err != nil {
 			return err
 		}
 	}

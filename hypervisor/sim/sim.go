@@ -252,14 +252,7 @@ func (s *Sim) pause(ctx context.Context) error {
 	if s.opts.Latency <= 0 {
 		return ctx.Err()
 	}
-	t := time.NewTimer(s.opts.Latency)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return hypervisor.Sleep(ctx, s.opts.Latency)
 }
 
 func (s *Sim) fail() bool {
