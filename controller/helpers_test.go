@@ -1,7 +1,6 @@
 package controller_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +21,8 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/hypervisor/sim"
 	"github.com/phoenix-hypervisor/phoenix/status"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 )
 
 const exampleLab = "../config/examples/lab"
@@ -53,23 +53,8 @@ func waitFor(tb testing.TB, what string, cond func() (bool, string)) {
 	tb.Fatalf("timed out waiting for %s (last: %s)", what, last)
 }
 
-// syncBuffer is a bytes.Buffer safe for the controller's log writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects the controller's log lines.
+type syncBuffer = testlab.SyncBuffer
 
 // lab is a copy of the example lab in temp dirs, with a state dir.
 type lab struct {

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,8 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/internal/cli"
 	"github.com/phoenix-hypervisor/phoenix/status"
 	"github.com/phoenix-hypervisor/phoenix/ui"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 )
 
 const exampleScripts = "../config/examples/scripts"
@@ -48,22 +49,7 @@ func findChromium(t *testing.T) string {
 }
 
 // syncBuffer collects the controller's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testlab.SyncBuffer
 
 // logValue finds the first JSON log line with msg and returns its key.
 func logValue(logs, msg, key string) string {
