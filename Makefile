@@ -1,4 +1,5 @@
 # phoenix developer targets. `make help` lists them.
+export GOTOOLCHAIN := go1.27.3
 GO       ?= go
 BIN      ?= bin/phoenix
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -34,7 +35,7 @@ demo-controller: ## the controller on the example lab, on the simulated host
 
 FAKE_CLUSTER_FLAGS ?= -tls
 fake-cluster: ## a fake 3-node Proxmox VE API cluster on 127.0.0.1:8006 for --backend pve-api; prints the phoenix flags (files in .fake-cluster/)
-	$(GO) run ./hack/fakepveapi/cmd/fake-cluster -dir .fake-cluster $(FAKE_CLUSTER_FLAGS)
+	$(GO) run ./hack/fake-cluster -dir .fake-cluster $(FAKE_CLUSTER_FLAGS)
 
 BENCH_FLAGS ?=
 bench: ## every row of the performance targets (issue 6) as a table, to stdout and docs/benchmarks.md (BENCH_FLAGS=-h lists the knobs)

@@ -1,6 +1,6 @@
 module github.com/phoenix-hypervisor/phoenix
 
-go 1.26.7
+go 1.27.3
 
 require (
 	github.com/chromedp/chromedp v0.23.0
@@ -13,8 +13,8 @@ require (
 	github.com/spf13/pflag v1.0.10
 	github.com/tidwall/gjson v1.20.2
 	github.com/tidwall/sjson v1.2.9
-	golang.org/x/text v0.44.0
 	go.yaml.in/yaml/v3 v3.0.5
+	golang.org/x/text v0.44.0
 	golang.org/x/time v0.16.0
 	k8s.io/client-go v0.37.2
 )

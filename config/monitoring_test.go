@@ -28,8 +28,8 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/controller"
 	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
-	"github.com/phoenix-hypervisor/phoenix/hypervisor/sim"
-	"github.com/phoenix-hypervisor/phoenix/status"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
+	"github.com/phoenix-hypervisor/phoenix/internal/status"
 )
 
 const (

@@ -11,7 +11,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/controller"
-	"github.com/phoenix-hypervisor/phoenix/hypervisor/sim"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
 )
 
 // TestController_badCorpusKeepsLastValidState feeds every broken config of

@@ -3,6 +3,7 @@
 # (sim backend, no latency) with starting the binary (`phoenix --version`).
 # Prints a table of medians, min and max over RUNS runs of each.
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-30}
 LAB=${LAB:-testdata/reference-lab}

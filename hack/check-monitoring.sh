@@ -5,6 +5,7 @@
 # Installs Debian's `prometheus` package (which ships promtool) when promtool is missing; that
 # needs root and apt. Set PROMTOOL=/path/to/promtool to use another binary.
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

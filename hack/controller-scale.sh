@@ -9,6 +9,7 @@
 #
 # Uses the sim backend in a fresh temp state dir; needs curl.
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 n="${1:-}"

@@ -4,6 +4,7 @@
 # Fails on a called vulnerability in a required module; standard-library
 # findings are printed as warnings (see hack/vulnfilter).
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3
 cd "$(dirname "$0")/.."
 VULNDB_VERSION=${VULNDB_VERSION:-v0.0.0-20261105234957-e22db6528018}
 VULN_VERSION=${VULN_VERSION:-v1.9.0}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 )
 
 // Lifecycle snapshot names, taken when enable_lifecycle_snapshots is set.

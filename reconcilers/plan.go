@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 )
 
 // Actions, as in the -o json document.

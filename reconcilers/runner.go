@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 )
 
 // StatusWriter records guest status; status.Store implements it.

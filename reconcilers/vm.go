@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 )
 
 // vmSteps is the VM create workflow (DESIGN section 4).

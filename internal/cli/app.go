@@ -10,10 +10,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/flock"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
-	"github.com/phoenix-hypervisor/phoenix/status"
+	"github.com/phoenix-hypervisor/phoenix/internal/status"
 )
 
 // app is one run of the CLI.

@@ -10,8 +10,8 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/controller"
 	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
 	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
-	"github.com/phoenix-hypervisor/phoenix/status"
-	"github.com/phoenix-hypervisor/phoenix/ui"
+	"github.com/phoenix-hypervisor/phoenix/internal/status"
+	"github.com/phoenix-hypervisor/phoenix/internal/ui"
 )
 
 func (a *app) controllerCommand() *cobra.Command {

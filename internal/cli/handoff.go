@@ -14,7 +14,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/controller"
 	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
-	"github.com/phoenix-hypervisor/phoenix/status"
+	"github.com/phoenix-hypervisor/phoenix/internal/status"
 )
 
 // The one-writer rule. A running controller holds <state-dir>/controller.lock

@@ -12,10 +12,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/hypervisor"
-	"github.com/phoenix-hypervisor/phoenix/hypervisor/sim"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
-	"github.com/phoenix-hypervisor/phoenix/status"
+	"github.com/phoenix-hypervisor/phoenix/internal/status"
 )
 
 // legacyConfigDir is where the old bash tool kept its files.

@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/phoenix-hypervisor/phoenix/hypervisor"
-	"github.com/phoenix-hypervisor/phoenix/hypervisor/pve"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/pve"
 )
 
 // pveFlags configure the pct/qm backend.

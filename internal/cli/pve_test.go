@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/hack/fakepve/fakepvetest"
+	"github.com/phoenix-hypervisor/phoenix/internal/fake/pve/fakepvetest"
 )
 
 // pveHarness runs the CLI with --backend pve against the fake pct and qm,

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/phoenix-hypervisor/phoenix/hypervisor"
-	"github.com/phoenix-hypervisor/phoenix/hypervisor/pveapi"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/pveapi"
 )
 
 // pveAPIFlags configure the pve-api backend (a cluster through its REST

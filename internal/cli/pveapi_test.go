@@ -1,7 +1,7 @@
 package cli_test
 
 // Tests of --backend pve-api, run through cli.Run against a fake
-// three-node cluster (hack/fakepveapi) on 127.0.0.1, with the fake's nodes
+// three-node cluster (internal/fake/pveapi) on 127.0.0.1, with the fake's nodes
 // reachable over SSH for container scripts and raw lxc.* keys.
 
 import (
@@ -24,7 +24,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/phoenix-hypervisor/phoenix/hack/fakepveapi"
+	"github.com/phoenix-hypervisor/phoenix/internal/fake/pveapi"
 	"github.com/phoenix-hypervisor/phoenix/internal/cli"
 	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"

@@ -9,9 +9,9 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/controller"
-	"github.com/phoenix-hypervisor/phoenix/hypervisor"
-	"github.com/phoenix-hypervisor/phoenix/status"
-	"github.com/phoenix-hypervisor/phoenix/ui"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/status"
+	"github.com/phoenix-hypervisor/phoenix/internal/ui"
 )
 
 // convergeToken is a fresh value for the converge annotation. The CLI's

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/ui"
+	"github.com/phoenix-hypervisor/phoenix/internal/ui"
 )
 
 func TestGraph_svgIsThePagesPicture(t *testing.T) {

@@ -1,0 +1,122 @@
+package fakepvetest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// Package is the fake's import path, as built.
+const Package = "github.com/phoenix-hypervisor/phoenix/internal/fake/pve"
+
+// envVars are the fake's settings; Install clears the ones it does not
+// set, so a developer's environment cannot change a test.
+var envVars = []string{
+	"FAKEPVE_NODE", "FAKEPVE_LXC_CONF_DIR", "FAKEPVE_LXC_LOCK_DIR", "FAKEPVE_CLONE_HOLD",
+	"FAKEPVE_FAIL", "FAKEPVE_FAIL_MSG", "FAKEPVE_FAIL_EXEC", "FAKEPVE_FAIL_EXEC_CODE",
+	"FAKEPVE_HANG", "FAKEPVE_IMAGE_SIZE",
+}
+
+var (
+	buildOnce sync.Once
+	binary    []byte
+	buildErr  error
+	buildOut  []byte
+)
+
+// build compiles the fake once per process and keeps the binary in memory,
+// so no build folder outlives the test that needed it.
+func build() {
+	dir, err := os.MkdirTemp("", "fakepve-build-")
+	if err != nil {
+		buildErr = err
+		return
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "fakepve")
+	cmd := exec.Command("go", "build", "-o", bin, Package)
+	buildOut, buildErr = cmd.CombinedOutput()
+	if buildErr != nil {
+		return
+	}
+	binary, buildErr = os.ReadFile(bin)
+}
+
+// Install puts the fake in a new folder as pct and qm (symlinks to one
+// binary: it picks its role from argv[0]) and points it, through the
+// environment of the test process (tb.Setenv, so not for parallel tests),
+// at a fresh state folder and argv log. Commands the test runs inherit
+// that environment; set more FAKEPVE_* variables with tb.Setenv.
+//
+// The container configs the fake writes are in LXCConfDir(stateDir), its
+// config locks in LXCLockDir(stateDir).
+func Install(tb testing.TB) (binDir, stateDir, logPath string) {
+	tb.Helper()
+	buildOnce.Do(build)
+	if buildErr != nil {
+		tb.Fatalf("build %s: %v\n%s", Package, buildErr, buildOut)
+	}
+	binDir = tb.TempDir()
+	stateDir = tb.TempDir()
+	logPath = filepath.Join(tb.TempDir(), "argv.log")
+	bin := filepath.Join(binDir, "fakepve")
+	if err := os.WriteFile(bin, binary, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	for _, name := range []string{"pct", "qm"} {
+		if err := os.Symlink("fakepve", filepath.Join(binDir, name)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, k := range envVars {
+		tb.Setenv(k, "")
+	}
+	tb.Setenv("FAKEPVE_STATE", stateDir)
+	tb.Setenv("FAKEPVE_LOG", logPath)
+	return binDir, stateDir, logPath
+}
+
+// LXCConfDir is where the fake keeps container configs (<id>.conf), the
+// folder to give internal/hypervisor/pve as Options.LXCConfDir.
+func LXCConfDir(stateDir string) string { return filepath.Join(stateDir, "etc", "pve", "lxc") }
+
+// LXCLockDir is where the fake takes container config locks, the folder
+// to give internal/hypervisor/pve as Options.LXCLockDir.
+func LXCLockDir(stateDir string) string { return filepath.Join(stateDir, "run", "lock", "lxc") }
+
+// Call is one invocation of the fake.
+type Call struct {
+	// Tool is "pct" or "qm".
+	Tool string `json:"tool"`
+	// Argv is the arguments after the tool name.
+	Argv []string `json:"argv"`
+}
+
+// ReadLog returns the calls logged so far, oldest first; none when the
+// log does not exist yet.
+func ReadLog(tb testing.TB, logPath string) []Call {
+	tb.Helper()
+	data, err := os.ReadFile(logPath)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var calls []Call
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var c Call
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			tb.Fatalf("%s: %v", logPath, err)
+		}
+		calls = append(calls, c)
+	}
+	return calls
+}

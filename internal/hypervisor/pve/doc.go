@@ -1,0 +1,44 @@
+// Package pve drives a real Proxmox VE host by running its own command-line
+// tools: pct for LXC containers and qm for QEMU VMs. It implements
+// hypervisor.Host and hypervisor.SetupRunner.
+//
+// Every command runs as an argv (os/exec), never through a shell, so guest
+// names, options and lxc_options values reach pct and qm as single,
+// unchanged arguments whatever characters they hold. Each command has its
+// own timeout (Options.Timeout); when it expires, or the caller's context is
+// cancelled, the command's whole process group gets SIGTERM and, after a
+// grace period, SIGKILL.
+//
+// Errors name the operation, the guest and the command line, and end with
+// the tail of the tool's stderr. Two kinds of failure are recognised and
+// wrapped so errors.Is works: a missing guest ("Configuration file ...
+// does not exist") is hypervisor.ErrNotFound; a lock ("CT is locked (disk)",
+// "can't lock file ... got timeout") is hypervisor.ErrLocked, returned only
+// after the command was retried with backoff Options.LockRetries times,
+// because Proxmox refuses, rather than queues, work on a locked guest.
+//
+// Raw LXC keys (lxc.apparmor.profile, lxc.mount.entry, ...) cannot be set
+// with pct set. The backend writes them into the container's config file,
+// <LXCConfDir>/<id>.conf (on a real host /etc/pve/lxc), the way an
+// administrator would: it takes the same flock pct takes for that container
+// (<LXCLockDir>/pve-config-<id>.lock), edits only the lxc.* lines of the
+// current config (never the [snapshot] sections), and replaces the file
+// with a temp file and a rename, as Proxmox itself writes configs. A value
+// holding newlines becomes one line per value under that key, which is how
+// repeated keys such as lxc.mount.entry are written and read back: Get joins
+// repeated keys with "\n". No value can inject another key.
+//
+// Scripts (Run) must resolve inside Options.ScriptsDir and neither they nor
+// the folders between them and ScriptsDir may be writable by group or
+// others. In an LXC they are copied in with pct push and run with pct exec;
+// in a VM they are written through the guest agent (qm guest exec
+// --pass-stdin) and run with qm guest exec. The guest's JSON spec is pushed
+// next to the script and passed as its first argument. The interpreter is
+// taken from the script's #! line (sh when there is none).
+//
+// The package only carries out operations. It does not decide whether one
+// is needed (a start of a running guest fails, as it does with pct): that
+// is the reconcilers' job, using Get.
+//
+// internal/fake/pve is a fake pct and qm that tests run this package against.
+package pve

@@ -1,0 +1,310 @@
+package pve
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+)
+
+// killGrace is how long a command has between SIGTERM and SIGKILL once its
+// timeout expires: pct and qm clean up their own locks on SIGTERM.
+const killGrace = 5 * time.Second
+
+// maxBackoff caps the wait between lock retries.
+const maxBackoff = 30 * time.Second
+
+// Output kept from one command: enough for a config or a guest exec reply,
+// bounded so a chatty script cannot exhaust memory.
+const (
+	maxStdout = 16 << 20
+	maxStderr = 64 << 10
+)
+
+// Output tail quoted in errors.
+const (
+	tailLines = 20
+	tailBytes = 2000
+)
+
+// CommandError is a pct, qm or host script command that failed.
+type CommandError struct {
+	// Argv is the command line as run.
+	Argv []string
+	// ExitCode is the exit status, or -1 when the command did not exit by
+	// itself (killed on timeout, or could not be started).
+	ExitCode int
+	// Output is the tail of the command's stderr; for commands run in a
+	// guest, of its stdout and stderr together.
+	Output string
+	// Tries is how often the command was run: more than 1 after lock retries.
+	Tries int
+	// Timeout is set when the command was killed on its timeout.
+	Timeout time.Duration
+	// Err is the underlying error: *exec.ExitError, context.DeadlineExceeded,
+	// context.Canceled, or the error of starting the command.
+	Err error
+	// kind is hypervisor.ErrNotFound, hypervisor.ErrLocked or nil.
+	kind error
+}
+
+func (e *CommandError) Error() string {
+	var b strings.Builder
+	if e.kind != nil {
+		b.WriteString(e.kind.Error())
+		if e.kind == hypervisor.ErrLocked && e.Tries > 1 {
+			fmt.Fprintf(&b, " (still locked after %d tries)", e.Tries)
+		}
+		b.WriteString(": ")
+	}
+	b.WriteString("`" + formatArgv(e.Argv) + "`")
+	switch {
+	case e.Timeout > 0:
+		fmt.Fprintf(&b, " timed out after %s and was killed", e.Timeout)
+	case errors.Is(e.Err, context.Canceled):
+		b.WriteString(" was cancelled and killed")
+	case e.ExitCode >= 0:
+		fmt.Fprintf(&b, " exited %d", e.ExitCode)
+	default:
+		fmt.Fprintf(&b, " failed: %v", e.Err)
+	}
+	if e.Output != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Output)
+	}
+	return b.String()
+}
+
+// Unwrap lets errors.Is find hypervisor.ErrNotFound, hypervisor.ErrLocked
+// and context errors.
+func (e *CommandError) Unwrap() []error {
+	var errs []error
+	if e.kind != nil {
+		errs = append(errs, e.kind)
+	}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
+}
+
+// runOpts says how to run one command.
+type runOpts struct {
+	// stdin is fed to the command; nil means /dev/null.
+	stdin []byte
+	// inGuest marks commands whose output is a guest command's (pct exec,
+	// qm guest exec) or a host script's: their output is kept as one stream,
+	// and is never taken for a lock message, since retrying would run the
+	// script again.
+	inGuest bool
+}
+
+// result is what a command printed.
+type result struct {
+	stdout []byte
+	// output is stderr, or stdout and stderr interleaved for inGuest commands.
+	output []byte
+}
+
+// run runs argv, retrying while the host reports a lock. A lock error means
+// the tool refused before changing anything, so the retry is safe; it is
+// what other Proxmox automation most often trips over when it works on
+// several guests at once.
+func (h *Host) run(ctx context.Context, argv []string, o runOpts) (*result, error) {
+	for tries := 1; ; tries++ {
+		res, err := h.runOnce(ctx, argv, o)
+		var ce *CommandError
+		if err == nil || !errors.As(err, &ce) || ce.kind != hypervisor.ErrLocked {
+			return res, err
+		}
+		ce.Tries = tries
+		if tries > h.opts.LockRetries {
+			return res, ce
+		}
+		if werr := hypervisor.Sleep(ctx, h.backoff(tries)); werr != nil {
+			return res, fmt.Errorf("%w; gave up waiting: %w", ce, werr)
+		}
+	}
+}
+
+// backoff is the wait before retry n (1-based): LockBackoff doubling, capped,
+// with jitter so that clones waiting on one source do not retry in step.
+func (h *Host) backoff(n int) time.Duration {
+	d := h.opts.LockBackoff
+	for i := 1; i < n && d < maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, maxBackoff)
+	return d + rand.N(d/2+1)
+}
+
+// runOnce runs argv once under its own timeout.
+func (h *Host) runOnce(ctx context.Context, argv []string, o runOpts) (*result, error) {
+	if h.opts.Log != nil {
+		h.opts.Log(slices.Clone(argv))
+	}
+	cctx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
+	// pct and qm fork workers, and host scripts start whatever they like:
+	// the whole process group is signalled, not only the child.
+	killProcessGroup(cmd)
+	cmd.WaitDelay = killGrace
+	if o.stdin != nil {
+		cmd.Stdin = bytes.NewReader(o.stdin)
+	}
+	stdout := &capBuffer{max: maxStdout}
+	output := &capBuffer{max: maxStderr, keepTail: true}
+	if o.inGuest {
+		// One writer for both streams: exec then uses a single pipe, so
+		// the tail shows them in the order they were written.
+		stdout = &capBuffer{max: maxStdout, keepTail: true}
+		output = stdout
+	}
+	cmd.Stdout = stdout
+	cmd.Stderr = output
+	err := cmd.Run()
+	res := &result{stdout: stdout.Bytes(), output: output.Bytes()}
+	if err == nil {
+		return res, nil
+	}
+	ce := &CommandError{Argv: argv, ExitCode: -1, Err: err, Output: tail(res.output)}
+	switch {
+	case ctx.Err() != nil:
+		ce.Err = ctx.Err()
+	case cctx.Err() != nil:
+		ce.Err = context.DeadlineExceeded
+		ce.Timeout = h.opts.Timeout
+	default:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			ce.ExitCode = ee.ExitCode()
+		}
+	}
+	if ce.ExitCode >= 0 {
+		ce.kind = classify(res.output, o.inGuest, ce.ExitCode)
+	}
+	return res, ce
+}
+
+var (
+	// notFoundRE is pct's and qm's message for a guest that does not exist
+	// on this node: Configuration file 'nodes/pve/lxc/101.conf' does not exist.
+	notFoundRE = regexp.MustCompile(`Configuration file '[^'\n]*(?:lxc|qemu-server)/\d+\.conf' does not exist`)
+	// lockedRE matches a guest lock (CT is locked (disk), VM is locked
+	// (clone)) and a timed-out wait for a config lock (can't lock file
+	// '/var/lock/qemu-server/lock-101.conf' - got timeout).
+	lockedRE = regexp.MustCompile(`\bis locked\b|can't lock file '[^'\n]*' - got timeout`)
+)
+
+// classify maps a tool's stderr to hypervisor.ErrNotFound or ErrLocked.
+func classify(output []byte, inGuest bool, code int) error {
+	if inGuest {
+		// Only pct's or qm's own failure (255) about the guest itself, not
+		// whatever the script printed.
+		if code == 255 && notFoundRE.Match(firstLine(output)) {
+			return hypervisor.ErrNotFound
+		}
+		return nil
+	}
+	switch {
+	case notFoundRE.Match(output):
+		return hypervisor.ErrNotFound
+	case lockedRE.Match(output):
+		return hypervisor.ErrLocked
+	}
+	return nil
+}
+
+func firstLine(b []byte) []byte {
+	b = bytes.TrimSpace(b)
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return b[:i]
+	}
+	return b
+}
+
+// tail is the end of a command's output for an error message: its last
+// lines, which is where tools and scripts say what went wrong. Several lines
+// start on a line of their own so they read as the tool printed them.
+func tail(b []byte) string {
+	s := strings.TrimSpace(string(bytes.ToValidUTF8(b, []byte("?"))))
+	if s == "" {
+		return ""
+	}
+	lines := strings.Split(s, "\n")
+	cut := false
+	if len(lines) > tailLines {
+		lines = lines[len(lines)-tailLines:]
+		cut = true
+	}
+	s = strings.Join(lines, "\n")
+	if len(s) > tailBytes {
+		s = s[len(s)-tailBytes:]
+		cut = true
+	}
+	if cut {
+		s = "..." + s
+	}
+	if strings.Contains(s, "\n") {
+		return "\n" + s
+	}
+	return s
+}
+
+// formatArgv shows a command line for a person: the tool's base name, and
+// arguments quoted only when they hold spaces or special characters.
+func formatArgv(argv []string) string {
+	parts := make([]string, len(argv))
+	for i, a := range argv {
+		if i == 0 {
+			a = filepath.Base(a)
+		}
+		if a == "" || strings.ContainsFunc(a, needsQuote) {
+			a = strconv.Quote(a)
+		}
+		parts[i] = a
+	}
+	return strings.Join(parts, " ")
+}
+
+func needsQuote(r rune) bool {
+	return r <= ' ' || r > '~' || strings.ContainsRune(`"'\$;&|<>()*?[]{}!#~`+"`", r)
+}
+
+// capBuffer keeps at most max bytes of what is written to it: the first
+// ones, or with keepTail the last ones. It never fails a write, so the
+// command is not killed by a full buffer.
+type capBuffer struct {
+	buf      []byte
+	max      int
+	keepTail bool
+}
+
+func (c *capBuffer) Write(p []byte) (int, error) {
+	n := len(p)
+	if c.keepTail {
+		c.buf = append(c.buf, p...)
+		if len(c.buf) > c.max {
+			c.buf = append(c.buf[:0], c.buf[len(c.buf)-c.max:]...)
+		}
+		return n, nil
+	}
+	if room := c.max - len(c.buf); room < len(p) {
+		p = p[:max(room, 0)]
+	}
+	c.buf = append(c.buf, p...)
+	return n, nil
+}
+
+func (c *capBuffer) Bytes() []byte { return c.buf }

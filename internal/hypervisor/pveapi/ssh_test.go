@@ -1,0 +1,301 @@
+package pveapi
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/fake/pveapi"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+)
+
+// TestRawEditScript runs the editor phoenix sends to a node with the local
+// sh, awk and flock, on a config in Proxmox's format.
+func TestRawEditScript(t *testing.T) {
+	for _, tool := range []string{"sh", "awk", "flock", "mktemp"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	const before = `arch: amd64
+hostname: ct100
+lxc.apparmor.profile: generated
+lxc.mount.entry: /old dev/old none bind
+memory: 512
+lxc.cgroup2.devices.allow: a
+
+[pre]
+lxc.apparmor.profile: generated
+memory: 512
+snaptime: 1700000000
+`
+	tests := []struct {
+		name    string
+		conf    string
+		values  map[string]string
+		want    string
+		wantErr string
+		code    int
+	}{
+		{
+			name: "set, replace a repeated key, delete; snapshots untouched",
+			conf: before,
+			values: map[string]string{
+				"lxc.apparmor.profile":      "unconfined",
+				"lxc.mount.entry":           "/dev/fuse dev/fuse none bind,create=file\n/dev/net dev/net none bind,create=dir",
+				"lxc.cgroup2.devices.allow": "",
+			},
+			want: `arch: amd64
+hostname: ct100
+memory: 512
+lxc.apparmor.profile: unconfined
+lxc.mount.entry: /dev/fuse dev/fuse none bind,create=file
+lxc.mount.entry: /dev/net dev/net none bind,create=dir
+
+[pre]
+lxc.apparmor.profile: generated
+memory: 512
+snaptime: 1700000000
+`,
+		},
+		{
+			name:   "no snapshot section",
+			conf:   "hostname: a\nlxc.apparmor.profile: x\n",
+			values: map[string]string{"lxc.apparmor.profile": "unconfined"},
+			want:   "hostname: a\nlxc.apparmor.profile: unconfined\n",
+		},
+		{
+			name:    "a locked container is refused and left alone",
+			conf:    "hostname: a\nlock: backup\n",
+			values:  map[string]string{"lxc.apparmor.profile": "unconfined"},
+			want:    "hostname: a\nlock: backup\n",
+			wantErr: "CT is locked (backup)",
+			code:    3,
+		},
+		{
+			name:    "missing config",
+			values:  map[string]string{"lxc.apparmor.profile": "unconfined"},
+			wantErr: "does not exist",
+			code:    2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := filepath.Join(dir, "100.conf")
+			if tt.conf != "" {
+				if err := os.WriteFile(conf, []byte(tt.conf), 0o640); err != nil {
+					t.Fatal(err)
+				}
+			}
+			in, err := rawInput(tt.values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command("sh", "-c", rawEditScript, "phoenix-lxc-raw", "100", dir, filepath.Join(dir, "lock"))
+			cmd.Stdin = strings.NewReader(in)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err = cmd.Run()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.code || !strings.Contains(stderr.String(), tt.wantErr) {
+				t.Fatalf("exit %d stderr %q; want exit %d with %q", code, stderr.String(), tt.code, tt.wantErr)
+			}
+			if tt.conf == "" {
+				return
+			}
+			got, _ := os.ReadFile(conf)
+			if string(got) != tt.want {
+				t.Errorf("config\n%s\nwant\n%s", got, tt.want)
+			}
+			left, _ := filepath.Glob(filepath.Join(dir, "*.phoenix.*"))
+			if len(left) > 0 {
+				t.Errorf("temp files left: %v", left)
+			}
+		})
+	}
+}
+
+func TestRawInput_refusesOddKeysAndCannotInject(t *testing.T) {
+	if _, err := rawInput(map[string]string{"lxc.ok; rm -rf /": "x"}); err == nil {
+		t.Error("odd key accepted")
+	}
+	in, err := rawInput(map[string]string{"lxc.mount.entry": "a\n[snap]\nmemory: 1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(in), "\n") {
+		if !strings.HasPrefix(line, "lxc.mount.entry: ") {
+			t.Errorf("line %q does not belong to the key", line)
+		}
+	}
+}
+
+func TestHost_containerScriptsAndRawKeysOverSSH(t *testing.T) {
+	tc := newTestCluster(t)
+	withSSH(t, tc)
+	tc.host.SetPlacement(placement(map[api.ID]string{100: "pve2"}))
+	mustCreateLXC(t, tc.host, 100, map[string]string{"hostname": "ct", "lxc.apparmor.profile": "unconfined",
+		"lxc.mount.entry": "/a a none bind\n/b b none bind"})
+	g, err := tc.host.Get(ctx, api.KindLXC, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Config["lxc.apparmor.profile"] != "unconfined" || g.Config["lxc.mount.entry"] != "/a a none bind\n/b b none bind" {
+		t.Errorf("raw keys after create: %q", g.Config)
+	}
+	if err := tc.host.Set(ctx, api.KindLXC, 100, map[string]string{"lxc.mount.entry": "", "memory": "1024"}); err != nil {
+		t.Fatal(err)
+	}
+	if g := tc.fake.Guest(100); g.RawValue("lxc.mount.entry") != "" || g.Config["memory"] != "1024" {
+		t.Errorf("after Set: raw %v config %v", g.Raw, g.Config)
+	}
+
+	script := filepath.Join(t.TempDir(), "base_setup.sh")
+	os.WriteFile(script, []byte("#!/bin/bash -e\necho hi\n"), 0o644)
+	s := hypervisor.Script{Kind: hypervisor.FeatureScript, Name: "base_setup", Path: script, Spec: []byte(`{"name":"ct"}`)}
+	err = tc.host.Run(ctx, api.KindLXC, 100, s)
+	if err == nil || !strings.Contains(err.Error(), "lxc 100: features script \"base_setup\" on node pve2: ") || !strings.Contains(err.Error(), "CT 100 not running") {
+		t.Fatalf("script in a stopped container: %v", err)
+	}
+	if err := tc.host.Start(ctx, api.KindLXC, 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.host.Run(ctx, api.KindLXC, 100, s); err != nil {
+		t.Fatal(err)
+	}
+	g2 := tc.fake.Guest(100)
+	if string(g2.Files["/tmp/phoenix-features-base_setup"]) != "#!/bin/bash -e\necho hi\n" ||
+		string(g2.Files["/tmp/phoenix-features-base_setup.spec.json"]) != `{"name":"ct"}` {
+		t.Errorf("files in the guest: %q", g2.Files)
+	}
+	want := "/bin/bash -e /tmp/phoenix-features-base_setup /tmp/phoenix-features-base_setup.spec.json"
+	if len(g2.Execs) != 1 || strings.Join(g2.Execs[0], " ") != want {
+		t.Errorf("execs %q, want %q", g2.Execs, want)
+	}
+
+	// A failing command: exit code and output tail in the error.
+	tc.fake.SetExec(func(node string, vmid int, argv []string, stdin []byte) (string, int) {
+		return "curl: (7) Failed to connect\n", 7
+	})
+	hc := hypervisor.Script{Kind: hypervisor.HealthScript, Name: "health_check", Command: []string{"sh", "-c", "curl -fsS http://localhost:8000/health"}}
+	err = tc.host.Run(ctx, api.KindLXC, 100, hc)
+	var re *RemoteError
+	if !errors.As(err, &re) || re.ExitCode != 7 || re.Node != "pve2" ||
+		!strings.Contains(err.Error(), "`pct exec 100 -- sh -c 'curl -fsS http://localhost:8000/health'`: exit 7: curl: (7) Failed to connect") {
+		t.Errorf("failing health check: %v", err)
+	}
+}
+
+func TestHost_containerScriptsWithoutSSHFailClearly(t *testing.T) {
+	tc := newTestCluster(t)
+	mustCreateLXC(t, tc.host, 100, nil)
+	tc.host.Start(ctx, api.KindLXC, 100)
+	err := tc.host.Run(ctx, api.KindLXC, 100, hypervisor.Script{Kind: hypervisor.HealthScript, Name: "hc", Command: []string{"true"}})
+	if !errors.Is(err, ErrNeedSSH) || !strings.Contains(err.Error(), "running commands in a container for guest 100: the Proxmox API cannot do this") {
+		t.Errorf("err %v", err)
+	}
+	err = tc.host.Create(ctx, api.KindLXC, 101, hypervisor.CreateSpec{Source: "x", Storage: "s", Config: map[string]string{"lxc.apparmor.profile": "unconfined"}})
+	if !errors.Is(err, ErrNeedSSH) {
+		t.Errorf("create with a raw key: %v", err)
+	}
+	if tc.fake.Guest(101) != nil {
+		t.Error("guest created although its raw keys could not be set")
+	}
+}
+
+func TestHost_unknownHostKeyIsRefused(t *testing.T) {
+	tc := newTestCluster(t)
+	withSSH(t, tc)
+	// Replace the known hosts with keys that do not match.
+	other := fakepveapi.New(fakepveapi.Options{})
+	defer other.Close()
+	eps, err := other.StartSSH(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range eps {
+		eps[i].Addr = tc.opts.SSH.Addrs[eps[i].Node]
+	}
+	os.WriteFile(tc.opts.SSH.KnownHostsFile, []byte(fakepveapi.KnownHosts(eps)), 0o600)
+	opts := tc.opts
+	h, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	mustCreateLXC(t, h, 100, nil)
+	h.Start(ctx, api.KindLXC, 100)
+	err = h.Run(ctx, api.KindLXC, 100, hypervisor.Script{Kind: hypervisor.HealthScript, Name: "hc", Command: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "key mismatch") {
+		t.Errorf("err %v", err)
+	}
+	if g := tc.fake.Guest(100); len(g.Execs) != 0 {
+		t.Error("command ran on a node whose host key did not match")
+	}
+}
+
+func TestHost_vmScriptsThroughTheGuestAgent(t *testing.T) {
+	tc := newTestCluster(t)
+	err := tc.host.Create(ctx, api.KindVM, 200, hypervisor.CreateSpec{Storage: "shared", DiskGB: 10, Config: map[string]string{"agent": "1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(t.TempDir(), "docker.sh")
+	os.WriteFile(script, []byte("echo docker\n"), 0o600)
+	s := hypervisor.Script{Kind: hypervisor.FeatureScript, Name: "docker", Path: script, Spec: []byte(`{}`)}
+	err = tc.host.Run(ctx, api.KindVM, 200, s)
+	if err == nil || !strings.Contains(err.Error(), "QEMU guest agent is not running") || !strings.Contains(err.Error(), "qemu-guest-agent") {
+		t.Errorf("stopped VM: %v", err)
+	}
+	tc.host.Start(ctx, api.KindVM, 200)
+	if err := tc.host.Run(ctx, api.KindVM, 200, s); err != nil {
+		t.Fatal(err)
+	}
+	g := tc.fake.Guest(200)
+	if string(g.Files["/tmp/phoenix-features-docker"]) != "echo docker\n" || len(g.Execs) != 1 ||
+		strings.Join(g.Execs[0], " ") != "sh /tmp/phoenix-features-docker /tmp/phoenix-features-docker.spec.json" {
+		t.Errorf("files %q execs %q", g.Files, g.Execs)
+	}
+	tc.fake.SetExec(func(string, int, []string, []byte) (string, int) { return "boom", 3 })
+	err = tc.host.Run(ctx, api.KindVM, 200, s)
+	if err == nil || !strings.Contains(err.Error(), "(guest agent): exit 3: boom") {
+		t.Errorf("failing script: %v", err)
+	}
+}
+
+func TestRunSetupStep_onEveryNodeOverSSH(t *testing.T) {
+	tc := newTestCluster(t)
+	scripts := t.TempDir()
+	os.MkdirAll(filepath.Join(scripts, "setup"), 0o755)
+	os.WriteFile(filepath.Join(scripts, "setup", "zfs.sh"), []byte("#!/bin/sh\necho zfs\n"), 0o700)
+	tc.opts.ScriptsDir = scripts
+	withSSH(t, tc)
+	if err := tc.host.RunSetupStep(ctx, "zfs", []byte(`{"pools":[]}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range tc.fake.Nodes() {
+		files := tc.fake.NodeFiles(n)
+		if string(files["/tmp/phoenix-setup-zfs.sh.json"]) != `{"pools":[]}` {
+			t.Errorf("node %s files %q", n, files)
+		}
+		if ex := tc.fake.NodeExecs(n); len(ex) != 1 || strings.Join(ex[0], " ") != "/bin/sh /tmp/phoenix-setup-zfs.sh /tmp/phoenix-setup-zfs.sh.json" {
+			t.Errorf("node %s execs %q", n, ex)
+		}
+	}
+	tc.fake.SetNodeDown("pve2", true)
+	if err := tc.host.RunSetupStep(ctx, "zfs", nil); err == nil || !strings.Contains(err.Error(), "node pve2 is offline") {
+		t.Errorf("with a node down: %v", err)
+	}
+}

@@ -1,0 +1,505 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+)
+
+// Options configure a simulated node.
+type Options struct {
+	// Dir holds the node's state (<state-dir>/sim).
+	Dir string
+	// Latency is added to every operation that changes the host or runs a
+	// script. Reads are free, like a cached `pct status`.
+	Latency time.Duration
+	// FailRate is the probability that an operation which changes the host
+	// or runs a script fails before doing anything.
+	FailRate float64
+	// Seed makes injected failures repeatable.
+	Seed uint64
+}
+
+// Sim is a simulated Proxmox node.
+type Sim struct {
+	opts Options
+	// guests serializes read-modify-write of one guest within the process;
+	// stripes do the same across processes. Operations on different guests
+	// run side by side, as on a real node.
+	guests keyed
+	stripes
+	rmu sync.Mutex
+	rng *rand.Rand
+	log *os.File
+	// seen caches the records read or written, by guest, with the identity
+	// of the file they came from: Get and Clone's source lookup then cost a
+	// stat when the file did not change. Read-modify-write in op always
+	// reads the file, under the locks.
+	seen sync.Map // api.ID -> *seenRecord
+}
+
+type seenRecord struct {
+	ident fileIdent
+	// data is the file's bytes, decoded afresh for each reader: smaller
+	// than the decoded record (10,000 guests in a controller), and every
+	// reader gets its own copy to change.
+	data []byte
+}
+
+// fileIdent tells one version of a state file from another: every write
+// makes a new file (temp and rename), so a new inode.
+type fileIdent struct {
+	ino   uint64
+	size  int64
+	mtime int64
+}
+
+func identOf(fi os.FileInfo) (fileIdent, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileIdent{}, false
+	}
+	return fileIdent{ino: uint64(st.Ino), size: fi.Size(), mtime: fi.ModTime().UnixNano()}, true
+}
+
+var (
+	_ hypervisor.Host        = (*Sim)(nil)
+	_ hypervisor.SetupRunner = (*Sim)(nil)
+)
+
+// New opens (creating if needed) the simulated node in opts.Dir.
+func New(opts Options) (*Sim, error) {
+	if err := os.MkdirAll(filepath.Join(opts.Dir, "guests"), 0o700); err != nil {
+		return nil, fmt.Errorf("sim state: %w", err)
+	}
+	log, err := os.OpenFile(filepath.Join(opts.Dir, "ops.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sim state: %w", err)
+	}
+	s := &Sim{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), log: log}
+	s.stripes.dir = filepath.Join(opts.Dir, "locks")
+	return s, nil
+}
+
+// Close releases the node's open files.
+func (s *Sim) Close() error {
+	s.stripes.close()
+	return s.log.Close()
+}
+
+// Dir is where the node keeps its state.
+func (s *Sim) Dir() string { return s.opts.Dir }
+
+// record is one guest's state file.
+type record struct {
+	ID        api.ID            `json:"id"`
+	Kind      api.Kind          `json:"kind"`
+	Running   bool              `json:"running"`
+	Template  bool              `json:"template,omitempty"`
+	Config    map[string]string `json:"config"`
+	Snapshots []string          `json:"snapshots,omitempty"`
+	DiskGB    int               `json:"disk_gb"`
+	// Runs counts scripts run inside, by "<folder>/<name>".
+	Runs map[string]int `json:"runs,omitempty"`
+}
+
+func (s *Sim) path(id api.ID) string {
+	return filepath.Join(s.opts.Dir, "guests", id.String()+".json")
+}
+
+// cached is read for lock-free readers (Get, a clone's source): the
+// record as last seen when its file is unchanged, else read.
+func (s *Sim) cached(kind api.Kind, id api.ID) (*record, error) {
+	fi, err := os.Stat(s.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, hypervisor.NotFound(kind, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ident, ok := identOf(fi)
+	if v, hit := s.seen.Load(id); ok && hit && v.(*seenRecord).ident == ident {
+		return decode(kind, id, v.(*seenRecord).data)
+	}
+	data, err := os.ReadFile(s.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, hypervisor.NotFound(kind, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		s.seen.Store(id, &seenRecord{ident: ident, data: data})
+	}
+	return decode(kind, id, data)
+}
+
+func (s *Sim) read(kind api.Kind, id api.ID) (*record, error) {
+	data, err := os.ReadFile(s.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, hypervisor.NotFound(kind, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decode(kind, id, data)
+}
+
+func decode(kind api.Kind, id api.ID, data []byte) (*record, error) {
+	var r record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("sim state of %s: %w", id, err)
+	}
+	if r.Kind != kind {
+		// One ID space: a VM with this ID is not the container asked for.
+		return nil, hypervisor.NotFound(kind, id)
+	}
+	return &r, nil
+}
+
+// write replaces a guest's file atomically (no fsync: a killed process
+// loses nothing, a power cut may). The caller holds the guest's locks, so
+// the temp file's name can be fixed: no random name to find, no chmod.
+func (s *Sim) write(r *record) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	path := s.path(r.ID)
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = f.Stat()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		s.seen.Delete(r.ID)
+		return err
+	}
+	if ident, ok := identOf(fi); ok {
+		s.seen.Store(r.ID, &seenRecord{ident: ident, data: data})
+	}
+	return nil
+}
+
+// op runs one host-changing operation: latency, injected failure, then fn
+// under the process mutex and a file lock, so that two phoenix processes
+// on one state dir never tear a guest's file. fn gets the current record
+// (nil when absent) and returns the record to write (nil to delete).
+func (s *Sim) op(ctx context.Context, name string, kind api.Kind, id api.ID, fn func(r *record) (*record, error)) error {
+	if err := s.pause(ctx); err != nil {
+		return err
+	}
+	if s.fail() {
+		return fmt.Errorf("sim: injected failure: %s %s %s", name, kind, id)
+	}
+	unlockGuest := s.guests.lock(int(id))
+	defer unlockGuest()
+	unlock, err := s.stripes.lock(int(id))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	cur, err := s.read(kind, id)
+	if err != nil && !errors.Is(err, hypervisor.ErrNotFound) {
+		return err
+	}
+	if cur == nil {
+		// A guest of the other kind holds this ID.
+		if _, statErr := os.Stat(s.path(id)); statErr == nil && name == "create" {
+			return fmt.Errorf("sim: %s %s: ID %s is in use by another guest", name, kind, id)
+		}
+	}
+	next, err := fn(cur)
+	if err != nil {
+		return err
+	}
+	if next == nil {
+		s.seen.Delete(id)
+		if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	} else if err := s.write(next); err != nil {
+		return err
+	}
+	return s.logOp(name, kind, id)
+}
+
+func (s *Sim) pause(ctx context.Context) error {
+	if s.opts.Latency <= 0 {
+		return ctx.Err()
+	}
+	return hypervisor.Sleep(ctx, s.opts.Latency)
+}
+
+func (s *Sim) fail() bool {
+	if s.opts.FailRate <= 0 {
+		return false
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	return s.rng.Float64() < s.opts.FailRate
+}
+
+// record appends one line per change to ops.log. Each line is one write
+// on an O_APPEND file, so lines from several processes never interleave.
+func (s *Sim) record(line string) error {
+	_, err := s.log.WriteString(time.Now().UTC().Format(time.RFC3339Nano) + " " + line + "\n")
+	return err
+}
+
+func (s *Sim) logOp(name string, kind api.Kind, id api.ID) error {
+	return s.record(fmt.Sprintf("%s %s %s", name, kind, id))
+}
+
+func missing(kind api.Kind, id api.ID) error { return hypervisor.NotFound(kind, id) }
+
+// Get returns the guest as the node sees it.
+func (s *Sim) Get(ctx context.Context, kind api.Kind, id api.ID) (*hypervisor.Guest, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r, err := s.cached(kind, id)
+	if err != nil {
+		return nil, err
+	}
+	return &hypervisor.Guest{ID: r.ID, Kind: r.Kind, Running: r.Running, Template: r.Template,
+		Config: r.Config, Snapshots: r.Snapshots, DiskGB: r.DiskGB}, nil
+}
+
+// Create makes a guest from an ostemplate or image.
+func (s *Sim) Create(ctx context.Context, kind api.Kind, id api.ID, spec hypervisor.CreateSpec) error {
+	return s.op(ctx, "create", kind, id, func(r *record) (*record, error) {
+		if r != nil {
+			return nil, fmt.Errorf("sim: create %s %s: already exists", kind, id)
+		}
+		if spec.Source == "" {
+			return nil, fmt.Errorf("sim: create %s %s: no template or image to create from", kind, id)
+		}
+		cfg := map[string]string{}
+		for k, v := range spec.Config {
+			if v != "" {
+				cfg[k] = v
+			}
+		}
+		return &record{ID: id, Kind: kind, Config: cfg, DiskGB: spec.DiskGB}, nil
+	})
+}
+
+// Clone makes dst from src, from a snapshot when one is named.
+func (s *Sim) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec hypervisor.CloneSpec) error {
+	source, err := s.cached(kind, src)
+	if err != nil {
+		return fmt.Errorf("sim: clone %s from %s: %w", dst, src, err)
+	}
+	if spec.Snapshot != "" && !contains(source.Snapshots, spec.Snapshot) {
+		return fmt.Errorf("sim: clone %s from %s: source has no snapshot %q", dst, src, spec.Snapshot)
+	}
+	return s.op(ctx, "clone", kind, dst, func(r *record) (*record, error) {
+		if r != nil {
+			return nil, fmt.Errorf("sim: clone %s %s: already exists", kind, dst)
+		}
+		cfg := make(map[string]string, len(source.Config))
+		for k, v := range source.Config {
+			cfg[k] = v
+		}
+		nameKey := "hostname"
+		if kind == api.KindVM {
+			nameKey = "name"
+		}
+		if spec.Name != "" {
+			cfg[nameKey] = spec.Name
+		}
+		return &record{ID: dst, Kind: kind, Config: cfg, DiskGB: source.DiskGB}, nil
+	})
+}
+
+// Set changes config keys; an empty value deletes the key.
+func (s *Sim) Set(ctx context.Context, kind api.Kind, id api.ID, values map[string]string) error {
+	return s.op(ctx, "set", kind, id, func(r *record) (*record, error) {
+		if r == nil {
+			return nil, missing(kind, id)
+		}
+		if r.Config == nil {
+			r.Config = map[string]string{}
+		}
+		for k, v := range values {
+			if v == "" {
+				delete(r.Config, k)
+			} else {
+				r.Config[k] = v
+			}
+		}
+		return r, nil
+	})
+}
+
+// Resize grows the root disk.
+func (s *Sim) Resize(ctx context.Context, kind api.Kind, id api.ID, sizeGB int) error {
+	return s.op(ctx, "resize", kind, id, func(r *record) (*record, error) {
+		if r == nil {
+			return nil, missing(kind, id)
+		}
+		if sizeGB < r.DiskGB {
+			return nil, fmt.Errorf("sim: resize %s %s to %dG: shrinking a disk is not supported (now %dG)", kind, id, sizeGB, r.DiskGB)
+		}
+		r.DiskGB = sizeGB
+		return r, nil
+	})
+}
+
+// Start starts a stopped guest.
+func (s *Sim) Start(ctx context.Context, kind api.Kind, id api.ID) error {
+	return s.op(ctx, "start", kind, id, func(r *record) (*record, error) {
+		switch {
+		case r == nil:
+			return nil, missing(kind, id)
+		case r.Template:
+			return nil, fmt.Errorf("sim: start %s %s: a template cannot be started", kind, id)
+		case r.Running:
+			return nil, fmt.Errorf("sim: start %s %s: already running", kind, id)
+		}
+		r.Running = true
+		return r, nil
+	})
+}
+
+// Stop stops a running guest.
+func (s *Sim) Stop(ctx context.Context, kind api.Kind, id api.ID) error {
+	return s.op(ctx, "stop", kind, id, func(r *record) (*record, error) {
+		switch {
+		case r == nil:
+			return nil, missing(kind, id)
+		case !r.Running:
+			return nil, fmt.Errorf("sim: stop %s %s: not running", kind, id)
+		}
+		r.Running = false
+		return r, nil
+	})
+}
+
+// Destroy removes a stopped guest.
+func (s *Sim) Destroy(ctx context.Context, kind api.Kind, id api.ID) error {
+	return s.op(ctx, "destroy", kind, id, func(r *record) (*record, error) {
+		switch {
+		case r == nil:
+			return nil, missing(kind, id)
+		case r.Running:
+			return nil, fmt.Errorf("sim: destroy %s %s: guest is running", kind, id)
+		}
+		return nil, nil
+	})
+}
+
+var snapName = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]{0,39}$`)
+
+// Snapshot takes a named snapshot.
+func (s *Sim) Snapshot(ctx context.Context, kind api.Kind, id api.ID, name string) error {
+	return s.op(ctx, "snapshot", kind, id, func(r *record) (*record, error) {
+		switch {
+		case r == nil:
+			return nil, missing(kind, id)
+		case !snapName.MatchString(name):
+			return nil, fmt.Errorf("sim: snapshot %s %s: invalid snapshot name %q", kind, id, name)
+		case contains(r.Snapshots, name):
+			return nil, fmt.Errorf("sim: snapshot %s %s: snapshot %q already exists", kind, id, name)
+		}
+		r.Snapshots = append(r.Snapshots, name)
+		return r, nil
+	})
+}
+
+// ConvertToTemplate turns a stopped guest into a template.
+func (s *Sim) ConvertToTemplate(ctx context.Context, kind api.Kind, id api.ID) error {
+	return s.op(ctx, "template", kind, id, func(r *record) (*record, error) {
+		switch {
+		case r == nil:
+			return nil, missing(kind, id)
+		case r.Running:
+			return nil, fmt.Errorf("sim: template %s %s: guest is running", kind, id)
+		}
+		r.Template = true
+		r.Config["template"] = "1"
+		return r, nil
+	})
+}
+
+// Run records a script run inside a running guest.
+func (s *Sim) Run(ctx context.Context, kind api.Kind, id api.ID, script hypervisor.Script) error {
+	key := string(script.Kind) + "/" + script.Name
+	return s.op(ctx, "run:"+key, kind, id, func(r *record) (*record, error) {
+		switch {
+		case r == nil:
+			return nil, missing(kind, id)
+		case !r.Running:
+			return nil, fmt.Errorf("sim: run %s in %s %s: guest is not running", key, kind, id)
+		}
+		if script.Path != "" {
+			if _, err := os.Stat(script.Path); err != nil {
+				return nil, fmt.Errorf("sim: run %s in %s %s: %w", key, kind, id, err)
+			}
+		}
+		if r.Runs == nil {
+			r.Runs = map[string]int{}
+		}
+		r.Runs[key]++
+		return r, nil
+	})
+}
+
+// RunSetupStep records a host setup step; the simulated node has no disks
+// or services to set up.
+func (s *Sim) RunSetupStep(ctx context.Context, step string, settings json.RawMessage) error {
+	if err := s.pause(ctx); err != nil {
+		return err
+	}
+	if s.fail() {
+		return fmt.Errorf("sim: injected failure: setup step %s", step)
+	}
+	return s.record(fmt.Sprintf("setup %s %d", step, len(settings)))
+}
+
+// Runs reports how often each script ran inside a guest (test and debug aid).
+func (s *Sim) Runs(id api.ID) map[string]int {
+	data, err := os.ReadFile(s.path(id))
+	if err != nil {
+		return nil
+	}
+	var r record
+	if json.Unmarshal(data, &r) != nil {
+		return nil
+	}
+	return r.Runs
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
