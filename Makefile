@@ -2,8 +2,14 @@
 export GOTOOLCHAIN := go1.27.3
 GO       ?= go
 BIN      ?= bin/phoenix
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X github.com/phoenix-hypervisor/phoenix/internal/cli.Version=$(VERSION)
+# Version stamp (see docs/install.md): git describe of the tree, the commit,
+# and the commit's date as build date (SOURCE_DATE_EPOCH wins) so that the
+# same commit always builds the same bytes.
+VERSION  ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || echo v0.0.0-$$(git rev-list --count HEAD 2>/dev/null || echo 0)-g$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$$(git diff --quiet HEAD 2>/dev/null || echo -dirty))
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell if [ -n "$$SOURCE_DATE_EPOCH" ]; then date -u -d "@$$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ; else TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null; fi)
+VERSION_PKG := github.com/phoenix-hypervisor/phoenix/internal/version
+LDFLAGS  := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT) -X $(VERSION_PKG).Date=$(BUILD_DATE)
 DEMO_STATE ?= .demo-state
 
 .PHONY: help build test test-go test-race check-monitoring demo demo-controller bench bench-go lint fmt fuzz staticcheck vulncheck static fake-cluster
