@@ -17,8 +17,8 @@ DEMO_STATE ?= .demo-state
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-build: ## build bin/phoenix
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/phoenix
+build: ## build bin/phoenix (static: CGO_ENABLED=0, so the package runs on any Proxmox release)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/phoenix
 
 test: lint test-go check-monitoring ## everything CI runs: vet, gofmt, Go tests, promtool checks
 
@@ -88,3 +88,64 @@ lint: ## go vet, gofmt, and go mod tidy -diff of every module
 
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')
+
+# Install and package (docs/install.md). PREFIX and DESTDIR as usual; the
+# env file stays in /etc/default whatever PREFIX is, because the unit reads
+# it there.
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/phoenix
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR  ?= /etc
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/share/zsh/vendor-completions,$(PREFIX)/share/zsh/site-functions)
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+GENDIR      := bin/gen
+
+man completions: ## man pages and bash/zsh/fish completions from the command tree, into bin/gen
+	rm -rf $(GENDIR)
+	env -u PHOENIX_CONFIG_DIR -u PHOENIX_STATE_DIR -u PHOENIX_SCRIPTS_DIR -u PHOENIX_BACKEND \
+		$(GO) run ./hack/gendocs -out $(GENDIR) -version '$(VERSION)' -date '$(BUILD_DATE)'
+
+install: build man ## install binary, unit, /etc/default/phoenix (kept if present), man pages, completions, docs and examples
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) \
+		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)/monitoring
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/phoenix
+	sed 's#@BINDIR@#$(BINDIR)#g' packaging/phoenix-controller.service.in > $(GENDIR)/phoenix-controller.service
+	install -m 0644 $(GENDIR)/phoenix-controller.service $(DESTDIR)$(UNITDIR)/phoenix-controller.service
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/default/phoenix ]; then \
+		echo "keeping $(DESTDIR)$(SYSCONFDIR)/default/phoenix (the new default is packaging/phoenix.default)"; \
+	else install -m 0644 packaging/phoenix.default $(DESTDIR)$(SYSCONFDIR)/default/phoenix; fi
+	for f in $(GENDIR)/man/*.1; do gzip -9n < $$f > $(DESTDIR)$(MANDIR)/man1/$${f##*/}.gz; done
+	install -m 0644 $(GENDIR)/completions/phoenix.bash $(DESTDIR)$(BASHCOMPDIR)/phoenix
+	install -m 0644 $(GENDIR)/completions/_phoenix $(DESTDIR)$(ZSHCOMPDIR)/_phoenix
+	install -m 0644 $(GENDIR)/completions/phoenix.fish $(DESTDIR)$(FISHCOMPDIR)/phoenix.fish
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	cp -R docs $(DESTDIR)$(DOCDIR)/
+	rm -rf $(DESTDIR)$(DOCDIR)/examples/lab $(DESTDIR)$(DOCDIR)/examples/scripts
+	cp -R config/examples/lab config/examples/scripts $(DESTDIR)$(DOCDIR)/examples/
+	cp config/prometheus/*.yml config/grafana/*.json $(DESTDIR)$(DOCDIR)/monitoring/
+	cp -R config/grafana/provisioning $(DESTDIR)$(DOCDIR)/monitoring/
+	@echo "installed; to run the controller: edit $(SYSCONFDIR)/default/phoenix, then systemctl daemon-reload && systemctl enable --now phoenix-controller"
+
+NFPM_VERSION ?= v2.45.2
+NFPM         := .cache/bin/nfpm-$(NFPM_VERSION)
+# git describe -> Debian version: v1.2.0-5-gabc1234-dirty -> 1.2.0+git5.gabc1234.dirty
+# (sorts after 1.2.0), v1.3.0-rc1 -> 1.3.0~rc1 (sorts before 1.3.0).
+DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -E 's/^v//; s/-([0-9]+)-g([0-9a-f]+)/+git\1.g\2/; s/-dirty$$/.dirty/; s/-/~/g')
+DEB_ARCH    ?= $(shell $(GO) env GOARCH)
+DEB         := dist/phoenix_$(DEB_VERSION)_$(DEB_ARCH).deb
+
+$(NFPM):
+	mkdir -p .cache/bin
+	GOBIN=$(CURDIR)/.cache/bin $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	mv .cache/bin/nfpm $@
+
+deb: $(NFPM) ## dist/phoenix_<version>_<arch>.deb with nfpm (binary, unit, env file as conffile, man pages, completions, docs)
+	rm -rf dist/root
+	$(MAKE) install DESTDIR=$(CURDIR)/dist/root PREFIX=/usr
+	DEB_VERSION='$(DEB_VERSION)' DEB_ARCH='$(DEB_ARCH)' $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(DEB)
+	@echo $(DEB)
