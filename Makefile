@@ -102,7 +102,7 @@ SYSCONFDIR  ?= /etc
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/share/zsh/vendor-completions,$(PREFIX)/share/zsh/site-functions)
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
-GENDIR      := bin/gen
+GENDIR      ?= bin/gen
 
 man completions: ## man pages and bash/zsh/fish completions from the command tree, into bin/gen
 	rm -rf $(GENDIR)
