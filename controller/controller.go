@@ -22,6 +22,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
 	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
@@ -54,7 +55,7 @@ type Controller struct {
 	cfg atomic.Pointer[api.Config]
 	// loads remembers each guest's checked result by its bytes, so that a
 	// reload after an edit re-checks only the guests that changed.
-	loads *api.Cache
+	loads *desired.Loader
 
 	mu sync.Mutex
 	// removed holds the guests that left the files (Orphaned or to prune).
@@ -94,7 +95,7 @@ func New(opts Options, host hypervisor.Host, store StatusStore, log logr.Logger,
 		book:      book,
 		locks:     newKeyedLock(),
 		removed:   map[api.ID]api.Kind{},
-		loads:     api.NewCache(),
+		loads:     desired.NewLoader(),
 	}
 	if c.metrics, err = metrics.New(reg, allKinds, allPhases, book.counts); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
@@ -303,7 +304,7 @@ func (c *Controller) reload(w *watcher) {
 		c.log.V(1).Info("Cannot watch the folder of a config file", "error", err.Error())
 	}
 	t0 := time.Now()
-	cfg, err := api.LoadCached(c.configDir, c.loads)
+	cfg, err := c.loads.Load(c.configDir)
 	hits, misses := c.loads.Stats()
 	c.log.V(1).Info("Config read", "duration", time.Since(t0).String(), "guestsUnchanged", hits, "guestsChecked", misses)
 	if err != nil {

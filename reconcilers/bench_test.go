@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 )
 
@@ -18,7 +19,7 @@ func BenchmarkLoadValidatePlan(b *testing.B) {
 	for name, dir := range labs(b) {
 		b.Run(name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				cfg, err := api.Load(dir)
+				cfg, err := desired.Load(dir)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -32,7 +33,7 @@ func BenchmarkLoad(b *testing.B) {
 	for name, dir := range labs(b) {
 		b.Run(name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				if _, err := api.Load(dir); err != nil {
+				if _, err := desired.Load(dir); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -44,7 +45,7 @@ func BenchmarkLoad(b *testing.B) {
 // every other guest already on the host: the no-op create case.
 func BenchmarkPlanCreate(b *testing.B) {
 	for name, dir := range labs(b) {
-		cfg, err := api.Load(dir)
+		cfg, err := desired.Load(dir)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -61,7 +62,7 @@ func BenchmarkPlanCreate(b *testing.B) {
 }
 
 func BenchmarkClosure(b *testing.B) {
-	cfg, err := api.Load(testlab.Generate(b, 10000))
+	cfg, err := desired.Load(testlab.Generate(b, 10000))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func BenchmarkClosure(b *testing.B) {
 // loaded config: planning alone, without the load.
 func BenchmarkPlanLetsGo(b *testing.B) {
 	for name, dir := range labs(b) {
-		cfg, err := api.Load(dir)
+		cfg, err := desired.Load(dir)
 		if err != nil {
 			b.Fatal(err)
 		}

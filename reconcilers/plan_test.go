@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -23,7 +24,7 @@ func load(tb testing.TB, dir string) *api.Config {
 	if _, err := os.Stat(dir); err != nil {
 		tb.Skipf("%s not found", dir)
 	}
-	c, err := api.Load(dir)
+	c, err := desired.Load(dir)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -47,6 +47,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 )
 
 type options struct {
@@ -289,7 +290,7 @@ func (b *bench) controller() {
 		target: "p99 < 250 ms, one reconcile per edit", unit: "ms", met: func(m float64) bool { return m < 250 }}
 	rss := row{what: fmt.Sprintf("controller resident memory at %d guests (after the edits)", n), target: "< 150 MB", unit: "MB",
 		met: func(m float64) bool { return m < 150 }}
-	cfg, err := api.Load(b.lab)
+	cfg, err := desired.Load(b.lab)
 	if err != nil {
 		sync.note = err.Error()
 		b.rows = append(b.rows, sync)

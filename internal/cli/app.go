@@ -10,10 +10,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/flock"
-	"github.com/phoenix-hypervisor/phoenix/reconcilers"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/status"
+	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
 
 // app is one run of the CLI.
@@ -33,7 +34,7 @@ func (a *app) loadConfig(verb string) (*api.Config, error) {
 	if err := a.opts.validate(); err != nil {
 		return nil, err
 	}
-	cfg, err := api.Load(a.opts.ConfigDir)
+	cfg, err := desired.Load(a.opts.ConfigDir)
 	if err != nil {
 		a.fail(verb, err)
 		return nil, err

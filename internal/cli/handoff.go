@@ -13,8 +13,8 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/controller"
 	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
-	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 	"github.com/phoenix-hypervisor/phoenix/internal/status"
+	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
 
 // The one-writer rule. A running controller holds <state-dir>/controller.lock
