@@ -24,6 +24,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
 	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
 
@@ -492,7 +493,7 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	case err == nil:
 		c.queue.Forget(id)
 		log.V(1).Info("Reconcile finished", "duration", time.Since(start).String())
-	case reconcilers.IsTerminal(err):
+	case plan.IsTerminal(err):
 		result = metrics.ResultError
 		c.queue.Forget(id)
 		log.Error(err, "Reconcile failed; not retrying until the files change")

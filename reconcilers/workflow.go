@@ -9,31 +9,16 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 )
-
-// Step results, as in the -o json document.
-const (
-	StepOK        = "ok"
-	StepUnchanged = "unchanged"
-	StepFailed    = "failed"
-	StepSkipped   = "skipped"
-)
-
-// StepResult is what one step did.
-type StepResult struct {
-	Name     string
-	Result   string
-	Duration time.Duration
-	Err      error
-}
 
 // outcome is what a step function reports when it succeeds.
 type outcome string
 
 const (
-	changed   outcome = StepOK
-	unchanged outcome = StepUnchanged
-	skipped   outcome = StepSkipped
+	changed   outcome = plan.StepOK
+	unchanged outcome = plan.StepUnchanged
+	skipped   outcome = plan.StepSkipped
 )
 
 // step is one named, idempotent part of a workflow.
@@ -89,19 +74,19 @@ func (w *Workflows) Host() hypervisor.Host { return w.host }
 // Apply runs the guest's full create workflow, calling report after each
 // step. It stops at the first failing step; the error names the guest and
 // the step.
-func (w *Workflows) Apply(ctx context.Context, cfg *api.Config, g *api.Guest, report func(StepResult)) ([]StepResult, error) {
+func (w *Workflows) Apply(ctx context.Context, cfg *api.Config, g *api.Guest, report func(plan.StepResult)) ([]plan.StepResult, error) {
 	steps := lxcSteps
 	if g.Kind == api.KindVM {
 		steps = vmSteps
 	}
 	r := &run{w: w, cfg: cfg, g: g}
-	results := make([]StepResult, 0, len(steps))
+	results := make([]plan.StepResult, 0, len(steps))
 	for _, s := range steps {
 		start := time.Now()
 		out, err := s.fn(ctx, r)
-		res := StepResult{Name: s.name, Result: string(out), Duration: time.Since(start)}
+		res := plan.StepResult{Name: s.name, Result: string(out), Duration: time.Since(start)}
 		if err != nil {
-			res.Result, res.Err = StepFailed, err
+			res.Result, res.Err = plan.StepFailed, err
 		}
 		results = append(results, res)
 		if report != nil {

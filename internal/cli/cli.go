@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/reconcilers"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 )
 
 // Exit codes (DESIGN section 7).
@@ -66,7 +66,7 @@ func exitCode(err error) int {
 		return ee.code
 	}
 	var inv *api.InvalidError
-	var use *reconcilers.UsageError
+	var use *plan.UsageError
 	if errors.As(err, &inv) || errors.As(err, &use) {
 		return ExitUsage
 	}

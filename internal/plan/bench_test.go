@@ -1,4 +1,4 @@
-package reconcilers
+package plan
 
 import (
 	"context"
@@ -23,7 +23,7 @@ func BenchmarkLoadValidatePlan(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				PlanLetsGo(cfg)
+				LetsGo(cfg)
 			}
 		})
 	}
@@ -53,7 +53,7 @@ func BenchmarkPlanCreate(b *testing.B) {
 		look := func(context.Context, api.Kind, api.ID) (State, error) { return State{Exists: true, Running: true}, nil }
 		b.Run(name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				if _, err := PlanCreate(context.Background(), cfg, []api.ID{target}, look); err != nil {
+				if _, err := Create(context.Background(), cfg, []api.ID{target}, look); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -89,7 +89,7 @@ func BenchmarkPlanLetsGo(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				PlanLetsGo(cfg)
+				LetsGo(cfg)
 			}
 		})
 	}
