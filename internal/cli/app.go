@@ -192,7 +192,7 @@ guest of the chain is created only when it does not exist yet.`,
 		})
 }
 
-// convergeShort is the seed plan's wording, kept for users of the old tool.
+// convergeShort is the wording users of the old tool know.
 const convergeShort = "Creates a guest if it doesn't exist, and forcefully re-applies all configurations and features for the guest and its entire dependency chain."
 
 func (a *app) convergeCommand() *cobra.Command {
