@@ -53,7 +53,7 @@ fake-cluster: ## a fake 3-node Proxmox VE API cluster on 127.0.0.1:8006 for --ba
 	$(GO) run ./hack/fake-cluster -dir .fake-cluster $(FAKE_CLUSTER_FLAGS)
 
 BENCH_FLAGS ?=
-bench: ## every row of the performance targets (issue 6) as a table, to stdout and docs/benchmarks.md (BENCH_FLAGS=-h lists the knobs)
+bench: ## every row of the performance targets as a table, to stdout and docs/benchmarks.md (BENCH_FLAGS=-h lists the knobs)
 	$(GO) run ./hack/bench $(BENCH_FLAGS)
 
 bench-go: ## Go benchmarks of the hot paths
@@ -66,9 +66,9 @@ FUZZ_LOAD_EXECS ?= 40000x
 FUZZ_GRAPH_EXECS ?= 60000x
 FUZZ_FAST_EXECS ?= 400000x
 fuzz: ## run each fuzz target for a fixed number of executions (about 20 s each here)
-	$(GO) test ./api -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZ_LOAD_EXECS) -fuzzminimizetime 0
-	$(GO) test ./api -run XXX -fuzz '^FuzzGraph$$' -fuzztime $(FUZZ_GRAPH_EXECS) -fuzzminimizetime 0
-	$(GO) test ./api -run XXX -fuzz '^FuzzFastSpec$$' -fuzztime $(FUZZ_FAST_EXECS) -fuzzminimizetime 0
+	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZ_LOAD_EXECS) -fuzzminimizetime 0
+	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzGraph$$' -fuzztime $(FUZZ_GRAPH_EXECS) -fuzzminimizetime 0
+	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzFastSpec$$' -fuzztime $(FUZZ_FAST_EXECS) -fuzzminimizetime 0
 
 STATICCHECK_VERSION ?= v0.8.2
 staticcheck: ## staticcheck (installed with go install when missing)
@@ -84,10 +84,10 @@ lint: ## go vet, gofmt, and go mod tidy -diff of every module
 	$(GO) vet ./...
 	set -e; for m in $(NESTED_MODULES); do (cd $$m && $(GO) vet ./...); done
 	set -e; for m in . $(NESTED_MODULES); do (cd $$m && $(GO) mod tidy -diff) || { echo "go mod tidy would change $$m/go.mod or go.sum"; exit 1; }; done
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@out=$$($$($(GO) env GOROOT)/bin/gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 fmt: ## gofmt the tree
-	gofmt -w $$(git ls-files '*.go')
+	$$($(GO) env GOROOT)/bin/gofmt -w $$(git ls-files '*.go')
 
 # Install and package (docs/install.md). PREFIX and DESTDIR as usual; the
 # env file stays in /etc/default whatever PREFIX is, because the unit reads

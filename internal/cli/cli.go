@@ -9,11 +9,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/internal/version"
-	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
 
-// Exit codes (DESIGN section 7).
+// Exit codes (docs/design.md, "Output and exit codes").
 const (
 	ExitOK     = 0
 	ExitFailed = 1
@@ -71,7 +71,7 @@ func exitCode(err error) int {
 		return ee.code
 	}
 	var inv *api.InvalidError
-	var use *reconcilers.UsageError
+	var use *plan.UsageError
 	if errors.As(err, &inv) || errors.As(err, &use) {
 		return ExitUsage
 	}
