@@ -127,6 +127,7 @@ install: build man ## install binary, unit, /etc/default/phoenix (kept if presen
 	cp -R docs $(DESTDIR)$(DOCDIR)/
 	rm -rf $(DESTDIR)$(DOCDIR)/examples/lab $(DESTDIR)$(DOCDIR)/examples/scripts
 	cp -R config/examples/lab config/examples/scripts $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 packaging/pve-api-hardening.conf $(DESTDIR)$(DOCDIR)/examples/
 	cp config/prometheus/*.yml config/grafana/*.json $(DESTDIR)$(DOCDIR)/monitoring/
 	cp -R config/grafana/provisioning $(DESTDIR)$(DOCDIR)/monitoring/
 	@echo "installed; to run the controller: edit $(SYSCONFDIR)/default/phoenix, then systemctl daemon-reload && systemctl enable --now phoenix-controller"

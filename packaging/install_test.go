@@ -60,6 +60,7 @@ func TestMakeInstall(t *testing.T) {
 		"usr/share/doc/phoenix/README.md",
 		"usr/share/doc/phoenix/examples/lab/phoenix_lxc_configs.json",
 		"usr/share/doc/phoenix/examples/scripts/features",
+		"usr/share/doc/phoenix/examples/pve-api-hardening.conf",
 		"usr/share/doc/phoenix/monitoring/phoenix-rules.yml",
 		"usr/share/doc/phoenix/monitoring/phoenix-dashboard.json",
 		"usr/share/doc/phoenix/monitoring/provisioning/datasources/phoenix.yml",
@@ -149,10 +150,12 @@ func unitProblems(unit, env []byte, bin string) []string {
 }
 
 // TestUnitVerifies runs systemd-analyze verify on the unit as make install
-// writes it, and on broken copies to show the check would catch them.
+// writes it, alone and with the pve-api hardening drop-in, and on broken
+// copies to show the check would catch them.
 func TestUnitVerifies(t *testing.T) {
 	analyze := needTool(t, "systemd-analyze")
 	tmpl := readFile(t, "phoenix-controller.service.in")
+	dropIn := readFile(t, "pve-api-hardening.conf")
 	// verify checks that ExecStart's binary exists; point it at a stand-in
 	// (the path make install writes is checked by TestMakeInstall).
 	bin := filepath.Join(t.TempDir(), "phoenix")
@@ -161,25 +164,43 @@ func TestUnitVerifies(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, old, new string
+		dropIn         bool   // with pve-api-hardening.conf, old -> new applied to it
 		want           string // in the output; "": clean
 	}{
 		{name: "as shipped"},
+		{name: "with the pve-api drop-in", dropIn: true},
+		{name: "a misspelt directive in the drop-in", dropIn: true, old: "ProtectKernelLogs=yes", new: "ProtectKernelLog=yes", want: "Unknown key 'ProtectKernelLog'"},
 		{name: "a misspelt directive", old: "LockPersonality=yes", new: "LockPersonalty=yes", want: "Unknown key 'LockPersonalty'"},
 		{name: "a bad value", old: "KillMode=mixed", new: "KillMode=gentle", want: "kill mode"},
 		{name: "a missing binary", old: "@BINDIR@/phoenix", new: "/nonexistent/phoenix", want: "/nonexistent/phoenix"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			unit := string(tmpl)
+			unit, conf := string(tmpl), string(dropIn)
+			edited := &unit
+			if tc.dropIn {
+				edited = &conf
+			}
 			if tc.old != "" {
-				if !strings.Contains(unit, tc.old) {
-					t.Fatalf("%q is not in the unit any more; update the test case", tc.old)
+				if !strings.Contains(*edited, tc.old) {
+					t.Fatalf("%q is not in the file any more; update the test case", tc.old)
 				}
-				unit = strings.ReplaceAll(unit, tc.old, tc.new)
+				*edited = strings.ReplaceAll(*edited, tc.old, tc.new)
 			}
 			unit = strings.ReplaceAll(unit, "@BINDIR@/phoenix", bin)
-			file := filepath.Join(t.TempDir(), "phoenix-controller.service")
+			dir := t.TempDir()
+			file := filepath.Join(dir, "phoenix-controller.service")
 			if err := os.WriteFile(file, []byte(unit), 0o644); err != nil {
 				t.Fatal(err)
+			}
+			// verify reads drop-ins from beside the unit file.
+			if tc.dropIn {
+				d := file + ".d"
+				if err := os.Mkdir(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(d, "pve-api-hardening.conf"), []byte(conf), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			// --man=no: the man page is checked by TestMakeInstall; verify
 			// would look for it on this machine.
