@@ -10,10 +10,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
+	"github.com/spf13/pflag"
 
 	"github.com/phoenix-hypervisor/phoenix/internal/cli"
 )
@@ -40,6 +42,20 @@ func run(out, version, date string) error {
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	root.DisableAutoGenTag = true
+	// These defaults depend on the machine (a folder that exists, who runs
+	// phoenix); the pages describe the rule, not the machine that built them.
+	for name, def := range map[string]string{
+		"config-dir": "/usr/local/phoenix_hypervisor/etc if it exists, else .",
+		"state-dir":  "/var/lib/phoenix for root, else $XDG_STATE_HOME/phoenix",
+	} {
+		f := root.PersistentFlags().Lookup(name)
+		if f == nil {
+			return fmt.Errorf("no flag --%s to describe", name)
+		}
+		f.DefValue = def
+	}
+
+	escapeTree(root)
 
 	header := &doc.GenManHeader{Title: "PHOENIX", Section: "1", Source: "phoenix " + version, Manual: "phoenix manual"}
 	if date != "" {
@@ -71,4 +87,34 @@ func run(out, version, date string) error {
 		}
 	}
 	return nil
+}
+
+// markdown escapes what cobra's man page writer (through go-md2man) would
+// read as markdown: phoenix_*.json must not turn into emphasis, nor
+// <state-dir> into an HTML tag that vanishes.
+var markdown = strings.NewReplacer(`\`, `\\`, "_", `\_`, "*", `\*`, "<", `\<`, ">", `\>`, "[", `\[`, "]", `\]`, "`", "\\`")
+
+// escapeText escapes a help text, except its indented lines, which are
+// code blocks and printed as they are.
+func escapeText(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "\t") && !strings.HasPrefix(l, "    ") {
+			lines[i] = markdown.Replace(l)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// escapeTree escapes the help texts of c and every command below it (a
+// flag's default is printed as it is). The tree is gendocs' own, so
+// changing it affects nothing else.
+func escapeTree(c *cobra.Command) {
+	c.Short, c.Long = escapeText(c.Short), escapeText(c.Long)
+	esc := func(f *pflag.Flag) { f.Usage = escapeText(f.Usage) }
+	c.LocalNonPersistentFlags().VisitAll(esc)
+	c.PersistentFlags().VisitAll(esc)
+	for _, sub := range c.Commands() {
+		escapeTree(sub)
+	}
 }
