@@ -28,13 +28,14 @@ func needTool(t *testing.T, name string) string {
 	return ""
 }
 
-// makeInstall runs make install from the repository root into root, with
-// the build outputs in a temporary folder too, and returns its output.
-func makeInstall(t *testing.T, root string) string {
+// makeInstall runs make install from the repository root into root with
+// the given PREFIX, with the build outputs in a temporary folder too, and
+// returns its output.
+func makeInstall(t *testing.T, root, prefix string) string {
 	t.Helper()
 	mk := needTool(t, "make")
 	build := t.TempDir()
-	cmd := exec.Command(mk, "-C", "..", "install", "DESTDIR="+root, "PREFIX=/usr",
+	cmd := exec.Command(mk, "-C", "..", "install", "DESTDIR="+root, "PREFIX="+prefix,
 		"BIN="+filepath.Join(build, "phoenix"), "GENDIR="+filepath.Join(build, "gen"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -44,64 +45,76 @@ func makeInstall(t *testing.T, root string) string {
 }
 
 // TestMakeInstall installs into a temporary root with PREFIX=/usr, as
-// make deb does, checks every file a user or the package needs, then
-// installs again over an edited env file.
+// make deb does, and with the default /usr/local, checks every file a user
+// or the package needs, then installs again over an edited env file.
 func TestMakeInstall(t *testing.T) {
-	root := t.TempDir()
-	makeInstall(t, root)
+	for _, tc := range []struct {
+		prefix string
+		zsh    string // zsh's completion folder under the prefix
+	}{
+		{prefix: "/usr", zsh: "share/zsh/vendor-completions"},
+		{prefix: "/usr/local", zsh: "share/zsh/site-functions"},
+	} {
+		t.Run(tc.prefix, func(t *testing.T) {
+			root := t.TempDir()
+			makeInstall(t, root, tc.prefix)
+			p := strings.TrimPrefix(tc.prefix, "/") + "/"
 
-	want := []string{
-		"usr/bin/phoenix",
-		"usr/lib/systemd/system/phoenix-controller.service",
-		"etc/default/phoenix",
-		"usr/share/bash-completion/completions/phoenix",
-		"usr/share/zsh/vendor-completions/_phoenix",
-		"usr/share/fish/vendor_completions.d/phoenix.fish",
-		"usr/share/doc/phoenix/README.md",
-		"usr/share/doc/phoenix/examples/lab/phoenix_lxc_configs.json",
-		"usr/share/doc/phoenix/examples/scripts/features",
-		"usr/share/doc/phoenix/examples/pve-api-hardening.conf",
-		"usr/share/doc/phoenix/monitoring/phoenix-rules.yml",
-		"usr/share/doc/phoenix/monitoring/phoenix-dashboard.json",
-		"usr/share/doc/phoenix/monitoring/provisioning/datasources/phoenix.yml",
-		"usr/share/man/man1/phoenix.1.gz",
-	}
-	// One man page per verb of the command tree, so a new verb is checked
-	// without editing this list.
-	for _, c := range cli.Command(io.Discard, io.Discard).Commands() {
-		if c.IsAvailableCommand() {
-			want = append(want, "usr/share/man/man1/phoenix-"+c.Name()+".1.gz")
-		}
-	}
-	for _, f := range want {
-		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
-			t.Errorf("not installed: /%s", f)
-		}
-	}
+			want := []string{
+				"etc/default/phoenix", // not under the prefix: the unit reads it there
+				p + "bin/phoenix",
+				p + "lib/systemd/system/phoenix-controller.service",
+				p + "share/bash-completion/completions/phoenix",
+				p + tc.zsh + "/_phoenix",
+				p + "share/fish/vendor_completions.d/phoenix.fish",
+				p + "share/doc/phoenix/README.md",
+				p + "share/doc/phoenix/examples/lab/phoenix_lxc_configs.json",
+				p + "share/doc/phoenix/examples/scripts/features",
+				p + "share/doc/phoenix/examples/pve-api-hardening.conf",
+				p + "share/doc/phoenix/monitoring/phoenix-rules.yml",
+				p + "share/doc/phoenix/monitoring/phoenix-dashboard.json",
+				p + "share/doc/phoenix/monitoring/provisioning/datasources/phoenix.yml",
+				p + "share/man/man1/phoenix.1.gz",
+			}
+			// One man page per verb of the command tree, so a new verb is
+			// checked without editing this list.
+			for _, c := range cli.Command(io.Discard, io.Discard).Commands() {
+				if c.IsAvailableCommand() {
+					want = append(want, p+"share/man/man1/phoenix-"+c.Name()+".1.gz")
+				}
+			}
+			for _, f := range want {
+				if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+					t.Errorf("not installed: /%s", f)
+				}
+			}
 
-	out, err := exec.Command(filepath.Join(root, "usr/bin/phoenix"), "version").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "version:") || strings.Contains(string(out), "unknown") {
-		t.Errorf("installed phoenix version: %v\n%s", err, out)
-	}
+			bin := filepath.Join(tc.prefix, "bin", "phoenix")
+			out, err := exec.Command(filepath.Join(root, bin), "version").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "version:") || strings.Contains(string(out), "unknown") {
+				t.Errorf("installed phoenix version: %v\n%s", err, out)
+			}
 
-	unit := readFile(t, filepath.Join(root, "usr/lib/systemd/system/phoenix-controller.service"))
-	env := readFile(t, filepath.Join(root, "etc/default/phoenix"))
-	for _, p := range unitProblems(unit, env, "/usr/bin/phoenix") {
-		t.Error(p)
-	}
+			unit := readFile(t, filepath.Join(root, p+"lib/systemd/system/phoenix-controller.service"))
+			envFile := filepath.Join(root, "etc/default/phoenix")
+			env := readFile(t, envFile)
+			for _, problem := range unitProblems(unit, env, bin) {
+				t.Error(problem)
+			}
 
-	// An admin's edits of /etc/default/phoenix survive the next install.
-	envFile := filepath.Join(root, "etc/default/phoenix")
-	edited := append(env, "PHOENIX_CONTROLLER_FLAGS=--workers 2\n"...)
-	if err := os.WriteFile(envFile, edited, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out2 := makeInstall(t, root)
-	if got := readFile(t, envFile); !bytes.Equal(got, edited) {
-		t.Errorf("a second make install replaced the edited %s:\n%s", envFile, got)
-	}
-	if !strings.Contains(out2, "keeping") {
-		t.Errorf("a second make install did not say it kept the env file:\n%s", out2)
+			// An admin's edits of /etc/default/phoenix survive the next install.
+			edited := append(env, "PHOENIX_CONTROLLER_FLAGS=--workers 2\n"...)
+			if err := os.WriteFile(envFile, edited, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out2 := makeInstall(t, root, tc.prefix)
+			if got := readFile(t, envFile); !bytes.Equal(got, edited) {
+				t.Errorf("a second make install replaced the edited %s:\n%s", envFile, got)
+			}
+			if !strings.Contains(out2, "keeping") {
+				t.Errorf("a second make install did not say it kept the env file:\n%s", out2)
+			}
+		})
 	}
 }
 
