@@ -104,7 +104,8 @@ ZSHCOMPDIR  ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/share/zsh/vendor-completi
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 GENDIR      ?= bin/gen
 
-man completions: ## man pages and bash/zsh/fish completions from the command tree, into bin/gen
+completions: man
+man: ## man pages and bash/zsh/fish completions from the command tree, into bin/gen (hack/gendocs)
 	rm -rf $(GENDIR)
 	env -u PHOENIX_CONFIG_DIR -u PHOENIX_STATE_DIR -u PHOENIX_SCRIPTS_DIR -u PHOENIX_BACKEND \
 		$(GO) run ./hack/gendocs -out $(GENDIR) -version '$(VERSION)' -date '$(BUILD_DATE)'
