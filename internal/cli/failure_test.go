@@ -63,7 +63,7 @@ func TestCreate_failedStepCancelsDependentsAndRerunFinishes(t *testing.T) {
 		t.Fatalf("rerun: exit %d\n%s", code, stderr)
 	}
 	got = actionsByID(doc)
-	if got["920"].Reason != "missing-dependency" && got["920"].Action != "create" {
+	if got["920"].Reason != "missing-dependency" || got["920"].Action != "create" {
 		t.Errorf("rerun 920 = %+v, want it finished", got["920"])
 	}
 	if got["900"].Action != "skip" {

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
@@ -20,6 +21,10 @@ const (
 	exampleLab   = "../../config/examples/lab"
 	smallLab     = "../../testdata/small"
 )
+
+// cliTimeout bounds one in-process phoenix call in a test: far above what
+// any verb takes on the sim host, far below go test's 10 minutes.
+const cliTimeout = 2 * time.Minute
 
 // harness runs the CLI in-process on a copy of a config, with its own
 // state dir and the sim backend.
@@ -33,7 +38,7 @@ type harness struct {
 func newHarness(t testing.TB, src string) *harness {
 	t.Helper()
 	if _, err := os.Stat(src); err != nil {
-		t.Skipf("config %s not found", src)
+		t.Fatalf("fixture %s is missing: %v", src, err)
 	}
 	h := &harness{t: t, cfgDir: t.TempDir(), stateDir: t.TempDir()}
 	h.copyConfig(src)
@@ -63,7 +68,14 @@ func (h *harness) run(args ...string) (int, string, string) {
 	h.t.Helper()
 	var out, errOut bytes.Buffer
 	full := append([]string{"--config-dir", h.cfgDir, "--state-dir", h.stateDir, "--backend", "sim"}, h.extra...)
-	code := Run(context.Background(), append(full, args...), &out, &errOut)
+	// A verb that hangs fails its test in cliTimeout, not at go test's
+	// 10-minute panic.
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	code := Run(ctx, append(full, args...), &out, &errOut)
+	if ctx.Err() != nil {
+		h.t.Fatalf("phoenix %s: still running after %s\nstderr:\n%s", strings.Join(args, " "), cliTimeout, errOut.String())
+	}
 	return code, out.String(), errOut.String()
 }
 
