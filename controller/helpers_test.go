@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -354,3 +355,59 @@ func (r *running) logLines(msg string) []map[string]any {
 type controllerOptions = controller.Options
 
 var defaultDebounce = controller.DefaultOptions().Debounce
+
+// workflowRuns counts, per guest, the create workflows that ran to the
+// end, from the controller's "Action done" log lines (verbosity 1); an
+// action skipped under the guest's lock does not count.
+func workflowRuns(tb testing.TB, logs string) map[string]int {
+	tb.Helper()
+	runs := map[string]int{}
+	for _, line := range strings.Split(logs, "\n") {
+		if !strings.Contains(line, `"Action done"`) {
+			continue
+		}
+		var e struct {
+			Action string `json:"action"`
+			ID     any    `json:"id"`
+			Result string `json:"result"`
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			tb.Fatalf("log line %q: %v", line, err)
+		}
+		if e.Action == "create" && e.Result == "ok" {
+			runs[fmt.Sprint(e.ID)]++
+		}
+	}
+	return runs
+}
+
+// findTool finds an external tool: $env, Debian's package unpacked into
+// .cache by hack/prometheus-tools.sh, then PATH. Missing, it fails the test
+// under CI=true and skips it, visibly, elsewhere.
+func findTool(t *testing.T, name, env string) string {
+	t.Helper()
+	if p := os.Getenv(env); p != "" {
+		return p
+	}
+	cache := os.Getenv("PHOENIX_CACHE")
+	if cache == "" {
+		cache = "../.cache"
+	} else if !filepath.IsAbs(cache) {
+		cache = filepath.Join("..", cache) // relative to the repository, as in the script
+	}
+	candidates := []string{filepath.Join(cache, "prometheus", "usr", "bin", name)}
+	if p, err := exec.LookPath(name); err == nil {
+		candidates = append(candidates, p)
+	}
+	for _, p := range candidates {
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	msg := fmt.Sprintf("no %s ($%s, %s, PATH): run `make prometheus-tools`", name, env, candidates[0])
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip("SKIP: " + msg)
+	return ""
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -77,21 +78,74 @@ func TestAcquireShared_manyAtOnceButNoController(t *testing.T) {
 	}
 }
 
+// TestAcquireShared_waitsForTheController: a verb given --wait-lock gets
+// its lock only once the controller let go, and then holds it: a
+// controller starting now has to wait.
 func TestAcquireShared_waitsForTheController(t *testing.T) {
 	dir := t.TempDir()
 	l, err := AcquireController(context.Background(), dir, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		time.Sleep(50 * time.Millisecond)
-		l.Release()
-	}()
-	s, err := AcquireShared(context.Background(), dir, time.Minute)
-	if err != nil {
-		t.Fatalf("AcquireShared with a wait: %v", err)
+	var released atomic.Bool
+	type result struct {
+		lock         *Lock
+		err          error
+		afterRelease bool
 	}
-	s.Release()
+	got := make(chan result, 1)
+	go func() {
+		s, err := AcquireShared(context.Background(), dir, time.Minute)
+		got <- result{s, err, released.Load()}
+	}()
+	// Give a shared lock that does not wait the time to come back before
+	// the controller lets go; a correct one blocks through this.
+	select {
+	case r := <-got:
+		t.Fatalf("AcquireShared returned (%v) while the controller holds the lock", r.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	released.Store(true)
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if r.err != nil || !r.afterRelease {
+		t.Fatalf("AcquireShared with a wait: %v, returned after the release: %v", r.err, r.afterRelease)
+	}
+	defer r.lock.Release()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if c, err := AcquireController(ctx, dir, "", nil); !errors.Is(err, context.Canceled) {
+		c.Release()
+		t.Fatalf("a controller beside the shared holder: %v, want it to wait (context.Canceled)", err)
+	}
+}
+
+// TestAcquireShared_givesUpAfterItsWait: the wait is bounded; then the
+// verb is refused with the controller named.
+func TestAcquireShared_givesUpAfterItsWait(t *testing.T) {
+	dir := t.TempDir()
+	l, err := AcquireController(context.Background(), dir, "/etc/phoenix", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	start := time.Now()
+	_, err = AcquireShared(context.Background(), dir, 200*time.Millisecond)
+	var held *HeldError
+	if !errors.As(err, &held) || held.PID != os.Getpid() || held.ConfigDir != "/etc/phoenix" {
+		t.Fatalf("AcquireShared beside a controller that stays: %v, want a HeldError naming it", err)
+	}
+	// It did wait: the refusal comes no sooner than the wait it was given.
+	if waited := time.Since(start); waited < 200*time.Millisecond {
+		t.Errorf("refused after %v, before its 200ms wait ran out", waited)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := AcquireShared(ctx, dir, time.Minute); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled while waiting: %v, want context.Canceled", err)
+	}
 }
 
 func TestAcquireController_stalePid(t *testing.T) {
