@@ -86,12 +86,17 @@ func guestObjects(t *testing.T) [][]byte {
 }
 
 func TestFastSpec_agreesWithSchemaAndDecoder(t *testing.T) {
-	for _, raw := range guestObjects(t) {
+	for i, raw := range guestObjects(t) {
 		var fast api.Spec
 		if !fastSpec(raw, &fast) {
 			t.Errorf("fast path refused a valid guest of a lab: %s", raw)
 		}
 		checkFast(t, raw)
+		// Every field mutated on every guest takes ~25 s; -short (make mutate
+		// runs each mutant with it) mutates the first few guests only.
+		if testing.Short() && i >= 3 {
+			continue
+		}
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &m); err != nil {
 			t.Fatal(err)

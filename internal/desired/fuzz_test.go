@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
@@ -59,6 +60,7 @@ func FuzzGraph(f *testing.F) {
 	f.Add([]byte{0, 1, 1, 0})
 	f.Add([]byte{5, 5})
 	f.Add([]byte{0, 9, 9, 4, 4, 2, 2, 9})
+	f.Add([]byte{0, 1, 0, 1, 1, 2, 0, 2})
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, edges []byte) {
 		if len(edges) > 200 {
@@ -89,8 +91,24 @@ func FuzzGraph(f *testing.F) {
 			t.Fatal(err)
 		}
 		c, err := Load(dir)
+		cyclic := hasCycle(deps)
 		if err != nil {
+			var inv *api.InvalidError
+			if !errors.As(err, &inv) {
+				t.Fatalf("Load failed without problems: %v", err)
+			}
+			for _, p := range inv.Problems {
+				if !strings.HasPrefix(p.Msg, "cycle: ") && !strings.HasSuffix(p.Msg, "refers to itself") {
+					t.Fatalf("edges %v: problem %q is not a cycle, the only error these configs can have", edges, p)
+				}
+			}
+			if !cyclic {
+				t.Fatalf("edges %v have no cycle, yet Load refused them: %v", edges, err)
+			}
 			return
+		}
+		if cyclic {
+			t.Fatalf("edges %v have a cycle, yet Load accepted them", edges)
 		}
 		checkTopological(t, c)
 		for _, id := range c.IDs {
@@ -119,4 +137,38 @@ func checkTopological(t *testing.T, c *api.Config) {
 			}
 		}
 	}
+}
+
+// hasCycle is the fuzz oracle: a plain depth-first search for a back edge
+// (a self-dependency counts), independent of the package's own graph code.
+func hasCycle(deps map[int][]int) bool {
+	const (
+		unseen = iota
+		open
+		done
+	)
+	state := map[int]int{}
+	var visit func(n int) bool
+	visit = func(n int) bool {
+		switch state[n] {
+		case open:
+			return true
+		case done:
+			return false
+		}
+		state[n] = open
+		for _, d := range deps[n] {
+			if visit(d) {
+				return true
+			}
+		}
+		state[n] = done
+		return false
+	}
+	for n := range deps {
+		if visit(n) {
+			return true
+		}
+	}
+	return false
 }
