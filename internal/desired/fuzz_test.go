@@ -14,16 +14,12 @@ import (
 // panic, and must either succeed with a graph whose order is topological or
 // fail with problems that each name a file.
 func FuzzLoad(f *testing.F) {
-	for _, dir := range []string{"../../testdata/reference-lab", "../../config/examples/lab", "../../testdata/small"} {
-		lxc, _ := os.ReadFile(filepath.Join(dir, api.LXCFile))
-		vm, _ := os.ReadFile(filepath.Join(dir, api.VMFile))
-		f.Add(lxc, vm)
-	}
 	bad, _ := filepath.Glob("../../testdata/bad/*")
-	for _, dir := range bad {
-		lxc, _ := os.ReadFile(filepath.Join(dir, api.LXCFile))
-		vm, _ := os.ReadFile(filepath.Join(dir, api.VMFile))
-		f.Add(lxc, vm)
+	if len(bad) == 0 {
+		f.Fatal("no seeds in ../../testdata/bad")
+	}
+	for _, dir := range append([]string{"../../testdata/reference-lab", "../../config/examples/lab", "../../testdata/small"}, bad...) {
+		f.Add(seedFile(f, dir, api.LXCFile), seedFile(f, dir, api.VMFile))
 	}
 	// One folder for every input: a fuzz worker runs inputs one at a time,
 	// and a fresh temp dir per input cost more than Load itself.
@@ -171,4 +167,18 @@ func hasCycle(deps map[int][]int) bool {
 		}
 	}
 	return false
+}
+
+// seedFile reads a fuzz seed; a bad-config folder may lack one of the two
+// files on purpose, but a folder that is missing is a broken fixture.
+func seedFile(f *testing.F, dir, name string) []byte {
+	f.Helper()
+	if _, err := os.Stat(dir); err != nil {
+		f.Fatalf("seed folder: %v", err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		f.Fatal(err)
+	}
+	return data
 }

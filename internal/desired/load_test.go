@@ -14,12 +14,12 @@ import (
 
 const referenceLab = "../../testdata/reference-lab"
 
-// refLab returns a copy of the reference lab's config directory. Tests skip
-// when the shared fixtures are not beside the repository.
+// refLab returns a copy of the reference lab's config directory, which is
+// part of the repository: missing, it fails the test.
 func refLab(tb testing.TB) string {
 	tb.Helper()
 	if _, err := os.Stat(referenceLab); err != nil {
-		tb.Skipf("reference lab not found at %s", referenceLab)
+		tb.Fatalf("fixture %s is missing: %v", referenceLab, err)
 	}
 	dir := tb.TempDir()
 	for _, f := range []string{api.HypervisorFile, api.LXCFile, api.VMFile} {
