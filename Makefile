@@ -12,7 +12,7 @@ VERSION_PKG := github.com/phoenix-hypervisor/phoenix/internal/version
 LDFLAGS  := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT) -X $(VERSION_PKG).Date=$(BUILD_DATE)
 DEMO_STATE ?= .demo-state
 
-.PHONY: help build test test-go test-race check-monitoring prometheus-tools install deb man completions demo demo-controller bench bench-go lint fmt fuzz staticcheck vulncheck static fake-cluster
+.PHONY: help build test test-go test-race check-monitoring prometheus-tools install deb man completions demo demo-controller bench bench-go lint fmt fuzz staticcheck vulncheck static fake-cluster mutate mutate-diff
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -69,6 +69,21 @@ fuzz: ## run each fuzz target for a fixed number of executions (about 20 s each 
 	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZ_LOAD_EXECS) -fuzzminimizetime 0
 	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzGraph$$' -fuzztime $(FUZZ_GRAPH_EXECS) -fuzzminimizetime 0
 	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzFastSpec$$' -fuzztime $(FUZZ_FAST_EXECS) -fuzzminimizetime 0
+
+# Mutation testing: gremlins pinned, installed with go install (cached after
+# the first time). One package at a time, one worker: about a minute per
+# mutant on a loaded 2-core machine, so a full run takes hours there.
+GREMLINS_VERSION ?= v0.6.0
+MUTATE_FLAGS ?=
+MUTATE_BASE ?= origin/main
+MUTATE_BUDGET ?= 20m
+mutate: ## mutation testing (gremlins) of the core packages: efficacy per package and the survivors, to stdout and docs/mutation.md (slow)
+	$(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" $(GO) run ./hack/mutate -out docs/mutation.md $(MUTATE_FLAGS)
+
+mutate-diff: ## mutation testing of the lines changed since MUTATE_BASE, within MUTATE_BUDGET (what CI runs)
+	$(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" $(GO) run ./hack/mutate -diff $(MUTATE_BASE) -budget $(MUTATE_BUDGET) $(MUTATE_FLAGS)
 
 STATICCHECK_VERSION ?= v0.8.2
 staticcheck: ## staticcheck (installed with go install when missing)
