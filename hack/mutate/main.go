@@ -91,6 +91,9 @@ func main() {
 			}
 			r = parse(p.dir, f)
 			f.Close()
+			if !r.complete {
+				r.note = "PARTIAL: the run was stopped"
+			}
 		case ctx.Err() != nil:
 			r.note = "NOT RUN: budget spent"
 		default:
@@ -140,6 +143,7 @@ type result struct {
 	survivors, hung             []mutant
 	elapsed                     time.Duration
 	note                        string
+	complete                    bool // gremlins printed its summary
 }
 
 func (r result) efficacy() float64 {
@@ -217,6 +221,9 @@ func parse(dir string, rd io.Reader) result {
 	r := result{pkg: dir}
 	sc := bufio.NewScanner(rd)
 	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "Mutation testing completed") {
+			r.complete = true
+		}
 		m := verdict.FindStringSubmatch(sc.Text())
 		if m == nil {
 			continue
