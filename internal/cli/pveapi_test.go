@@ -31,7 +31,7 @@ import (
 )
 
 const (
-	apiReferenceLab = "../../../shared/fixtures/reference-lab"
+	apiReferenceLab = "../../testdata/reference-lab"
 	apiTokenID      = "root@pam!phoenix"
 	// apiSecret must never appear in any output, log or state file.
 	apiSecret = "8d0c4e7a-6f1b-4c52-9a3e-5b7d2f1e0c9a"
@@ -65,7 +65,8 @@ type labOpt func(*fakepveapi.Options)
 func newAPILab(t testing.TB, opts ...labOpt) *apiLab {
 	t.Helper()
 	if _, err := os.Stat(apiReferenceLab); err != nil {
-		t.Skipf("reference lab %s not found", apiReferenceLab)
+		// The lab is part of the repository: a missing copy is a broken checkout.
+		t.Fatalf("reference lab: %v", err)
 	}
 	fo := fakepveapi.Options{TokenID: apiTokenID, Secret: apiSecret, TaskDuration: 2 * time.Millisecond}
 	for _, o := range opts {
