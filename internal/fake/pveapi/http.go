@@ -230,7 +230,7 @@ func (c *Cluster) route(method string, seg []string, p params) (any, *apiError) 
 }
 
 func (c *Cluster) listNodes() []map[string]any {
-	var out []map[string]any
+	out := []map[string]any{}
 	for _, n := range c.nodes {
 		st := "online"
 		if c.down[n] {
@@ -254,7 +254,8 @@ func (c *Cluster) clusterStatus() []map[string]any {
 }
 
 func (c *Cluster) resources(typ string) []map[string]any {
-	var out []map[string]any
+	// Proxmox answers an empty list as [], never null.
+	out := []map[string]any{}
 	if typ == "" || typ == "node" {
 		out = append(out, c.listNodes()...)
 	}

@@ -119,6 +119,7 @@ type location struct {
 	base string
 }
 
+// resource is an entry of GET /cluster/resources?type=vm.
 type resource struct {
 	VMID     flexInt `json:"vmid"`
 	Type     string  `json:"type"`
@@ -126,6 +127,72 @@ type resource struct {
 	Status   string  `json:"status"`
 	Template flexInt `json:"template"`
 	Lock     string  `json:"lock"`
+}
+
+// resourceList is the whole answer. An entry without a guest ID or node
+// fails the list: taking it for "no such guest" would create a guest
+// twice.
+type resourceList []resource
+
+func (l resourceList) check() error {
+	for i, r := range l {
+		if r.Type != "lxc" && r.Type != "qemu" {
+			continue
+		}
+		if r.VMID <= 0 || r.VMID > 999999999 {
+			return fmt.Errorf("entry %d (%s): no valid vmid", i, r.Type)
+		}
+		if !nodeNameRE.MatchString(r.Node) {
+			return fmt.Errorf("entry %d (%s %d): node %q is not a node name", i, r.Type, r.VMID, truncate(r.Node, 60))
+		}
+	}
+	return nil
+}
+
+// nodeNameRE is a Proxmox node name (pve-node format): it goes into
+// request paths, so nothing else is accepted.
+var nodeNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
+
+// guestStatus is GET .../status/current.
+type guestStatus struct {
+	Status   *string `json:"status"`
+	Template flexInt `json:"template"`
+}
+
+func (s *guestStatus) check() error {
+	if s.Status == nil {
+		return errors.New("no status")
+	}
+	return nil
+}
+
+// snapshotList is GET .../snapshot.
+type snapshotList []struct {
+	Name string `json:"name"`
+}
+
+func (l snapshotList) check() error {
+	for i, s := range l {
+		if s.Name == "" {
+			return fmt.Errorf("snapshot %d has no name", i)
+		}
+	}
+	return nil
+}
+
+// nodeList is GET /nodes.
+type nodeList []struct {
+	Node   string `json:"node"`
+	Status string `json:"status"`
+}
+
+func (l nodeList) check() error {
+	for i, n := range l {
+		if !nodeNameRE.MatchString(n.Node) {
+			return fmt.Errorf("entry %d: node %q is not a node name", i, truncate(n.Node, 60))
+		}
+	}
+	return nil
 }
 
 // guestIndex caches GET /cluster/resources briefly. Every operation must
@@ -161,7 +228,7 @@ func (h *Host) lookup(ctx context.Context, id api.ID, fresh bool) (r resource, f
 	}
 	gen := h.idx.gen
 	h.idx.mu.Unlock()
-	var list []resource
+	var list resourceList
 	if err := h.c.get(ctx, "/cluster/resources?type=vm", &list); err != nil {
 		return r, false, false, err
 	}
@@ -232,10 +299,7 @@ func (h *Host) read(ctx context.Context, kind api.Kind, id api.ID, loc *location
 	fail := func(err error) (*hypervisor.Guest, error) {
 		return nil, fmt.Errorf("%s %s: get on node %s: %w", kind, id, loc.node, err)
 	}
-	var st struct {
-		Status   string  `json:"status"`
-		Template flexInt `json:"template"`
-	}
+	var st guestStatus
 	if err := h.c.get(ctx, loc.base+"/status/current", &st); err != nil {
 		return fail(err)
 	}
@@ -247,16 +311,14 @@ func (h *Host) read(ctx context.Context, kind api.Kind, id api.ID, loc *location
 	if err != nil {
 		return fail(fmt.Errorf("GET %s/config: %w", loc.base, err))
 	}
-	var snaps []struct {
-		Name string `json:"name"`
-	}
+	var snaps snapshotList
 	if err := h.c.get(ctx, loc.base+"/snapshot", &snaps); err != nil {
 		return fail(err)
 	}
 	g := &hypervisor.Guest{
 		ID:       id,
 		Kind:     kind,
-		Running:  st.Status == "running",
+		Running:  *st.Status == "running",
 		Template: st.Template == 1 || cfg["template"] == "1",
 		Config:   cfg,
 		DiskGB:   diskGB(cfg[rootDisk(kind)]),
@@ -345,10 +407,7 @@ func diskGB(vol string) int {
 
 // nodes returns the cluster's nodes and whether each is online.
 func (h *Host) nodes(ctx context.Context) (map[string]bool, error) {
-	var list []struct {
-		Node   string `json:"node"`
-		Status string `json:"status"`
-	}
+	var list nodeList
 	if err := h.c.get(ctx, "/nodes", &list); err != nil {
 		return nil, err
 	}

@@ -99,9 +99,7 @@ func (h *Host) agentExec(ctx context.Context, loc *location, stdin []byte, argv 
 	if stdin != nil {
 		params["input-data"] = string(stdin)
 	}
-	var started struct {
-		PID flexInt `json:"pid"`
-	}
+	var started agentStarted
 	path := loc.base + "/agent/exec"
 	err := h.c.retry(ctx, false, func() error { return h.c.call(ctx, http.MethodPost, path, params, &started) })
 	if err != nil {
@@ -111,7 +109,11 @@ func (h *Host) agentExec(ctx context.Context, loc *location, stdin []byte, argv 
 		}
 		return err
 	}
-	status := fmt.Sprintf("%s/agent/exec-status?pid=%d", loc.base, started.PID)
+	if started.PID == nil {
+		// A POST answered null: nothing was started.
+		return fmt.Errorf("POST %s: answer has no pid of the started command", path)
+	}
+	status := fmt.Sprintf("%s/agent/exec-status?pid=%d", loc.base, int(*started.PID))
 	deadline := time.Now().Add(h.opts.TaskTimeout)
 	for {
 		var st struct {
@@ -141,6 +143,18 @@ func (h *Host) agentExec(ctx context.Context, loc *location, stdin []byte, argv 
 			return err
 		}
 	}
+}
+
+// agentStarted is POST .../agent/exec.
+type agentStarted struct {
+	PID *flexInt `json:"pid"`
+}
+
+func (a *agentStarted) check() error {
+	if a.PID == nil || *a.PID <= 0 {
+		return errors.New("no pid of the started command")
+	}
+	return nil
 }
 
 // readScript reads a script and finds its interpreter. It refuses a

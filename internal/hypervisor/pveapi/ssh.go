@@ -116,7 +116,7 @@ func (h *Host) nodeAddr(ctx context.Context, node string) (string, error) {
 		return "", err
 	}
 	for _, e := range st {
-		if e.Type == "node" && e.Name == node && e.IP != "" {
+		if e.Type == "node" && e.Name == node && net.ParseIP(e.IP) != nil {
 			return net.JoinHostPort(e.IP, "22"), nil
 		}
 	}
