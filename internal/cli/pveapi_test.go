@@ -607,6 +607,52 @@ func TestPVEAPI_failedTaskFailsTheStepAndIsRecorded(t *testing.T) {
 	}
 }
 
+// TestPVEAPI_taskStatusWithoutUPIDAndNode: a task status answer that
+// lacks upid and node (a proxy, another version) does not stop phoenix:
+// the task is tracked by the UPID the write answered.
+func TestPVEAPI_taskStatusWithoutUPIDAndNode(t *testing.T) {
+	l := newAPILab(t)
+	l.fake.FilterAnswers(func(method, path string, data any) any {
+		if st, ok := data.(map[string]any); ok && strings.Contains(path, "/tasks/") {
+			delete(st, "upid")
+			delete(st, "node")
+		}
+		return data
+	})
+	code, doc, errOut := l.runJSON("create", "941")
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, errOut)
+	}
+	if a := byID(doc)["941"]; a.Result != "ok" {
+		t.Errorf("941: %+v", a)
+	}
+	if g := l.fake.Guest(941); g == nil || !g.Running {
+		t.Errorf("941 after create: %+v", g)
+	}
+}
+
+// TestPVEAPI_taskStatusWithoutStatusFailsNamingTaskAndEndpoint: a task
+// status with no status at all fails the step with a message naming the
+// task and the endpoint, exit 1, no panic.
+func TestPVEAPI_taskStatusWithoutStatusFailsNamingTaskAndEndpoint(t *testing.T) {
+	l := newAPILab(t)
+	l.fake.FilterAnswers(func(method, path string, data any) any {
+		if strings.Contains(path, "/tasks/") {
+			return map[string]any{"exitstatus": nil}
+		}
+		return data
+	})
+	code, doc, errOut := l.runJSON("create", "900")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errOut)
+	}
+	a := byID(doc)["900"]
+	if !strings.Contains(a.Error, "wait for task vzcreate (started by POST /nodes/pve1/lxc): GET /nodes/pve1/tasks/UPID:pve1:") ||
+		!strings.Contains(a.Error, "/status: answer: no status") {
+		t.Errorf("900: %s", a.Error)
+	}
+}
+
 func TestPVEAPI_containerScriptsWithoutSSHFailWithAClearMessage(t *testing.T) {
 	l := newAPILab(t)
 	l.sshFlags = nil

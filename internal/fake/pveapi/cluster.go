@@ -152,6 +152,7 @@ type Cluster struct {
 	nodeFiles map[string]map[string][]byte
 	nodeExecs map[string][][]string
 	onRequest func(method, path string)
+	filter    AnswerFilter
 	exec      ExecFunc
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -250,6 +251,19 @@ func (c *Cluster) OnRequest(fn func(method, path string)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.onRequest = fn
+}
+
+// AnswerFilter rewrites the data of a successful answer before it is
+// sent, to give the client answers real Proxmox would not (fields
+// missing, nulls, wrong types). data is what the fake would send; the
+// result is sent instead.
+type AnswerFilter func(method, path string, data any) any
+
+// FilterAnswers sets the AnswerFilter; nil sends answers unchanged.
+func (c *Cluster) FilterAnswers(fn AnswerFilter) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.filter = fn
 }
 
 // SetExec sets what commands run inside guests (and on nodes) do; nil

@@ -149,6 +149,12 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
+	c.mu.Lock()
+	filter := c.filter
+	c.mu.Unlock()
+	if filter != nil {
+		data = filter(r.Method, path, data)
+	}
 	body, _ := json.Marshal(map[string]any{"data": data})
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.Write(body)

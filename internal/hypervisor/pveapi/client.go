@@ -157,15 +157,22 @@ func (c *client) call(ctx context.Context, method, path string, params map[strin
 	if err := c.checkDown(node, method, path); err != nil {
 		return err
 	}
-	data, err := c.do(ctx, method, path, params)
+	raw, ctype, err := c.do(ctx, method, path, params)
 	if err != nil {
 		return c.explain(ctx, node, method, path, err)
 	}
-	if out == nil {
-		return nil
+	return decodeAnswer(method, stripQuery(path), ctype, raw, out)
+}
+
+// decodeAnswer decodes a whole answer, {"data": ...}, into out and checks
+// it; its errors name the endpoint.
+func decodeAnswer(method, path, ctype string, raw []byte, out any) error {
+	data, err := envelope(method, path, ctype, raw)
+	if err != nil || out == nil {
+		return err
 	}
 	if err := decodeData(data, out, method == http.MethodGet); err != nil {
-		return fmt.Errorf("%s %s: %w", method, stripQuery(path), err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return nil
 }
@@ -199,9 +206,10 @@ func stripQuery(path string) string {
 	return p
 }
 
-// do sends one request and returns the answer's data. Parameters go as a
-// JSON body (POST, PUT) or the query (GET, DELETE).
-func (c *client) do(ctx context.Context, method, path string, params map[string]any) (json.RawMessage, error) {
+// do sends one request and returns the body of a 2xx answer and its
+// Content-Type. Parameters go as a JSON body (POST, PUT) or the query
+// (GET, DELETE).
+func (c *client) do(ctx context.Context, method, path string, params map[string]any) ([]byte, string, error) {
 	u := c.base + path
 	var body io.Reader
 	switch method {
@@ -211,7 +219,7 @@ func (c *client) do(ctx context.Context, method, path string, params map[string]
 		}
 		b, err := json.Marshal(params)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		body = bytes.NewReader(b)
 	case http.MethodGet, http.MethodDelete:
@@ -227,11 +235,11 @@ func (c *client) do(ctx context.Context, method, path string, params map[string]
 			u += sep + q.Encode()
 		}
 	default:
-		return nil, fmt.Errorf("unsupported method %s", method)
+		return nil, "", fmt.Errorf("unsupported method %s", method)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	req.Header.Set("Authorization", c.auth)
 	req.Header.Set("Accept", "application/json")
@@ -241,24 +249,29 @@ func (c *client) do(ctx context.Context, method, path string, params map[string]
 	}
 	res, err := c.hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer res.Body.Close()
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return nil, apiError(method, stripQuery(path), res)
+		return nil, "", apiError(method, stripQuery(path), res)
 	}
 	raw, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer+1))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if len(raw) > maxAnswer {
-		return nil, fmt.Errorf("%s %s: answer larger than %d MiB; refusing it", method, stripQuery(path), maxAnswer>>20)
+		return nil, "", fmt.Errorf("%s %s: answer larger than %d MiB; refusing it", method, stripQuery(path), maxAnswer>>20)
 	}
+	return raw, res.Header.Get("Content-Type"), nil
+}
+
+// envelope returns the data of an answer, {"data": ...}.
+func envelope(method, path, ctype string, raw []byte) (json.RawMessage, error) {
 	var env struct {
 		Data json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(raw, &env); err != nil {
-		return nil, &decodeError{method: method, path: stripQuery(path), ctype: res.Header.Get("Content-Type"), body: raw, err: err}
+		return nil, &decodeError{method: method, path: path, ctype: ctype, body: raw, err: err}
 	}
 	return env.Data, nil
 }

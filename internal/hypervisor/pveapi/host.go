@@ -303,13 +303,9 @@ func (h *Host) read(ctx context.Context, kind api.Kind, id api.ID, loc *location
 	if err := h.c.get(ctx, loc.base+"/status/current", &st); err != nil {
 		return fail(err)
 	}
-	var raw map[string]json.RawMessage
-	if err := h.c.get(ctx, loc.base+"/config", &raw); err != nil {
+	var cfg guestConfig
+	if err := h.c.get(ctx, loc.base+"/config", &cfg); err != nil {
 		return fail(err)
-	}
-	cfg, err := configMap(raw)
-	if err != nil {
-		return fail(fmt.Errorf("GET %s/config: %w", loc.base, err))
 	}
 	var snaps snapshotList
 	if err := h.c.get(ctx, loc.base+"/snapshot", &snaps); err != nil {
@@ -320,7 +316,7 @@ func (h *Host) read(ctx context.Context, kind api.Kind, id api.ID, loc *location
 		Kind:     kind,
 		Running:  *st.Status == "running",
 		Template: st.Template == 1 || cfg["template"] == "1",
-		Config:   cfg,
+		Config:   map[string]string(cfg),
 		DiskGB:   diskGB(cfg[rootDisk(kind)]),
 	}
 	for _, s := range snaps {
@@ -330,6 +326,19 @@ func (h *Host) read(ctx context.Context, kind api.Kind, id api.ID, loc *location
 		}
 	}
 	return g, nil
+}
+
+// guestConfig is GET .../config, flattened by configMap.
+type guestConfig map[string]string
+
+func (c *guestConfig) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	m, err := configMap(raw)
+	*c = m
+	return err
 }
 
 // configMap flattens a config as the API returns it into config keys and

@@ -116,13 +116,7 @@ func (h *Host) agentExec(ctx context.Context, loc *location, stdin []byte, argv 
 	status := fmt.Sprintf("%s/agent/exec-status?pid=%d", loc.base, int(*started.PID))
 	deadline := time.Now().Add(h.opts.TaskTimeout)
 	for {
-		var st struct {
-			Exited   flexInt  `json:"exited"`
-			ExitCode *flexInt `json:"exitcode"`
-			Signal   any      `json:"signal"`
-			OutData  string   `json:"out-data"`
-			ErrData  string   `json:"err-data"`
-		}
+		var st agentStatus
 		if err := h.c.get(ctx, status, &st); err != nil {
 			return err
 		}
@@ -143,6 +137,15 @@ func (h *Host) agentExec(ctx context.Context, loc *location, stdin []byte, argv 
 			return err
 		}
 	}
+}
+
+// agentStatus is GET .../agent/exec-status.
+type agentStatus struct {
+	Exited   flexInt  `json:"exited"`
+	ExitCode *flexInt `json:"exitcode"`
+	Signal   any      `json:"signal"`
+	OutData  string   `json:"out-data"`
+	ErrData  string   `json:"err-data"`
 }
 
 // agentStarted is POST .../agent/exec.

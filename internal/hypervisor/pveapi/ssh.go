@@ -107,11 +107,7 @@ func (h *Host) nodeAddr(ctx context.Context, node string) (string, error) {
 	if a := h.opts.SSH.Addrs[node]; a != "" {
 		return a, nil
 	}
-	var st []struct {
-		Type string `json:"type"`
-		Name string `json:"name"`
-		IP   string `json:"ip"`
-	}
+	var st clusterStatus
 	if err := h.c.get(ctx, "/cluster/status", &st); err != nil {
 		return "", err
 	}
@@ -121,6 +117,14 @@ func (h *Host) nodeAddr(ctx context.Context, node string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no address for node %s in /cluster/status; give one with --pve-ssh-addr %s=HOST:PORT", node, node)
+}
+
+// clusterStatus is GET /cluster/status; only nodes' names and addresses
+// are used, and an address that is not an IP is skipped.
+type clusterStatus []struct {
+	Type string `json:"type"`
+	Name string `json:"name"`
+	IP   string `json:"ip"`
 }
 
 func (s *sshRunner) client(ctx context.Context, node string) (*ssh.Client, string, error) {
