@@ -266,6 +266,11 @@ func (o *observer) StepDone(a *reconcilers.Action, s reconcilers.StepResult) {
 
 func (o *observer) ActionDone(a *reconcilers.Action, r reconcilers.ActionResult) {
 	if r.Result == reconcilers.ResultFailed {
+		var pe *reconcilers.PanicError
+		if errors.As(r.Err, &pe) {
+			o.log.Error(r.Err, "Action failed", "action", a.Action, "id", a.ID, "reason", a.Reason, "stack", string(pe.Stack))
+			return
+		}
 		o.log.Error(r.Err, "Action failed", "action", a.Action, "id", a.ID, "reason", a.Reason)
 		return
 	}

@@ -33,8 +33,24 @@ func (r *Runner) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Run carries out one action; it is a RunFunc.
-func (r *Runner) Run(ctx context.Context, a *Action, report func(StepResult)) ActionResult {
+// Run carries out one action; it is a RunFunc. A panic inside it fails
+// the action and records its guest Failed with reason InternalError.
+func (r *Runner) Run(ctx context.Context, a *Action, report func(StepResult)) (res ActionResult) {
+	defer func() {
+		if v := recover(); v != nil {
+			pe := recovered(v)
+			err := fmt.Errorf("%s %s %s: %w", a.Action, a.Kind, a.ID, pe)
+			if a.Guest != nil {
+				now := r.now()
+				r.record(a.Guest, func(st *api.Status) {
+					st.Phase = api.PhaseFailed
+					st.LastError = err.Error()
+					st.SetReady("False", api.ReasonInternalError, err.Error(), now)
+				})
+			}
+			res = ActionResult{Result: ResultFailed, Err: err}
+		}
+	}()
 	host := r.Workflows.Host()
 	switch a.Action {
 	case ActSkip:

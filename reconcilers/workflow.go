@@ -266,9 +266,12 @@ func (r *run) define(ctx context.Context, create func(ctx context.Context) error
 		if source != nil && !source.Spec.IsTemplate {
 			spec.Snapshot = source.Spec.TemplateSnapshotName
 		}
-		unlock := r.w.clones.lock(src)
-		err := r.w.host.Clone(ctx, r.g.Kind, src, r.g.ID, spec)
-		unlock()
+		// The lock is released by defer: a panic in Clone, recovered as a
+		// failed action, must not leave every later clone of src waiting.
+		err := func() error {
+			defer r.w.clones.lock(src)()
+			return r.w.host.Clone(ctx, r.g.Kind, src, r.g.ID, spec)
+		}()
 		if err != nil {
 			return "", fmt.Errorf("clone %s from %s: %w", r.g.ID, src, err)
 		}
