@@ -24,8 +24,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/phoenix-hypervisor/phoenix/internal/fake/pveapi"
 	"github.com/phoenix-hypervisor/phoenix/internal/cli"
+	"github.com/phoenix-hypervisor/phoenix/internal/fake/pveapi"
 	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )

@@ -285,10 +285,10 @@ func TestAnswers_malformed(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				path := strings.TrimPrefix(r.URL.Path, "/api2/json")
 				a := map[string]answer{
-					"/cluster/resources":                  ok(res),
+					"/cluster/resources":                 ok(res),
 					"/nodes/pve1/lxc/100/status/current": ok(status),
-					"/nodes/pve1/lxc/100/config":          ok(cfg),
-					"/nodes/pve1/lxc/100/snapshot":        ok(snaps),
+					"/nodes/pve1/lxc/100/config":         ok(cfg),
+					"/nodes/pve1/lxc/100/snapshot":       ok(snaps),
 				}[path]
 				if path == tt.at {
 					a = tt.answer

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/fake/pveapi"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
