@@ -45,7 +45,8 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 		log.Error(err, "Unreadable status; treating the guest as never applied")
 		st = &api.Status{ID: id.String(), Kind: g.Kind, Phase: api.PhasePending}
 	}
-	_, exists, err := hypervisor.Exists(ctx, c.host, g.Kind, id)
+	// Existence only: a guest that needs no work costs no config read.
+	_, exists, err := hypervisor.Probe(ctx, c.host, g.Kind, id)
 	if err != nil {
 		return g.Kind, fmt.Errorf("look up %s %s: %w", g.Kind, id, err)
 	}
@@ -178,7 +179,7 @@ func (c *Controller) reconcileRemoved(ctx context.Context, id api.ID) (api.Kind,
 		return kind, err
 	}
 	defer unlock()
-	_, exists, err := hypervisor.Exists(ctx, c.host, kind, id)
+	_, exists, err := hypervisor.Probe(ctx, c.host, kind, id)
 	if err != nil {
 		return kind, fmt.Errorf("look up %s %s: %w", kind, id, err)
 	}

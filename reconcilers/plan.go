@@ -95,7 +95,7 @@ type StatusReader interface {
 // HostLookup asks the host, and the recorded status when st is not nil.
 func HostLookup(h hypervisor.Host, cfg *api.Config, st StatusReader) Lookup {
 	return func(ctx context.Context, kind api.Kind, id api.ID) (State, error) {
-		g, ok, err := hypervisor.Exists(ctx, h, kind, id)
+		g, ok, err := hypervisor.Probe(ctx, h, kind, id)
 		if err != nil || !ok {
 			return State{}, err
 		}
@@ -104,8 +104,13 @@ func HostLookup(h hypervisor.Host, cfg *api.Config, st StatusReader) Lookup {
 			switch {
 			case spec.Spec.IsTemplate && !g.Template:
 				s.Unfinished = true
-			case !spec.Spec.IsTemplate && spec.Spec.TemplateSnapshotName != "" && !g.HasSnapshot(spec.Spec.TemplateSnapshotName):
-				s.Unfinished = true
+			case !spec.Spec.IsTemplate && spec.Spec.TemplateSnapshotName != "":
+				// Only this case needs the snapshots, so only it reads them.
+				full, err := h.Get(ctx, kind, id)
+				if err != nil {
+					return State{}, err
+				}
+				s.Unfinished = !full.HasSnapshot(spec.Spec.TemplateSnapshotName)
 			}
 		}
 		if st != nil {

@@ -185,7 +185,7 @@ func IsTerminal(err error) bool {
 // simply exists). Callers check it under the guest's lock, which is how two
 // plans sharing a missing dependency create it once.
 func UpToDate(ctx context.Context, host hypervisor.Host, st StatusReader, a *Action) (bool, error) {
-	_, exists, err := hypervisor.Exists(ctx, host, a.Kind, a.ID)
+	_, exists, err := hypervisor.Probe(ctx, host, a.Kind, a.ID)
 	if err != nil || !exists {
 		return false, err
 	}

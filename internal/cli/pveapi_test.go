@@ -816,3 +816,68 @@ func TestPVEAPI_controllerPlacesGuestsByNodeField(t *testing.T) {
 		t.Error("the controller's output shows the token secret")
 	}
 }
+
+// TestPVEAPI_controllerResyncReadsOnlyTheGuestList: on a provisioned
+// cluster, resync passes send nothing but GET /cluster/resources; when a
+// guest disappears behind phoenix's back, configs and snapshots are read
+// only for it and the guests its chain needs.
+func TestPVEAPI_controllerResyncReadsOnlyTheGuestList(t *testing.T) {
+	l := newAPILab(t)
+	l.mustRun("LetsGo")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan int, 1)
+	var out, errOut bytes.Buffer
+	mark := len(l.fake.Requests())
+	go func() {
+		done <- cli.Run(ctx, append(l.baseArgs(), "controller", "--metrics-addr", "", "--workers", "4", "--resync", "100ms"), &out, &errOut)
+	}()
+	lists := func(from int) int {
+		n := 0
+		for _, r := range l.fake.Requests()[from:] {
+			if r.Path == "/cluster/resources" {
+				n++
+			}
+		}
+		return n
+	}
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			select {
+			case code := <-done:
+				t.Fatalf("controller exited %d\n%s", code, errOut.String())
+			case <-ctx.Done():
+				t.Fatalf("%s: not after 60s\n%s", what, errOut.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	// Several passes (the list is reused for 2s, passes come every 100ms).
+	waitUntil("three lists", func() bool { return lists(mark) >= 3 })
+	steady := l.fake.Requests()[mark:]
+	for _, r := range steady {
+		if r.Path != "/cluster/resources" {
+			t.Errorf("steady state sent %s %s; want only GET /cluster/resources", r.Method, r.Path)
+		}
+	}
+
+	gone := l.fake.Guest(941)
+	mark = len(l.fake.Requests())
+	l.fake.RemoveGuest(941)
+	waitUntil("941 back and running", func() bool { g := l.fake.Guest(941); return g != nil && g.Running && g.Lock == "" })
+	cancel()
+	<-done
+	inChain := func(id string) bool {
+		return id == "941" || l.dependsOn("941", func(d string) bool { return d == id })
+	}
+	for _, r := range l.fake.Requests()[mark:] {
+		seg := strings.Split(strings.Trim(r.Path, "/"), "/")
+		if r.Method == "GET" && len(seg) >= 5 && seg[0] == "nodes" && seg[2] != "tasks" && !inChain(seg[3]) {
+			t.Errorf("recreating 941 read %s, which 941 does not need", r.Path)
+		}
+	}
+	if g := l.fake.Guest(941); g.Node != gone.Node {
+		t.Errorf("941 came back on %s, was on %s", g.Node, gone.Node)
+	}
+}

@@ -337,6 +337,14 @@ func (c *Cluster) AddGuest(g Guest) {
 	c.guests[g.VMID] = &g
 }
 
+// RemoveGuest deletes a guest directly, as someone acting behind
+// phoenix's back would.
+func (c *Cluster) RemoveGuest(vmid int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.guests, vmid)
+}
+
 func sortedIDs(m map[int]*Guest) []int {
 	ids := make([]int, 0, len(m))
 	for id := range m {

@@ -19,6 +19,7 @@ import (
 
 var (
 	_ hypervisor.Host        = (*Host)(nil)
+	_ hypervisor.StateReader = (*Host)(nil)
 	_ hypervisor.SetupRunner = (*Host)(nil)
 	_ hypervisor.Placer      = (*Host)(nil)
 )
@@ -254,24 +255,48 @@ func (h *Host) locate(ctx context.Context, kind api.Kind, id api.ID) (*location,
 }
 
 func (h *Host) locateFresh(ctx context.Context, kind api.Kind, id api.ID, fresh bool) (*location, bool, error) {
-	typ, err := apiType(kind)
+	r, cached, err := h.resourceOf(ctx, kind, id, fresh)
 	if err != nil {
 		return nil, false, err
+	}
+	return &location{node: r.Node, typ: r.Type, base: fmt.Sprintf("/nodes/%s/%s/%d", r.Node, r.Type, id)}, cached, nil
+}
+
+// State answers from the cluster's guest list alone
+// (hypervisor.StateReader): a resync pass over every guest costs one
+// /cluster/resources request, and config and snapshots are read only for
+// the guests that need work. The list's power state can lag a few seconds
+// behind the node (pvestatd), which is fine for deciding what to plan:
+// actions read the guest fresh with Get before they change it.
+func (h *Host) State(ctx context.Context, kind api.Kind, id api.ID) (*hypervisor.Guest, error) {
+	r, _, err := h.resourceOf(ctx, kind, id, false)
+	if err != nil {
+		return nil, err
+	}
+	return &hypervisor.Guest{ID: id, Kind: kind, Running: r.Status == "running", Template: r.Template == 1}, nil
+}
+
+// resourceOf finds a guest's entry in the cluster's guest list; cached
+// says it came from the cached list.
+func (h *Host) resourceOf(ctx context.Context, kind api.Kind, id api.ID, fresh bool) (resource, bool, error) {
+	typ, err := apiType(kind)
+	if err != nil {
+		return resource{}, false, err
 	}
 	r, found, cached, err := h.lookup(ctx, id, fresh)
 	if err == nil && !found && cached {
 		r, found, cached, err = h.lookup(ctx, id, true)
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("%s %s: look up: %w", kind, id, err)
+		return r, false, fmt.Errorf("%s %s: look up: %w", kind, id, err)
 	}
 	if !found {
-		return nil, false, hypervisor.NotFound(kind, id)
+		return r, false, hypervisor.NotFound(kind, id)
 	}
 	if r.Type != typ {
-		return nil, false, fmt.Errorf("%s %s: ID %s is taken by a %s on node %s", kind, id, id, r.Type, r.Node)
+		return r, false, fmt.Errorf("%s %s: ID %s is taken by a %s on node %s", kind, id, id, r.Type, r.Node)
 	}
-	return &location{node: r.Node, typ: typ, base: fmt.Sprintf("/nodes/%s/%s/%d", r.Node, typ, id)}, cached, nil
+	return r, cached, nil
 }
 
 // Get returns the guest as the cluster has it.
@@ -679,12 +704,15 @@ func (h *Host) Resize(ctx context.Context, kind api.Kind, id api.ID, sizeGB int)
 
 // Start starts the guest.
 func (h *Host) Start(ctx context.Context, kind api.Kind, id api.ID) error {
+	// The list holds power state and the template flag: drop it.
+	defer h.forget()
 	return h.guestWrite(ctx, kind, id, "start", http.MethodPost, "/status/start", nil)
 }
 
 // Stop shuts the guest down, forcing it off after a minute, as the pve
 // backend does.
 func (h *Host) Stop(ctx context.Context, kind api.Kind, id api.ID) error {
+	defer h.forget()
 	return h.guestWrite(ctx, kind, id, "stop", http.MethodPost, "/status/shutdown",
 		map[string]any{"forceStop": 1, "timeout": 60})
 }
@@ -703,6 +731,7 @@ func (h *Host) Snapshot(ctx context.Context, kind api.Kind, id api.ID, name stri
 // ConvertToTemplate turns a stopped guest into a template. A container's
 // conversion answers with no task, a VM's with one; write handles both.
 func (h *Host) ConvertToTemplate(ctx context.Context, kind api.Kind, id api.ID) error {
+	defer h.forget()
 	return h.guestWrite(ctx, kind, id, "template", http.MethodPost, "/template", nil)
 }
 

@@ -424,3 +424,44 @@ func TestHost_guestIndexIsReusedButNeverHidesChanges(t *testing.T) {
 		t.Errorf("Get after Destroy: %v", err)
 	}
 }
+
+// TestHost_passReadsOneListPlusGuestsNeedingWork: a pass that checks every
+// guest (as a controller resync does) costs one /cluster/resources
+// request, plus one fresh list for each guest missing from it; config,
+// status and snapshots are never read for it.
+func TestHost_passReadsOneListPlusGuestsNeedingWork(t *testing.T) {
+	for _, missing := range []int{0, 1, 3} {
+		t.Run(fmt.Sprintf("%d missing", missing), func(t *testing.T) {
+			tc := newTestCluster(t)
+			var ids []api.ID
+			for i := range 8 {
+				id := api.ID(100 + i)
+				ids = append(ids, id)
+				tc.fake.AddGuest(fakepveapi.Guest{VMID: int(id), Type: "lxc", Node: tc.fake.Nodes()[i%3], Running: i%2 == 0,
+					Config: map[string]string{"rootfs": fmt.Sprintf("shared:subvol-%d-disk-0,size=4G", id)}})
+			}
+			for i := range missing {
+				ids = append(ids, api.ID(900+i))
+			}
+			before := len(tc.fake.Requests())
+			for i, id := range ids {
+				g, ok, err := hypervisor.Probe(ctx, tc.host, api.KindLXC, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ok != (id < 900) || (ok && g.Running != (i%2 == 0)) {
+					t.Errorf("%s: exists %v, guest %+v", id, ok, g)
+				}
+			}
+			reqs := tc.fake.Requests()[before:]
+			for _, r := range reqs {
+				if r.Path != "/cluster/resources" {
+					t.Errorf("pass sent %s %s; want only the guest list", r.Method, r.Path)
+				}
+			}
+			if want := 1 + missing; len(reqs) != want {
+				t.Errorf("pass over %d guests (%d missing) sent %d requests, want %d", len(ids), missing, len(reqs), want)
+			}
+		})
+	}
+}
