@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/pveapi"
 )
@@ -54,6 +55,12 @@ func (p *pveAPIFlags) bindFlags(f *pflag.FlagSet) {
 	for _, n := range []string{"pve-api-task-poll", "pve-api-backoff"} {
 		_ = f.MarkHidden(n) // tuning for tests against the fake cluster
 	}
+}
+
+// configChecker is a backend that can refuse, before anything runs, a
+// desired state it cannot carry out (pve-api: what no API token may do).
+type configChecker interface {
+	CheckConfig(cfg *api.Config) error
 }
 
 // newPVEAPI builds the pve-api backend. Problems with the flags or the

@@ -136,12 +136,36 @@ func (l *apiLab) copyLab() {
 	for _, g := range vms["vms"].([]any) {
 		guest(fmt.Sprint(g.(map[string]any)["vmid"]), g.(map[string]any))
 	}
+	// The lab names its template and image by path, as the old tool did
+	// as root on the node; an API token must use volume IDs.
+	volumeIDs(lxc, "template", func(p string) string { return "local:vztmpl/" + filepath.Base(p) })
+	volumeIDs(vms, "template_image", func(p string) string {
+		return "local:import/" + strings.TrimSuffix(filepath.Base(p), ".img") + ".qcow2"
+	})
 	for name, doc := range map[string]map[string]any{"phoenix_lxc_configs.json": lxc, "phoenix_vm_configs.json": vms} {
 		data, _ := json.MarshalIndent(doc, "", "  ")
 		l.write(filepath.Join(l.cfgDir, name), string(data), 0o644)
 	}
 	for s := range scripts {
 		l.write(filepath.Join(l.scriptsDir, s), "#!/bin/bash\nset -e\necho "+s+"\n", 0o644)
+	}
+}
+
+// volumeIDs replaces every value of key in doc that is not a volume ID.
+func volumeIDs(doc any, key string, to func(string) string) {
+	switch d := doc.(type) {
+	case map[string]any:
+		for k, v := range d {
+			if s, ok := v.(string); ok && k == key && !strings.Contains(s, ":") {
+				d[k] = to(s)
+				continue
+			}
+			volumeIDs(v, key, to)
+		}
+	case []any:
+		for _, v := range d {
+			volumeIDs(v, key, to)
+		}
 	}
 }
 
@@ -656,6 +680,12 @@ func TestPVEAPI_taskStatusWithoutStatusFailsNamingTaskAndEndpoint(t *testing.T) 
 func TestPVEAPI_containerScriptsWithoutSSHFailWithAClearMessage(t *testing.T) {
 	l := newAPILab(t)
 	l.sshFlags = nil
+	// Drop what only root@pam may set, which is refused up front without
+	// SSH (TestPVEAPI_tokenRefusesWhatOnlyRootMay), to reach the raw keys.
+	l.editLXC(func(id string, g map[string]any) {
+		delete(g, "pct_options")
+		delete(g, "gpu_assignment")
+	})
 	code, doc, errOut := l.runJSON("create", "900")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, errOut)
@@ -666,6 +696,84 @@ func TestPVEAPI_containerScriptsWithoutSSHFailWithAClearMessage(t *testing.T) {
 	}
 	if l.fake.Guest(900) != nil {
 		t.Error("900 was created although its lxc.* keys cannot be set")
+	}
+}
+
+// editLXC changes the lab's containers in place.
+func (l *apiLab) editLXC(fn func(id string, g map[string]any)) {
+	l.t.Helper()
+	path := filepath.Join(l.cfgDir, "phoenix_lxc_configs.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		l.t.Fatal(err)
+	}
+	for id, g := range doc["lxc_configs"].(map[string]any) {
+		fn(id, g.(map[string]any))
+	}
+	data, _ = json.MarshalIndent(doc, "", "  ")
+	l.write(path, string(data), 0o644)
+}
+
+// TestPVEAPI_tokenRefusesWhatOnlyRootMay: a template named by its path,
+// and (without SSH) features other than nesting and device passthrough,
+// are refused before anything runs: exit 2, every problem named by file,
+// guest and field, nothing sent to the cluster but reads.
+func TestPVEAPI_tokenRefusesWhatOnlyRootMay(t *testing.T) {
+	l := newAPILab(t)
+	l.sshFlags = nil
+	l.editLXC(func(id string, g map[string]any) {
+		if id == "900" {
+			g["template"] = "/var/lib/vz/template/cache/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"
+		}
+	})
+	code, out, errOut := l.run("create", "900")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		`phoenix_lxc_configs.json: guest 900: field template: "/var/lib/vz/template/cache/ubuntu-24.04-standard_24.04-2_amd64.tar.zst" is a file path, and Proxmox answers an API token "Only root can pass arbitrary filesystem paths."; give the template's volume ID instead, e.g. local:vztmpl/`,
+		"field pct_options: features other than nesting",
+		"field gpu_assignment: device passthrough (dev[n]) can be set only by root@pam, which no API token is; give phoenix SSH access",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	for _, r := range l.fake.Requests() {
+		if r.Method != "GET" {
+			t.Errorf("sent %s %s", r.Method, r.Path)
+		}
+	}
+}
+
+// TestPVEAPI_rootOnlySettingsGoThroughPctOverSSH: with SSH, a container's
+// device passthrough and features beyond nesting are set with pct set on
+// its node; the API requests never carry them.
+func TestPVEAPI_rootOnlySettingsGoThroughPctOverSSH(t *testing.T) {
+	l := newAPILab(t)
+	l.mustRun("create", "941")
+	for _, r := range l.fake.Requests() {
+		for k := range r.Params {
+			if strings.HasPrefix(k, "dev") || (k == "features" && r.Params[k] != "nesting=1") {
+				t.Errorf("%s %s carried %s=%s", r.Method, r.Path, k, r.Params[k])
+			}
+		}
+	}
+	var checked int
+	for _, g := range l.fake.Guests() {
+		if g.Type != "lxc" {
+			continue
+		}
+		if g.Config["dev0"] != "" || strings.Contains(g.Config["features"], "keyctl") {
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Error("no container got its devices or features; the lab should have some")
 	}
 }
 

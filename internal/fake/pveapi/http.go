@@ -423,12 +423,45 @@ func checkKeys(typ string, p params) *apiError {
 	return nil
 }
 
+// notRoot refuses what Proxmox lets only the user root@pam do: the fake
+// is always reached with a token, and a token's user is never root@pam
+// (pve-container's check_ct_modify_config_perm, pve-storage's
+// check_volume_access). privileged says the container is privileged.
+func notRoot(typ string, p params, privileged bool) *apiError {
+	for _, k := range slices.Sorted(maps.Keys(p.s)) {
+		v := p.s[k]
+		switch {
+		case k == "ostemplate" && strings.HasPrefix(v, "/"),
+			diskKeyRE.MatchString(k) && strings.Contains(v, "import-from=/"):
+			return errf(500, "Only root can pass arbitrary filesystem paths.")
+		case typ != "lxc":
+		case devKeyRE.MatchString(k):
+			return errf(403, "Permission check failed (configuring device passthrough is only allowed for root@pam)")
+		case k == "features" && privileged:
+			return errf(403, "Permission check failed (changing feature flags for privileged container is only allowed for root@pam)")
+		case k == "features":
+			for _, f := range strings.Split(v, ",") {
+				if name, _, _ := strings.Cut(f, "="); name != "nesting" {
+					return errf(403, "Permission check failed (changing feature flags (except nesting) is only allowed for root@pam)")
+				}
+			}
+		}
+	}
+	return nil
+}
+
+var devKeyRE = regexp.MustCompile(`^dev\d+$`)
+
 func (c *Cluster) create(node, typ string, p params) (any, *apiError) {
 	vmid, ok := p.int("vmid")
 	if !ok {
 		return nil, badParam("vmid", "property is missing and it is not optional")
 	}
 	if e := checkKeys(typ, p); e != nil {
+		return nil, e
+	}
+	// pct create makes a privileged container unless told otherwise.
+	if e := notRoot(typ, p, p.s["unprivileged"] != "1"); e != nil {
 		return nil, e
 	}
 	if typ == "lxc" && p.s["ostemplate"] == "" {
@@ -551,6 +584,9 @@ func (c *Cluster) getConfig(g *Guest) map[string]any {
 
 func (c *Cluster) putConfig(g *Guest, p params) (any, *apiError) {
 	if e := checkKeys(g.Type, p); e != nil {
+		return nil, e
+	}
+	if e := notRoot(g.Type, p, g.Config["unprivileged"] != "1"); e != nil {
 		return nil, e
 	}
 	if e := c.locked(g); e != nil {

@@ -544,10 +544,17 @@ func (h *Host) Create(ctx context.Context, kind api.Kind, id api.ID, spec hyperv
 	if err := h.refuseTaken(ctx, kind, id); err != nil {
 		return fail(err)
 	}
+	if msg := checkSource(kind, spec.Source); msg != "" {
+		return fail(errors.New(msg))
+	}
 	values, raw := splitRaw(kind, spec.Config)
+	values, root := rootOnly(kind, values, values["unprivileged"] == "0")
 	if len(raw) > 0 && h.ssh == nil {
 		// Fail before creating anything rather than leave a half-configured guest.
 		return fail(h.needSSH("raw LXC keys ("+strings.Join(sortedKeys(raw), ", ")+")", id))
+	}
+	if len(root) > 0 && h.ssh == nil {
+		return fail(h.needRoot(root, id))
 	}
 	params := map[string]any{"vmid": int(id)}
 	for k, v := range values {
@@ -593,6 +600,11 @@ func (h *Host) Create(ctx context.Context, kind api.Kind, id api.ID, spec hyperv
 	defer h.forget()
 	if err := h.c.write(ctx, []string{node}, http.MethodPost, path, params); err != nil {
 		return fail(err)
+	}
+	if len(root) > 0 {
+		if err := h.setAsRoot(ctx, node, id, root); err != nil {
+			return fail(err)
+		}
 	}
 	if len(raw) > 0 {
 		if err := h.setRaw(ctx, node, id, raw); err != nil {
@@ -664,6 +676,18 @@ func (h *Host) Set(ctx context.Context, kind api.Kind, id api.ID, values map[str
 	if len(raw) > 0 && h.ssh == nil {
 		return fail(h.needSSH("raw LXC keys ("+strings.Join(sortedKeys(raw), ", ")+")", id))
 	}
+	privileged := false
+	if _, ok := apiVals["features"]; ok && kind == api.KindLXC {
+		// Nesting alone is the token's to set, unless the container is
+		// privileged: only then is its config read.
+		if privileged, err = h.privileged(ctx, loc, apiVals); err != nil {
+			return fail(err)
+		}
+	}
+	apiVals, root := rootOnly(kind, apiVals, privileged)
+	if len(root) > 0 && h.ssh == nil {
+		return fail(h.needRoot(root, id))
+	}
 	if len(apiVals) > 0 {
 		params := map[string]any{}
 		var del []string
@@ -678,6 +702,11 @@ func (h *Host) Set(ctx context.Context, kind api.Kind, id api.ID, values map[str
 			params["delete"] = strings.Join(del, ",")
 		}
 		if err := h.c.write(ctx, []string{loc.node}, http.MethodPut, loc.base+"/config", params); err != nil {
+			return fail(err)
+		}
+	}
+	if len(root) > 0 {
+		if err := h.setAsRoot(ctx, loc.node, id, root); err != nil {
 			return fail(err)
 		}
 	}

@@ -53,11 +53,11 @@ func TestHost_createPlacesByNodeFieldThenDefault(t *testing.T) {
 func TestHost_createRefusesUnknownOrMissingNode(t *testing.T) {
 	tc := newTestCluster(t, func(_ *fakepveapi.Options, o *Options) { o.DefaultNode = "" })
 	tc.host.SetPlacement(placement(map[api.ID]string{101: "pve9"}))
-	err := tc.host.Create(ctx, api.KindLXC, 101, hypervisor.CreateSpec{Source: "x", Storage: "shared"})
+	err := tc.host.Create(ctx, api.KindLXC, 101, hypervisor.CreateSpec{Source: "local:vztmpl/x.tar.zst", Storage: "shared"})
 	if err == nil || !strings.Contains(err.Error(), `node "pve9" (its node field) is not a node of the cluster (nodes: pve1, pve2, pve3)`) {
 		t.Errorf("unknown node: %v", err)
 	}
-	err = tc.host.Create(ctx, api.KindLXC, 102, hypervisor.CreateSpec{Source: "x", Storage: "shared"})
+	err = tc.host.Create(ctx, api.KindLXC, 102, hypervisor.CreateSpec{Source: "local:vztmpl/x.tar.zst", Storage: "shared"})
 	if err == nil || !strings.Contains(err.Error(), "pass --pve-default-node") {
 		t.Errorf("no node at all: %v", err)
 	}
@@ -101,7 +101,7 @@ func TestHost_cloneFollowsSourceOrCrossesNodesWithTarget(t *testing.T) {
 func TestHost_crossNodeCloneFromLocalStorageFailsClearly(t *testing.T) {
 	tc := newTestCluster(t, func(f *fakepveapi.Options, _ *Options) { f.LocalStorages = []string{"local-lvm"} })
 	tc.host.SetPlacement(placement(map[api.ID]string{101: "pve3"}))
-	if err := tc.host.Create(ctx, api.KindLXC, 100, hypervisor.CreateSpec{Source: "x", Storage: "local-lvm", DiskGB: 4}); err != nil {
+	if err := tc.host.Create(ctx, api.KindLXC, 100, hypervisor.CreateSpec{Source: "local:vztmpl/x.tar.zst", Storage: "local-lvm", DiskGB: 4}); err != nil {
 		t.Fatal(err)
 	}
 	err := tc.host.Clone(ctx, api.KindLXC, 100, 101, hypervisor.CloneSpec{})
@@ -244,7 +244,7 @@ func TestHost_boundsWritesPerNode(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- tc.host.Create(ctx, api.KindLXC, id, hypervisor.CreateSpec{Source: "x", Storage: "shared", DiskGB: 2})
+			errs <- tc.host.Create(ctx, api.KindLXC, id, hypervisor.CreateSpec{Source: "local:vztmpl/x.tar.zst", Storage: "shared", DiskGB: 2})
 		}()
 	}
 	wg.Wait()

@@ -206,7 +206,7 @@ func TestHost_containerScriptsWithoutSSHFailClearly(t *testing.T) {
 	if !errors.Is(err, ErrNeedSSH) || !strings.Contains(err.Error(), "running commands in a container for guest 100: the Proxmox API cannot do this") {
 		t.Errorf("err %v", err)
 	}
-	err = tc.host.Create(ctx, api.KindLXC, 101, hypervisor.CreateSpec{Source: "x", Storage: "s", Config: map[string]string{"lxc.apparmor.profile": "unconfined"}})
+	err = tc.host.Create(ctx, api.KindLXC, 101, hypervisor.CreateSpec{Source: "local:vztmpl/x.tar.zst", Storage: "s", Config: map[string]string{"lxc.apparmor.profile": "unconfined"}})
 	if !errors.Is(err, ErrNeedSSH) {
 		t.Errorf("create with a raw key: %v", err)
 	}
