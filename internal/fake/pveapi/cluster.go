@@ -27,6 +27,9 @@ type Options struct {
 	// ImportedDiskGB is the size of a disk imported from a cloud image
 	// (import-from); default 3.
 	ImportedDiskGB int
+	// NoAudit are guests the token lacks VM.Audit on: /cluster/resources
+	// leaves them out, as Proxmox does, and their own endpoints answer 403.
+	NoAudit []int
 }
 
 // Guest is a guest as the fake cluster holds it.
@@ -111,6 +114,10 @@ type HTTPFault struct {
 	Message string
 	// Times is how many requests fail; 0 means every one.
 	Times int
+	// AfterServe serves the request first and then answers with the
+	// fault: the work is done but its answer lost, as when a proxy times
+	// out on a request the node carried out.
+	AfterServe bool
 
 	re *regexp.Regexp
 }

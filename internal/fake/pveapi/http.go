@@ -140,11 +140,16 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if f := c.fault(r.Method, path); f != nil {
+	f, after := c.fault(r.Method, path)
+	if f != nil && !after {
 		writeError(w, f)
 		return
 	}
 	data, aerr := c.route(r.Method, seg, p)
+	if f != nil {
+		writeError(w, f)
+		return
+	}
 	if aerr != nil {
 		writeError(w, aerr)
 		return
@@ -160,7 +165,7 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(body)
 }
 
-func (c *Cluster) fault(method, path string) *apiError {
+func (c *Cluster) fault(method, path string) (*apiError, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, f := range c.httpFault {
@@ -171,10 +176,10 @@ func (c *Cluster) fault(method, path string) *apiError {
 					c.httpFault = append(c.httpFault[:i], c.httpFault[i+1:]...)
 				}
 			}
-			return &apiError{status: f.Status, msg: f.Message}
+			return &apiError{status: f.Status, msg: f.Message}, f.AfterServe
 		}
 	}
-	return nil
+	return nil, false
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
@@ -270,6 +275,10 @@ func (c *Cluster) resources(typ string) []map[string]any {
 	}
 	for _, id := range sortedIDs(c.guests) {
 		g := c.guests[id]
+		if slices.Contains(c.opts.NoAudit, id) {
+			// Proxmox lists only what the user may audit.
+			continue
+		}
 		st := "stopped"
 		if g.Running {
 			st = "running"
@@ -354,6 +363,9 @@ func (c *Cluster) routeNode(method, node string, seg []string, p params) (any, *
 	vmid, err := strconv.Atoi(seg[1])
 	if err != nil {
 		return nil, badParam("vmid", "type check ('integer') failed - got '"+seg[1]+"'")
+	}
+	if slices.Contains(c.opts.NoAudit, vmid) {
+		return nil, errf(403, "Permission check failed (/vms/%d, VM.Audit)", vmid)
 	}
 	g := c.guests[vmid]
 	if g == nil || g.Node != node || g.Type != typ {

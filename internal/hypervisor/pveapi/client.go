@@ -360,6 +360,12 @@ func (c *client) explain(ctx context.Context, node, method, path string, err err
 	return &netError{method: method, path: path, sent: !errors.Is(err, syscall.ECONNREFUSED), err: err}
 }
 
+// stopRetry is an error retrying must not follow.
+type stopRetry struct{ err error }
+
+func (e *stopRetry) Error() string { return e.err.Error() }
+func (e *stopRetry) Unwrap() error { return e.err }
+
 // netError is a request that got no answer.
 type netError struct {
 	method, path string
@@ -403,6 +409,10 @@ func (c *client) checkDown(node, method, path string) error {
 // (502-504, and 595/596 from the API proxy failing to reach a node) are
 // transient by nature.
 func retryable(err error, idempotent bool) bool {
+	var stop *stopRetry
+	if errors.As(err, &stop) {
+		return false
+	}
 	if errors.Is(err, hypervisor.ErrLocked) {
 		return true
 	}
@@ -499,12 +509,35 @@ func (c *client) acquire(ctx context.Context, nodes ...string) (func(), error) {
 // answer with no task (a config PUT, a container's template conversion):
 // they are done when the request returns.
 func (c *client) write(ctx context.Context, nodes []string, method, path string, params map[string]any) error {
+	return c.writeChecked(ctx, nodes, method, path, params, nil)
+}
+
+// reread looks at the cluster again before a write is sent a second time:
+// done means the first attempt did the work after all; an error stops
+// the retries.
+type reread func(ctx context.Context) (done bool, err error)
+
+// writeChecked is write for writes that allocate disks (create, clone,
+// resize): a failed attempt may still have done its work (a proxy that
+// lost the answer, a task that failed after allocating), so before each
+// retry check re-reads the cluster instead of sending the write blindly.
+func (c *client) writeChecked(ctx context.Context, nodes []string, method, path string, params map[string]any, check reread) error {
 	release, err := c.acquire(ctx, nodes...)
 	if err != nil {
 		return err
 	}
 	defer release()
+	tries := 0
 	return c.retry(ctx, method == http.MethodPut, func() error {
+		if tries++; tries > 1 && check != nil {
+			done, err := check(ctx)
+			if err != nil {
+				return &stopRetry{fmt.Errorf("%s %s failed, and before sending it again: %w", method, stripQuery(path), err)}
+			}
+			if done {
+				return nil
+			}
+		}
 		var upid taskID
 		if err := c.call(ctx, method, path, params, &upid); err != nil {
 			return err

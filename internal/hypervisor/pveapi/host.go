@@ -598,8 +598,8 @@ func (h *Host) Create(ctx context.Context, kind api.Kind, id api.ID, spec hyperv
 	}
 	path := fmt.Sprintf("/nodes/%s/%s", node, typ)
 	defer h.forget()
-	if err := h.c.write(ctx, []string{node}, http.MethodPost, path, params); err != nil {
-		return fail(err)
+	if err := h.c.writeChecked(ctx, []string{node}, http.MethodPost, path, params, h.absent(kind, id)); err != nil {
+		return fail(hintAudit(err, id))
 	}
 	if len(root) > 0 {
 		if err := h.setAsRoot(ctx, node, id, root); err != nil {
@@ -657,8 +657,8 @@ func (h *Host) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec h
 		params["target"] = target
 	}
 	defer h.forget()
-	if err := h.c.write(ctx, []string{sloc.node, target}, http.MethodPost, sloc.base+"/clone", params); err != nil {
-		return fail(err)
+	if err := h.c.writeChecked(ctx, []string{sloc.node, target}, http.MethodPost, sloc.base+"/clone", params, h.absent(kind, dst)); err != nil {
+		return fail(hintAudit(err, dst))
 	}
 	return nil
 }
@@ -727,8 +727,47 @@ func (h *Host) Resize(ctx context.Context, kind api.Kind, id api.ID, sizeGB int)
 	if g.DiskGB >= sizeGB {
 		return nil
 	}
-	return h.guestWrite(ctx, kind, id, "resize", http.MethodPut, "/resize",
-		map[string]any{"disk": rootDisk(kind), "size": strconv.Itoa(sizeGB) + "G"})
+	loc, err := h.locate(ctx, kind, id)
+	if err != nil {
+		return fmt.Errorf("%s %s: resize: %w", kind, id, err)
+	}
+	grown := func(ctx context.Context) (bool, error) {
+		g, err := h.read(ctx, kind, id, loc)
+		return err == nil && g.DiskGB >= sizeGB, err
+	}
+	err = h.c.writeChecked(ctx, []string{loc.node}, http.MethodPut, loc.base+"/resize",
+		map[string]any{"disk": rootDisk(kind), "size": strconv.Itoa(sizeGB) + "G"}, grown)
+	if err != nil {
+		return fmt.Errorf("%s %s: resize on node %s: %w", kind, id, loc.node, err)
+	}
+	return nil
+}
+
+// absent is the check before a create or clone of id is sent again: the
+// first attempt may have made the guest although it failed (a proxy lost
+// the answer, the task failed after allocating disks), and a second one
+// would at best be refused.
+func (h *Host) absent(kind api.Kind, id api.ID) reread {
+	return func(ctx context.Context) (bool, error) {
+		loc, _, err := h.locateFresh(ctx, kind, id, true)
+		switch {
+		case isNotFound(err):
+			return false, nil
+		case err != nil:
+			return false, err
+		}
+		return false, fmt.Errorf("%s %s exists now on node %s: the first attempt may have made it; not sending it again (phoenix takes it from there on the next run, or destroy it if it is half made)", kind, id, loc.node)
+	}
+}
+
+// hintAudit explains an "already exists" for a guest the cluster's list
+// did not show: the token may not see it.
+func hintAudit(err error, id api.ID) error {
+	var ae *APIError
+	if errors.As(err, &ae) && strings.Contains(ae.Message, "already exists") {
+		return fmt.Errorf("%w (the cluster's guest list does not show %s: does the token lack VM.Audit on /vms/%s?)", err, id, id)
+	}
+	return err
 }
 
 // Start starts the guest.
