@@ -172,4 +172,3 @@ func checkSource(kind api.Kind, src string) string {
 	}
 	return ""
 }
-
