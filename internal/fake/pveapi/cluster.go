@@ -27,6 +27,10 @@ type Options struct {
 	// ImportedDiskGB is the size of a disk imported from a cloud image
 	// (import-from); default 3.
 	ImportedDiskGB int
+	// AgentDelay is how long after a VM starts its guest agent answers;
+	// before, the agent endpoints say "QEMU guest agent is not running",
+	// as they do while a cloud image boots and installs the agent.
+	AgentDelay time.Duration
 	// NoAudit are guests the token lacks VM.Audit on: /cluster/resources
 	// leaves them out, as Proxmox does, and their own endpoints answer 403.
 	NoAudit []int
@@ -53,6 +57,8 @@ type Guest struct {
 	Files map[string][]byte
 	// Execs are the commands run inside the guest, in order.
 	Execs [][]string
+	// StartedAt is when the guest last started.
+	StartedAt time.Time
 }
 
 // Snapshot is a snapshot with the config it froze.
@@ -271,6 +277,13 @@ func (c *Cluster) FilterAnswers(fn AnswerFilter) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.filter = fn
+}
+
+// SetAgentDelay changes Options.AgentDelay.
+func (c *Cluster) SetAgentDelay(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.opts.AgentDelay = d
 }
 
 // SetExec sets what commands run inside guests (and on nodes) do; nil

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // apiError is an error response: HTTP status, the message Proxmox puts in
@@ -397,6 +398,11 @@ func (c *Cluster) routeNode(method, node string, seg []string, p params) (any, *
 		return c.template(g)
 	case "DELETE ":
 		return c.destroy(g)
+	case "POST agent/ping":
+		if e := c.agentUp(g); e != nil {
+			return nil, e
+		}
+		return map[string]any{"result": map[string]any{}}, nil
 	case "POST agent/exec":
 		return c.agentExec(g, p)
 	case "GET agent/exec-status":
@@ -563,6 +569,7 @@ func (c *Cluster) power(g *Guest, op string) (any, *apiError) {
 	}
 	return c.startTask(g.Node, taskType(g.Type, op), g.VMID, func() error {
 		g.Running = op == "start"
+		g.StartedAt = time.Now()
 		return nil
 	}, nil), nil
 }
@@ -811,8 +818,8 @@ func (c *Cluster) agentExec(g *Guest, p params) (any, *apiError) {
 	if g.Type != "qemu" {
 		return nil, errf(501, "Method 'POST agent/exec' not implemented")
 	}
-	if !g.Running || !strings.HasPrefix(g.Config["agent"], "1") {
-		return nil, errf(500, "QEMU guest agent is not running")
+	if e := c.agentUp(g); e != nil {
+		return nil, e
 	}
 	argv := p.lists["command"]
 	if len(argv) == 0 {
@@ -828,6 +835,23 @@ func (c *Cluster) agentExec(g *Guest, p params) (any, *apiError) {
 	c.mu.Lock()
 	c.execs[pid] = execResult{out: out, code: code}
 	return map[string]any{"pid": pid}, nil
+}
+
+// agentUp answers as Proxmox does while a VM's guest agent is not there.
+func (c *Cluster) agentUp(g *Guest) *apiError {
+	if g.Type != "qemu" {
+		return errf(501, "Method 'POST agent' not implemented")
+	}
+	if !strings.HasPrefix(g.Config["agent"], "1") {
+		return errf(500, "No QEMU guest agent configured")
+	}
+	if !g.Running {
+		return errf(500, "VM %d is not running", g.VMID)
+	}
+	if time.Since(g.StartedAt) < c.opts.AgentDelay {
+		return errf(500, "QEMU guest agent is not running")
+	}
+	return nil
 }
 
 func (c *Cluster) agentExecStatus(g *Guest, p params) (any, *apiError) {

@@ -37,7 +37,11 @@ func (h *Host) Run(ctx context.Context, kind api.Kind, id api.ID, s hypervisor.S
 	if err != nil {
 		return fmt.Errorf("%s %s: %s %q: %w", kind, id, what, s.Name, err)
 	}
+	if kind == api.KindVM && (len(s.Command) > 0 || s.Path != "") {
+		err = h.waitAgent(ctx, loc)
+	}
 	switch {
+	case err != nil:
 	case len(s.Command) > 0:
 		err = h.inGuest(ctx, kind, id, loc, nil, s.Command)
 	case s.Path != "":
@@ -85,6 +89,34 @@ func (h *Host) inGuest(ctx context.Context, kind api.Kind, id api.ID, loc *locat
 		return err
 	}
 	return h.agentExec(ctx, loc, stdin, argv)
+}
+
+// waitAgent waits until the VM's guest agent answers agent/ping, up to
+// Options.AgentTimeout: a VM made from a cloud image starts its agent only
+// once cloud-init has installed it, a while after the VM started.
+func (h *Host) waitAgent(ctx context.Context, loc *location) error {
+	path := loc.base + "/agent/ping"
+	deadline := time.Now().Add(h.opts.AgentTimeout)
+	for {
+		err := h.c.call(ctx, http.MethodPost, path, nil, nil)
+		if err == nil {
+			return nil
+		}
+		var ae *APIError
+		if !errors.As(err, &ae) || !strings.Contains(ae.Message, "guest agent is not running") {
+			if errors.As(err, &ae) && strings.Contains(ae.Message, "agent") {
+				return fmt.Errorf("%w (the VM needs agent: 1 in its config and qemu-guest-agent running in it)", err)
+			}
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the guest agent did not answer within %s (%v): install qemu-guest-agent in the VM, e.g. with cloud-init "+
+				"(packages: [qemu-guest-agent], runcmd: [systemctl start qemu-guest-agent]), or raise --pve-api-agent-timeout", h.opts.AgentTimeout, err)
+		}
+		if err := hypervisor.Sleep(ctx, h.opts.TaskPoll); err != nil {
+			return err
+		}
+	}
 }
 
 // agentExec runs argv in a VM through the guest agent and waits for it.
