@@ -81,10 +81,12 @@ func (e *TaskError) Unwrap() error {
 	return nil
 }
 
-func isLockMessage(msg string) bool {
-	return strings.Contains(msg, "is locked") || strings.Contains(msg, "can't lock file") ||
-		strings.Contains(msg, "got timeout")
-}
+// lockMessageRE matches Proxmox's lock refusals only: "CT 100 is locked
+// (disk)", "VM is locked (clone)", "can't lock file '...' - got timeout".
+// Other timeouts are not lock contention.
+var lockMessageRE = regexp.MustCompile(`\b(?:CT|VM)(?: \d+)? is locked \(|can't lock file '[^']*' - got timeout`)
+
+func isLockMessage(msg string) bool { return lockMessageRE.MatchString(msg) }
 
 // maxAnswer bounds the body of an answer phoenix reads. The biggest one
 // is /cluster/resources, about 400 bytes per guest: 16 MiB holds 40,000

@@ -150,3 +150,18 @@ func TestHost_guestTheTokenCannotSee(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestIsLockMessage(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"CT is locked (disk)":       true,
+		"VM 8000 is locked (clone)": true,
+		"can't lock file '/run/lock/lxc/pve-config-100.lock' - got timeout": true,
+		"command 'zfs snapshot' failed: got timeout":                        false,
+		"storage is locked by another process":                              false,
+		"":                                                                  false,
+	} {
+		if got := isLockMessage(msg); got != want {
+			t.Errorf("%q: %v, want %v", msg, got, want)
+		}
+	}
+}
