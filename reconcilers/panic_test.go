@@ -3,41 +3,14 @@ package reconcilers
 import (
 	"context"
 	"errors"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 )
-
-func TestExecute_panicFailsItsActionOnly(t *testing.T) {
-	// 0 -> 1 -> 2, and 3 independent; 1 panics.
-	p := chainPlan(nil, []int{0}, []int{1}, nil)
-	run := func(ctx context.Context, a *Action, _ func(StepResult)) ActionResult {
-		if a.ID == 101 {
-			var m map[string]int
-			m["boom"]++ // a nil map write: a real bug, not a panic("...") call
-		}
-		return ActionResult{Result: ResultOK}
-	}
-	out := Execute(context.Background(), p, 2, run, nil)
-	var got []string
-	for _, r := range out.Results {
-		got = append(got, r.Result)
-	}
-	if want := []string{ResultOK, ResultFailed, ResultCancelled, ResultOK}; !reflect.DeepEqual(got, want) {
-		t.Errorf("results = %v, want %v", got, want)
-	}
-	var pe *PanicError
-	if !errors.As(out.Results[1].Err, &pe) || !strings.Contains(string(pe.Stack), "panic_test.go") {
-		t.Fatalf("error of the panicking action: %v (want a PanicError with the stack)", out.Results[1].Err)
-	}
-	if want := "create lxc 101: internal error: panic: assignment to entry in nil map"; out.Results[1].Err.Error() != want {
-		t.Errorf("error %q, want %q", out.Results[1].Err, want)
-	}
-}
 
 // panicky is a host whose operations on one guest panic.
 type panicky struct {
@@ -87,12 +60,12 @@ func (s *memStatus) Delete(id api.ID) error { return nil }
 // cancels what needs it, and every other guest of the lab is made.
 func TestRunner_panicRecordsInternalErrorAndOthersGoOn(t *testing.T) {
 	cfg := load(t, referenceLab)
-	p := PlanConverge(cfg, cfg.IDs)
+	p := plan.Converge(cfg, cfg.IDs)
 	// The panicking guest: one that others need, so cancellation shows.
 	var at int
 	for i, a := range p.Actions {
 		for _, j := range a.Needs {
-			if p.Actions[j].Action == ActCreate && i != j {
+			if p.Actions[j].Action == plan.ActCreate && i != j {
 				at = j
 			}
 		}
@@ -101,7 +74,7 @@ func TestRunner_panicRecordsInternalErrorAndOthersGoOn(t *testing.T) {
 	host := &panicky{Host: newSim(t, 0), at: bad}
 	st := &memStatus{}
 	runner := &Runner{Workflows: NewWorkflows(host, Scripts{}), Config: cfg, Status: st}
-	out := Execute(context.Background(), p, 4, runner.Run, nil)
+	out := plan.Execute(context.Background(), p, 4, runner.Run, nil)
 
 	needsBad := make([]bool, len(p.Actions))
 	for i, a := range p.Actions { // plans list actions after what they need
@@ -116,15 +89,15 @@ func TestRunner_panicRecordsInternalErrorAndOthersGoOn(t *testing.T) {
 		r := out.Results[i]
 		switch {
 		case i == at:
-			var pe *PanicError
-			if r.Result != ResultFailed || !errors.As(r.Err, &pe) {
+			var pe *plan.PanicError
+			if r.Result != plan.ResultFailed || !errors.As(r.Err, &pe) {
 				t.Errorf("%s: %s %v, want failed with a PanicError", a.ID, r.Result, r.Err)
 			}
 		case needsBad[i]:
-			if r.Result != ResultCancelled {
+			if r.Result != plan.ResultCancelled {
 				t.Errorf("%s needs %s: %s, want cancelled", a.ID, bad, r.Result)
 			}
-		case r.Result != ResultOK:
+		case r.Result != plan.ResultOK:
 			t.Errorf("%s is independent of %s: %s %v, want ok", a.ID, bad, r.Result, r.Err)
 		default:
 			ok++

@@ -1,4 +1,4 @@
-package reconcilers
+package plan
 
 import (
 	"fmt"
@@ -16,5 +16,5 @@ type PanicError struct {
 
 func (e *PanicError) Error() string { return fmt.Sprintf("internal error: panic: %v", e.Value) }
 
-// recovered turns a recovered value into a *PanicError with the stack.
-func recovered(v any) *PanicError { return &PanicError{Value: v, Stack: debug.Stack()} }
+// Recovered turns a recovered value into a *PanicError with the stack.
+func Recovered(v any) *PanicError { return &PanicError{Value: v, Stack: debug.Stack()} }

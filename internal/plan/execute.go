@@ -1,4 +1,4 @@
-package reconcilers
+package plan
 
 import (
 	"context"
@@ -164,7 +164,7 @@ func Execute(ctx context.Context, p *Plan, parallel int, run RunFunc, obs Observ
 func runSafely(ctx context.Context, a *Action, run RunFunc, report func(StepResult)) (r ActionResult) {
 	defer func() {
 		if v := recover(); v != nil {
-			r = ActionResult{Result: ResultFailed, Err: fmt.Errorf("%s %s %s: %w", a.Action, a.Kind, a.ID, recovered(v))}
+			r = ActionResult{Result: ResultFailed, Err: fmt.Errorf("%s %s %s: %w", a.Action, a.Kind, a.ID, Recovered(v))}
 		}
 	}()
 	return run(ctx, a, report)
