@@ -106,12 +106,14 @@ func HostLookup(h hypervisor.Host, cfg *api.Config, st StatusReader) Lookup {
 			case spec.Spec.IsTemplate && !g.Template:
 				s.Unfinished = true
 			case !spec.Spec.IsTemplate && spec.Spec.TemplateSnapshotName != "":
-				// Only this case needs the snapshots, so only it reads them.
-				full, err := h.Get(ctx, kind, id)
-				if err != nil {
-					return State{}, err
+				// Only this case needs the snapshots: a backend whose Probe
+				// skipped them (a StateReader) is asked for them now.
+				if _, cheap := h.(hypervisor.StateReader); cheap {
+					if g, err = h.Get(ctx, kind, id); err != nil {
+						return State{}, err
+					}
 				}
-				s.Unfinished = !full.HasSnapshot(spec.Spec.TemplateSnapshotName)
+				s.Unfinished = !g.HasSnapshot(spec.Spec.TemplateSnapshotName)
 			}
 		}
 		if st != nil {
