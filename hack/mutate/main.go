@@ -109,7 +109,8 @@ func main() {
 	report := render(results, *diff, *threshold)
 	fmt.Print(report)
 	if *out != "" {
-		if err := writeAtomic(*out, []byte(mdHeader+report)); err != nil {
+		made := fmt.Sprintf("Made by `go run ./hack/mutate %s` on %s.\n\n", strings.Join(os.Args[1:], " "), time.Now().UTC().Format("2006-01-02"))
+		if err := writeAtomic(*out, []byte(mdHeader+made+report)); err != nil {
 			fatal(err)
 		}
 	}
