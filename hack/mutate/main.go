@@ -44,7 +44,7 @@ func main() {
 	only := flag.String("pkgs", "", "comma-separated package folders to run instead of all (e.g. internal/plan,api)")
 	threshold := flag.Float64("threshold", 85, "minimum efficacy (%) per package; below it the exit status is 1")
 	gremlins := flag.String("gremlins", "gremlins", "the gremlins binary")
-	logs := flag.String("logs", "", "read gremlins' output from <dir>/<package with / as _>.log instead of running it (to render a report of runs made by hand)")
+	logs := flag.String("logs", "", "read gremlins' output from <dir>/<package with / as _>.log instead of running it (to render the report again: -logs .cache/mutate)")
 	equiv := flag.String("equivalent", "hack/mutate/equivalent.txt", "survivors known to be equivalent, with the reason")
 	flag.Parse()
 
@@ -81,7 +81,7 @@ func main() {
 		case changed != nil && !touches(changed, p.dir, p.only):
 			r.note = "no change"
 		case *logs != "":
-			f, err := os.Open(filepath.Join(*logs, strings.ReplaceAll(p.dir, "/", "_")+".log"))
+			f, err := os.Open(logFile(*logs, p.dir))
 			if errors.Is(err, os.ErrNotExist) {
 				r.note = "NOT RUN"
 				break
@@ -98,7 +98,7 @@ func main() {
 			r.note = "NOT RUN: budget spent"
 		default:
 			fmt.Fprintf(os.Stderr, "mutate: %s ...\n", p.dir)
-			r, err = run(ctx, *gremlins, p.dir, p.only, *diff)
+			r, err = run(ctx, *gremlins, p.dir, p.only, *diff, logFile(".cache/mutate", p.dir))
 			if err != nil {
 				fatal(err)
 			}
@@ -169,7 +169,7 @@ func (r *result) explain(known []equivalent) {
 // run runs gremlins on one package and reads the verdicts it prints, one
 // line per mutant, as they come: a run cut short by the budget still
 // reports the mutants it finished.
-func run(ctx context.Context, bin, dir string, only []string, diff string) (result, error) {
+func run(ctx context.Context, bin, dir string, only []string, diff, save string) (result, error) {
 	// Workers 1: the machines this runs on are shared. The coefficient:
 	// on 2 loaded cores most mutants otherwise merely time out.
 	args := []string{"unleash", "--workers", "1", "--timeout-coefficient", "20"}
@@ -197,11 +197,19 @@ func run(ctx context.Context, bin, dir string, only []string, diff string) (resu
 	if err != nil {
 		return result{pkg: dir}, err
 	}
+	if err := os.MkdirAll(filepath.Dir(save), 0o755); err != nil {
+		return result{pkg: dir}, err
+	}
+	saved, err := os.Create(save)
+	if err != nil {
+		return result{pkg: dir}, err
+	}
+	defer saved.Close()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return result{pkg: dir}, fmt.Errorf("gremlins on %s: %w", dir, err)
 	}
-	r := parse(dir, io.TeeReader(stdout, os.Stderr))
+	r := parse(dir, io.TeeReader(stdout, io.MultiWriter(os.Stderr, saved)))
 	err = cmd.Wait()
 	r.elapsed = time.Since(start)
 	if ctx.Err() != nil {
@@ -212,6 +220,11 @@ func run(ctx context.Context, bin, dir string, only []string, diff string) (resu
 		return r, fmt.Errorf("gremlins on %s: %w", dir, err)
 	}
 	return r, nil
+}
+
+// logFile is where a package's gremlins output is kept, for -logs.
+func logFile(dir, pkg string) string {
+	return filepath.Join(dir, strings.ReplaceAll(pkg, "/", "_")+".log")
 }
 
 // verdict is one line of gremlins' output: "KILLED CONDITIONALS_NEGATION at
