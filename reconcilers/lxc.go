@@ -66,11 +66,7 @@ func lxcConfigure(ctx context.Context, r *run) (outcome, error) {
 }
 
 func lxcVolumes(ctx context.Context, r *run) (outcome, error) {
-	want := map[string]string{}
-	vols := append(append([]api.Volume{}, r.g.Spec.ZFSVolumes...), r.g.Spec.Volumes...)
-	for i, v := range vols {
-		want["mp"+strconv.Itoa(i)] = fmt.Sprintf("%s:%d,mp=%s", v.Pool, v.SizeGB, v.MountPoint)
-	}
+	want := LXCVolumes(r.g)
 	if len(want) == 0 {
 		cur, err := r.guest(ctx)
 		if err != nil {
@@ -153,6 +149,17 @@ func hasOwned(cfg map[string]string, owned func(string) bool) bool {
 		}
 	}
 	return false
+}
+
+// LXCVolumes are the container's mount points phoenix wants, mp0 first:
+// zfs_volumes, then volumes.
+func LXCVolumes(g *api.Guest) map[string]string {
+	want := map[string]string{}
+	vols := append(append([]api.Volume{}, g.Spec.ZFSVolumes...), g.Spec.Volumes...)
+	for i, v := range vols {
+		want["mp"+strconv.Itoa(i)] = fmt.Sprintf("%s:%d,mp=%s", v.Pool, v.SizeGB, v.MountPoint)
+	}
+	return want
 }
 
 // LXCConfig is the container config phoenix wants for g, by pct config key.

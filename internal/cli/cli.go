@@ -118,8 +118,11 @@ them (clone sources and dependencies).`,
 		a.setupCommand(),
 		a.validateCommand(),
 		a.graphCommand(),
+		a.diffCommand(),
 		a.controllerCommand(),
 	)
+	root.SetUsageTemplate(usageTemplate)
+	a.registerCompletions(root)
 	return root
 }
 
