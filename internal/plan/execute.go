@@ -158,6 +158,11 @@ func Execute(ctx context.Context, p *Plan, parallel int, run RunFunc, obs Observ
 	return out
 }
 
+// CriticalPath is the longest chain of dependent action durations of
+// results, one per action of p: for a run phoenix learned of afterwards
+// (the controller's, after a converge hand-off).
+func CriticalPath(p *Plan, results []ActionResult) time.Duration { return criticalPath(p, results) }
+
 // criticalPath is the longest chain of dependent action durations. Plans
 // list actions in a valid order, so one pass suffices.
 func criticalPath(p *Plan, results []ActionResult) time.Duration {
