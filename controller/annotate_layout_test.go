@@ -71,7 +71,7 @@ func TestRequestConverge_keepsLayout(t *testing.T) {
 		{
 			name: "tabs, a VM in the vms array",
 			kind: "vm",
-			in: "{\n\t\"vms\": [\n\t\t{\n\t\t\t\"vmid\": 8000\n\t\t},\n\t\t{\n\t\t\t\"vmid\": 941,\n\t\t\t\"name\": \"db\"\n\t\t}\n\t]\n}\n",
+			in:   "{\n\t\"vms\": [\n\t\t{\n\t\t\t\"vmid\": 8000\n\t\t},\n\t\t{\n\t\t\t\"vmid\": 941,\n\t\t\t\"name\": \"db\"\n\t\t}\n\t]\n}\n",
 			want: "{\n\t\"vms\": [\n\t\t{\n\t\t\t\"vmid\": 8000\n\t\t},\n\t\t{\n\t\t\t\"vmid\": 941,\n\t\t\t\"name\": \"db\",\n\t\t\t\"annotations\": {\n\t\t\t\t\"converge.phoenix.io/requestedAt\": \"TOKEN\"\n\t\t\t}\n\t\t}\n\t]\n}\n",
 		},
 		{
