@@ -33,7 +33,9 @@ const (
 //     (Pending, Provisioning after a crash, Failed): create its chain,
 //     existing dependencies satisfied and unfinished ones finished;
 //   - its spec changed: run its create workflow, on it alone;
-//   - else nothing: no host change, no status write.
+//   - else no host change: only keys changed on the host behind phoenix's
+//     back are reported (checkDrift), with a status write only when that
+//     report changes.
 func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error) {
 	cfg := c.cfg.Load()
 	g := cfg.Guest(id)
@@ -46,7 +48,7 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 		log.Error(err, "Unreadable status; treating the guest as never applied")
 		st = &api.Status{ID: id.String(), Kind: g.Kind, Phase: api.PhasePending}
 	}
-	_, exists, err := hypervisor.Exists(ctx, c.host, g.Kind, id)
+	cur, exists, err := hypervisor.Exists(ctx, c.host, g.Kind, id)
 	if err != nil {
 		return g.Kind, fmt.Errorf("look up %s %s: %w", g.Kind, id, err)
 	}
@@ -73,7 +75,7 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 		p, why = plan.Apply(cfg, []api.ID{id}), whySpecChanged
 	default:
 		log.V(1).Info("Guest is up to date")
-		return g.Kind, nil
+		return g.Kind, c.checkDrift(log, g, cur, st)
 	}
 	if !converge {
 		waitForExisting(p)
@@ -114,6 +116,9 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 		}
 	}
 	if err != nil {
+		return g.Kind, err
+	}
+	if err := c.clearDrift(g); err != nil {
 		return g.Kind, err
 	}
 	log.Info("Reconciled guest", "reason", why, "duration", time.Since(start).Round(time.Millisecond).String())
@@ -188,6 +193,7 @@ func (c *Controller) reconcileRemoved(ctx context.Context, id api.ID) (api.Kind,
 		delete(c.removed, id)
 		c.mu.Unlock()
 		c.book.remove(id)
+		c.metrics.DriftedGuests.WithLabelValues(string(kind)).Set(float64(c.drift.set(id, kind, false)))
 	}
 	switch {
 	case !exists:
