@@ -114,7 +114,7 @@ func Execute(ctx context.Context, p *Plan, parallel int, run RunFunc, obs Observ
 			switch {
 			case failedDep[i] != "":
 				ready = ready[1:]
-				finish(i, ActionResult{Result: ResultCancelled, Err: fmt.Errorf("%s %s cancelled: %s failed or was cancelled", a.Action, a.ID, failedDep[i])})
+				finish(i, ActionResult{Result: ResultCancelled, Err: fmt.Errorf("%s %s cancelled: it needs %s, which did not finish", a.Action, a.ID, failedDep[i])})
 				continue
 			case ctx.Err() != nil:
 				ready = ready[1:]
