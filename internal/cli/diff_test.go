@@ -235,3 +235,24 @@ func TestStatus_showsOutOfDate(t *testing.T) {
 		t.Errorf("after create 941, outOfDate %v (%v)", v.OutOfDate, err)
 	}
 }
+
+// TestDiff_realBackendsAfterLetsGo: on the fake pct/qm, a freshly provisioned lab shows no difference (values Proxmox
+// rewrites when it stores them are no change), diff issues no mutating
+// command, and an edit shows up.
+func TestDiff_pveAfterLetsGo(t *testing.T) {
+	{
+		p := newPVEHarness(t, exampleLab)
+		p.mustRun("LetsGo")
+		p.calls()
+		if code, out, errOut := p.run("diff"); code != 0 {
+			t.Errorf("diff after LetsGo: exit %d\n%s%s", code, out, errOut)
+		}
+		if m := mutating(p.calls()); len(m) > 0 {
+			t.Errorf("diff issued mutating commands: %v", m)
+		}
+		p.editGuest("941", "cores", 3)
+		if code, out, _ := p.run("diff", "941"); code != 1 || !strings.Contains(out, "941 cores: ") {
+			t.Errorf("diff 941 after an edit: exit %d\n%s", code, out)
+		}
+	}
+}
