@@ -57,6 +57,9 @@ func (a *app) registerCompletions(root *cobra.Command) {
 		if c.Flags().Lookup("format") != nil {
 			_ = c.RegisterFlagCompletionFunc("format", completeValues("mermaid", "dot", "svg"))
 		}
+		if c.Flags().Lookup("log-format") != nil {
+			_ = c.RegisterFlagCompletionFunc("log-format", completeValues("text", "json"))
+		}
 	}
 }
 

@@ -47,6 +47,7 @@ func TestCompletion(t *testing.T) {
 		{[]string{"status", "--backend", ""}, "auto sim pve pve-api"},
 		{[]string{"status", "-o", ""}, "text json"},
 		{[]string{"graph", "--format", ""}, "mermaid dot svg"},
+		{[]string{"controller", "--log-format", ""}, "text json"},
 	}
 	for _, f := range flags {
 		if got := strings.Join(complete(f.args...), " "); got != f.want {
