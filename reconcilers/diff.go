@@ -60,7 +60,7 @@ func Changes(g *api.Guest, cur *hypervisor.Guest) []plan.Change {
 		for k, v := range LXCVolumes(g) {
 			cfg[k] = v
 		}
-		owned := func(k string) bool { return ownedKey("dev")(k) || ownedKey("mp")(k) }
+		owned := func(k string) bool { return ownedDev(k) || ownedMP(k) }
 		addConfig(cfg, owned)
 		snapshots = append(snapshots, lifecycle(g, SnapshotPreconfigured), g.Spec.TemplateSnapshotName, lifecycle(g, SnapshotFinal))
 	}

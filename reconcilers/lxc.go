@@ -62,7 +62,7 @@ func lxcDefine(ctx context.Context, r *run) (outcome, error) {
 }
 
 func lxcConfigure(ctx context.Context, r *run) (outcome, error) {
-	return r.applyConfig(ctx, LXCConfig(r.g), ownedKey("dev"))
+	return r.applyConfig(ctx, LXCConfig(r.g), ownedDev)
 }
 
 func lxcVolumes(ctx context.Context, r *run) (outcome, error) {
@@ -72,11 +72,11 @@ func lxcVolumes(ctx context.Context, r *run) (outcome, error) {
 		if err != nil {
 			return "", err
 		}
-		if !hasOwned(cur.Config, ownedKey("mp")) {
+		if !hasOwned(cur.Config, ownedMP) {
 			return skipped, nil
 		}
 	}
-	return r.applyConfig(ctx, want, ownedKey("mp"))
+	return r.applyConfig(ctx, want, ownedMP)
 }
 
 func growDisk(ctx context.Context, r *run) (outcome, error) {
@@ -136,6 +136,10 @@ func lxcHealthCheck(ctx context.Context, r *run) (outcome, error) {
 	}
 	return "", fmt.Errorf("health check %q failed after %d tries: %w", hc.Command, hc.Retries+1, err)
 }
+
+// ownedDev and ownedMP are the key families phoenix owns in a container's
+// config: what the host has of them and the spec does not is removed.
+var ownedDev, ownedMP = ownedKey("dev"), ownedKey("mp")
 
 func ownedKey(prefix string) func(string) bool {
 	re := regexp.MustCompile(`^` + prefix + `[0-9]+$`)

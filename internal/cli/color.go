@@ -3,6 +3,7 @@ package cli
 import (
 	"io"
 	"os"
+	"strings"
 
 	"golang.org/x/term"
 )
@@ -44,9 +45,10 @@ func (p palette) green(s string) string  { return p.paint(ansiGreen, s) }
 func (p palette) yellow(s string) string { return p.paint(ansiYellow, s) }
 func (p palette) cyan(s string) string   { return p.paint(ansiCyan, s) }
 
-// result colours an action or step result by how it went.
+// result colours an action or step result by how it went; r may be
+// padded to its column.
 func (p palette) result(r string) string {
-	switch r {
+	switch strings.TrimSpace(r) {
 	case "ok":
 		return p.green(r)
 	case "failed":

@@ -48,6 +48,10 @@ Exit status: 0 when nothing differs, 1 when something does, 2 on trouble.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, targets, err := a.prepare("diff", args)
 			if err != nil {
+				if exitCode(err) == ExitFailed {
+					// Exit 1 means "differs": trouble must not look like it.
+					return &exitError{code: ExitUsage, err: err}
+				}
 				return err
 			}
 			ids := e.cfg.Order()
@@ -59,7 +63,6 @@ Exit status: 0 when nothing differs, 1 when something does, 2 on trouble.`,
 				g := e.cfg.Guest(id)
 				changes, err := reconcilers.Diff(cmd.Context(), e.host, g)
 				if err != nil {
-					// Exit 1 means "differs": trouble must not look like it.
 					return &exitError{code: ExitUsage, err: fmt.Errorf("diff %s %s: %w", g.Kind, id, err)}
 				}
 				for _, c := range changes {

@@ -142,6 +142,9 @@ func TestColor(t *testing.T) {
 					t.Errorf("%s output coloured = %v, want %v:\n%q", name, got, tt.want, out)
 				}
 			}
+			if tt.want && !strings.Contains(create, ansiGreen+"ok ") {
+				t.Errorf("step results are not coloured:\n%q", create)
+			}
 			// Colour never breaks the status table's columns.
 			plain := regexp.MustCompile("\x1b\\[[0-9;]*m").ReplaceAllString(status, "")
 			lines := strings.Split(strings.TrimSpace(plain), "\n")
