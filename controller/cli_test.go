@@ -225,7 +225,7 @@ func TestCLI_lockRule(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{
-		{"status"}, {"status", "941", "-o", "json"}, {"validate"}, {"graph", "941"},
+		{"status"}, {"status", "941", "-o", "json"}, {"validate"}, {"graph", "941"}, {"diff"},
 		{"create", "941", "--dry-run"}, {"converge", "941", "--dry-run"}, {"delete", "956", "--dry-run"},
 	} {
 		if code, out, errOut := l.runCLI(args...); code != 0 {
