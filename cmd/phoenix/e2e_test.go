@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
 )
 
 // These tests run the real binary, as a user or an init system would, to
@@ -225,14 +226,12 @@ func TestCLI_twoProcessesOnOneStateDir(t *testing.T) {
 		}
 	}
 	// The shared template's workflow ran once: no double apply.
-	data, err := os.ReadFile(filepath.Join(l.stateDir, "sim", "guests", "900.json"))
+	host, err := sim.New(sim.Options{Dir: filepath.Join(l.stateDir, "sim")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var g struct{ Runs map[string]int }
-	if err := json.Unmarshal(data, &g); err != nil {
-		t.Fatal(err)
-	}
+	defer host.Close()
+	g := struct{ Runs map[string]int }{host.Runs(900)}
 	if n := g.Runs["features/base_setup"]; n != 1 {
 		t.Errorf("900's features ran %d times; want once", n)
 	}
