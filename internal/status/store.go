@@ -14,7 +14,6 @@ import (
 	"syscall"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 )
 
 // Store reads and writes status files in one folder. Updates of different
@@ -29,6 +28,7 @@ type Store struct {
 	stripeOnce sync.Once
 	stripeErr  error
 	stripes    [stripeCount]*os.File
+	dirSync    groupSync
 }
 
 const stripeCount = 32
@@ -63,9 +63,23 @@ func (s *Store) Get(id api.ID, kind api.Kind) (*api.Status, error) {
 	return &st, nil
 }
 
-// Update applies fn to the guest's status and writes it back, under a lock
-// that other phoenix processes respect too.
+// Update applies fn to the guest's status and writes it back durably (on
+// disk when Update returns), under a lock that other phoenix processes
+// respect too.
 func (s *Store) Update(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error) {
+	return s.update(id, kind, fn, true)
+}
+
+// UpdateNoSync is Update without waiting for the disk: the file is still
+// replaced whole and survives a killed process, but a power cut may bring
+// back the status before it. For marks whose loss is safe, such as
+// Provisioning: the status before it makes the next run re-check the guest
+// as well.
+func (s *Store) UpdateNoSync(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error) {
+	return s.update(id, kind, fn, false)
+}
+
+func (s *Store) update(id api.ID, kind api.Kind, fn func(*api.Status), durable bool) (*api.Status, error) {
 	unlock, err := s.lock(id)
 	if err != nil {
 		return nil, err
@@ -82,10 +96,40 @@ func (s *Store) Update(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Sta
 	if err != nil {
 		return nil, err
 	}
-	if err := fsutil.WriteFile(s.path(id), append(data, '\n'), 0o600); err != nil {
+	if err := s.write(s.path(id), append(data, '\n'), durable); err != nil {
 		return nil, fmt.Errorf("write status of %s: %w", id, err)
 	}
 	return st, nil
+}
+
+// write replaces path atomically: a temp file in the folder, renamed over
+// it, so that a reader sees the old file or the new one and never part of
+// one. Durable writes fsync the file before the rename and the folder
+// after it; writers that finish at the same time share the folder's fsync.
+func (s *Store) write(path string, data []byte, durable bool) error {
+	f, err := os.CreateTemp(s.dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil && durable {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if durable {
+		return s.dirSync.sync(s.dir)
+	}
+	return nil
 }
 
 // lock takes the guest's mutex, then its stripe's flock: the mutex keeps
