@@ -202,7 +202,9 @@ func (h *Host) locateFresh(ctx context.Context, kind api.Kind, id api.ID, fresh 
 		return nil, false, hypervisor.NotFound(kind, id)
 	}
 	if r.Type != typ {
-		return nil, false, fmt.Errorf("%s %s: ID %s is taken by a %s on node %s", kind, id, id, r.Type, r.Node)
+		// No guest of this kind, as the Host contract has it; the message
+		// says who holds the ID.
+		return nil, false, fmt.Errorf("%s %s: ID %s is taken by a %s on node %s: %w", kind, id, id, r.Type, r.Node, hypervisor.ErrNotFound)
 	}
 	return &location{node: r.Node, typ: typ, base: fmt.Sprintf("/nodes/%s/%s/%d", r.Node, typ, id)}, cached, nil
 }
@@ -507,7 +509,12 @@ func (h *Host) Create(ctx context.Context, kind api.Kind, id api.ID, spec hyperv
 		}
 	}
 	if kind == api.KindVM && spec.Source != "" && spec.DiskGB > 0 {
-		// An imported image keeps its own size; grow it to the one asked.
+		// An imported image keeps its own size; grow it to the one asked
+		// (an image larger than that stays as it is).
+		g, err := h.Get(ctx, kind, id)
+		if err != nil || g.DiskGB >= spec.DiskGB {
+			return err
+		}
 		return h.Resize(ctx, kind, id, spec.DiskGB)
 	}
 	return nil
@@ -602,8 +609,11 @@ func (h *Host) Resize(ctx context.Context, kind api.Kind, id api.ID, sizeGB int)
 	if err != nil {
 		return err
 	}
-	if g.DiskGB >= sizeGB {
+	switch {
+	case g.DiskGB == sizeGB:
 		return nil
+	case g.DiskGB > sizeGB:
+		return fmt.Errorf("%s %s: resize to %dG: shrinking a disk is not supported (it is %dG)", kind, id, sizeGB, g.DiskGB)
 	}
 	return h.guestWrite(ctx, kind, id, "resize", http.MethodPut, "/resize",
 		map[string]any{"disk": rootDisk(kind), "size": strconv.Itoa(sizeGB) + "G"})

@@ -112,6 +112,25 @@ func decode(kind api.Kind, id api.ID, data []byte) (*record, error) {
 // state dir never lose each other's change. fn gets the current record
 // (nil when absent) and returns the record to write (nil to delete).
 func (s *Sim) op(ctx context.Context, name string, kind api.Kind, id api.ID, fn func(r *record) (*record, error)) error {
+	return s.opLocked(ctx, name, kind, id, false, fn)
+}
+
+// errUnchanged, from an operation's fn, means there is nothing to do: no
+// write, no line in ops.log.
+var errUnchanged = errors.New("unchanged")
+
+// locked refuses to change a guest whose config holds a lock (a backup,
+// a migration), as every mutating pct and qm command does.
+func locked(name string, r *record) error {
+	if l := r.Config["lock"]; l != "" {
+		return fmt.Errorf("sim: %s %s %s: %w (%s)", name, r.Kind, r.ID, hypervisor.ErrLocked, l)
+	}
+	return nil
+}
+
+// opLocked is op; ignoreLock lets a change through to a locked guest (the
+// lock itself being set or removed).
+func (s *Sim) opLocked(ctx context.Context, name string, kind api.Kind, id api.ID, ignoreLock bool, fn func(r *record) (*record, error)) error {
 	if err := s.pause(ctx); err != nil {
 		return err
 	}
@@ -132,7 +151,15 @@ func (s *Sim) op(ctx context.Context, name string, kind api.Kind, id api.ID, fn 
 			return fmt.Errorf("sim: %s %s: ID %s is in use by another guest", name, kind, id)
 		}
 	}
+	if cur != nil && !ignoreLock {
+		if err := locked(name, cur); err != nil {
+			return err
+		}
+	}
 	next, err := fn(cur)
+	if errors.Is(err, errUnchanged) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -218,6 +245,9 @@ func (s *Sim) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec hy
 	if err != nil {
 		return fmt.Errorf("sim: clone %s from %s: %w", dst, src, err)
 	}
+	if err := locked("clone from", source); err != nil {
+		return err
+	}
 	if spec.Snapshot != "" && !contains(source.Snapshots, spec.Snapshot) {
 		return fmt.Errorf("sim: clone %s from %s: source has no snapshot %q", dst, src, spec.Snapshot)
 	}
@@ -242,7 +272,11 @@ func (s *Sim) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec hy
 
 // Set changes config keys; an empty value deletes the key.
 func (s *Sim) Set(ctx context.Context, kind api.Kind, id api.ID, values map[string]string) error {
-	return s.op(ctx, "set", kind, id, func(r *record) (*record, error) {
+	onlyLock := len(values) > 0
+	for k := range values {
+		onlyLock = onlyLock && k == "lock"
+	}
+	return s.opLocked(ctx, "set", kind, id, onlyLock, func(r *record) (*record, error) {
 		if r == nil {
 			return nil, missing(kind, id)
 		}
@@ -266,8 +300,11 @@ func (s *Sim) Resize(ctx context.Context, kind api.Kind, id api.ID, sizeGB int) 
 		if r == nil {
 			return nil, missing(kind, id)
 		}
-		if sizeGB < r.DiskGB {
+		switch {
+		case sizeGB < r.DiskGB:
 			return nil, fmt.Errorf("sim: resize %s %s to %dG: shrinking a disk is not supported (now %dG)", kind, id, sizeGB, r.DiskGB)
+		case sizeGB == r.DiskGB:
+			return nil, errUnchanged
 		}
 		r.DiskGB = sizeGB
 		return r, nil
@@ -353,7 +390,8 @@ func (s *Sim) ConvertToTemplate(ctx context.Context, kind api.Kind, id api.ID) e
 // Run records a script run inside a running guest.
 func (s *Sim) Run(ctx context.Context, kind api.Kind, id api.ID, script hypervisor.Script) error {
 	key := string(script.Kind) + "/" + script.Name
-	return s.op(ctx, "run:"+key, kind, id, func(r *record) (*record, error) {
+	// pct exec and the guest agent do not look at the config lock.
+	return s.opLocked(ctx, "run:"+key, kind, id, true, func(r *record) (*record, error) {
 		switch {
 		case r == nil:
 			return nil, missing(kind, id)
