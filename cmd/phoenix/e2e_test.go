@@ -149,8 +149,14 @@ func TestController_survivesSIGKILL(t *testing.T) {
 	}
 	l := newLab(t)
 	rng := rand.New(rand.NewPCG(1, 2))
-	const kills = 25
-	for i := 0; i < kills; i++ {
+	// Kills land at random moments; the test goes on until one of them
+	// interrupted a status write (its temp file is left behind) so that
+	// "every file whole" is proved where it matters, not only between
+	// writes.
+	const minKills, maxKills = 25, 200
+	interrupted := map[string]string{} // temp file -> the status it was replacing
+	kills := 0
+	for ; kills < minKills || (len(interrupted) == 0 && kills < maxKills); kills++ {
 		c := l.cmd("--sim-latency", "15ms", "controller", "--workers", "4", "--metrics-addr", freeAddr(t), "--resync", "0")
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
@@ -160,7 +166,23 @@ func TestController_survivesSIGKILL(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = c.Wait()
-		l.statuses() // every status file whole after every kill
+		sts := l.statuses() // every status file whole after every kill
+		tmps, _ := filepath.Glob(filepath.Join(l.stateDir, "status", ".tmp", "*.json.*"))
+		for _, tmp := range tmps {
+			if _, seen := interrupted[tmp]; seen {
+				continue
+			}
+			id, _, _ := strings.Cut(filepath.Base(tmp), ".")
+			interrupted[tmp] = id
+			if _, err := os.Stat(filepath.Join(l.stateDir, "status", id+".json")); err == nil {
+				if _, ok := sts[id]; !ok {
+					t.Errorf("kill %d interrupted the write of %s's status and left it unreadable", kills+1, id)
+				}
+			}
+		}
+	}
+	if len(interrupted) == 0 {
+		t.Fatalf("none of %d kills landed in a status write; the test proved nothing about torn files", kills)
 	}
 	addr := freeAddr(t)
 	c := l.cmd("controller", "--workers", "4", "--metrics-addr", addr, "--resync", "0")
@@ -192,7 +214,7 @@ func TestController_survivesSIGKILL(t *testing.T) {
 	if err := c.Wait(); err != nil {
 		t.Errorf("controller after SIGTERM: %v", err)
 	}
-	t.Logf("%d kills survived; every guest Ready, each created once", kills)
+	t.Logf("%d kills survived, %d of them in the middle of a status write; every guest Ready, each created once", kills, len(interrupted))
 }
 
 func TestCLI_twoProcessesOnOneStateDir(t *testing.T) {

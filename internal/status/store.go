@@ -35,11 +35,17 @@ const stripeCount = 32
 
 // NewStore opens the status folder, creating it (0700) when needed.
 func NewStore(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, tmpDir), 0o700); err != nil {
 		return nil, fmt.Errorf("status folder: %w", err)
 	}
 	return &Store{dir: dir}, nil
 }
+
+// tmpDir is the subfolder new status files are written in before they are
+// renamed into place: creating a file in a folder of 10,000 costs more
+// than in a small one, and a write cut short by a kill leaves its temp
+// file there, out of the way.
+const tmpDir = ".tmp"
 
 // Dir is the status folder.
 func (s *Store) Dir() string { return s.dir }
@@ -107,7 +113,7 @@ func (s *Store) update(id api.ID, kind api.Kind, fn func(*api.Status), durable b
 // one. Durable writes fsync the file before the rename and the folder
 // after it; writers that finish at the same time share the folder's fsync.
 func (s *Store) write(path string, data []byte, durable bool) error {
-	f, err := os.CreateTemp(s.dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
