@@ -157,6 +157,9 @@ func TestController_survivesSIGKILL(t *testing.T) {
 	interrupted := map[string]string{} // temp file -> the status it was replacing
 	kills := 0
 	for ; kills < minKills || (len(interrupted) == 0 && kills < maxKills); kills++ {
+		// A new memory size for every container gives every run status
+		// writes to interrupt, also once the lab is built.
+		l.setMemory(256 + 16*kills)
 		c := l.cmd("--sim-latency", "15ms", "controller", "--workers", "4", "--metrics-addr", freeAddr(t), "--resync", "0")
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
@@ -215,6 +218,34 @@ func TestController_survivesSIGKILL(t *testing.T) {
 		t.Errorf("controller after SIGTERM: %v", err)
 	}
 	t.Logf("%d kills survived, %d of them in the middle of a status write; every guest Ready, each created once", kills, len(interrupted))
+}
+
+// setMemory sets memory_mb of every container in the lab's file, saved the
+// way editors do (a new file renamed over the old one).
+func (l *lab) setMemory(mb int) {
+	l.t.Helper()
+	path := filepath.Join(l.cfgDir, api.LXCFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		l.t.Fatal(err)
+	}
+	for _, g := range doc["lxc_configs"].(map[string]any) {
+		g.(map[string]any)["memory_mb"] = mb
+	}
+	if data, err = json.MarshalIndent(doc, "", "  "); err != nil {
+		l.t.Fatal(err)
+	}
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		l.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		l.t.Fatal(err)
+	}
 }
 
 func TestCLI_twoProcessesOnOneStateDir(t *testing.T) {
