@@ -162,10 +162,36 @@ func TestController_survivesSIGKILL(t *testing.T) {
 		// writes to interrupt, also once the lab is built.
 		l.setMemory(256 + 16*kills)
 		c := l.cmd("--sim-latency", "15ms", "controller", "--workers", "4", "--metrics-addr", freeAddr(t), "--resync", "0")
+		stderr, err := c.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(20+rng.IntN(300)) * time.Millisecond)
+		// Every other kill waits until the controller works on guests, so
+		// that kills land in workflows and status writes, not only in
+		// start-up, however slow the machine.
+		working := make(chan struct{})
+		go func() {
+			sc := bufio.NewScanner(stderr)
+			closed := false
+			for sc.Scan() {
+				if !closed && strings.Contains(sc.Text(), `msg="Reconciling guest"`) {
+					close(working)
+					closed = true
+				}
+			}
+		}()
+		if kills%2 == 1 {
+			select {
+			case <-working:
+			case <-time.After(10 * time.Second):
+			}
+			time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
+		} else {
+			time.Sleep(time.Duration(20+rng.IntN(300)) * time.Millisecond)
+		}
 		if err := c.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
