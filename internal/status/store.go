@@ -1,6 +1,7 @@
 package status
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,8 +13,10 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 )
 
 // Store reads and writes status files in one folder. Updates of different
@@ -21,8 +24,7 @@ import (
 // controller with many workers must not queue them all behind one lock.
 type Store struct {
 	dir   string
-	mu    sync.Mutex
-	locks map[api.ID]*sync.Mutex
+	locks lock.Keyed[api.ID]
 	// stripes hold flock'd files shared with other phoenix processes; a
 	// guest maps to one stripe by its ID.
 	stripeOnce sync.Once
@@ -142,30 +144,23 @@ func (s *Store) write(path string, data []byte, durable bool) error {
 // goroutines of this process apart (flock is per open file, shared by
 // them), the flock keeps other processes out.
 func (s *Store) lock(id api.ID) (func(), error) {
-	s.mu.Lock()
-	if s.locks == nil {
-		s.locks = map[api.ID]*sync.Mutex{}
+	unlock, err := s.locks.Lock(context.Background(), id)
+	if err != nil {
+		return nil, err
 	}
-	m := s.locks[id]
-	if m == nil {
-		m = &sync.Mutex{}
-		s.locks[id] = m
-	}
-	s.mu.Unlock()
-	m.Lock()
 	s.stripeOnce.Do(s.openStripes)
 	if s.stripeErr != nil {
-		m.Unlock()
+		unlock()
 		return nil, s.stripeErr
 	}
 	f := s.stripes[int(id)%stripeCount]
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		m.Unlock()
+	if err := lock.Flock(context.Background(), f, syscall.LOCK_EX, 0, time.Time{}); err != nil {
+		unlock()
 		return nil, err
 	}
 	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		m.Unlock()
+		lock.Unflock(f)
+		unlock()
 	}, nil
 }
 

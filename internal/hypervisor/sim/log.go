@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,8 +14,10 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 )
 
 // stateLog is the node's state: one append-only file of JSON lines, each the
@@ -92,12 +95,12 @@ func (l *stateLog) close() error {
 // lock takes the writers' lock, in the process and across processes.
 func (l *stateLog) lock() (func(), error) {
 	l.writer.Lock()
-	if err := syscall.Flock(int(l.lockFile.Fd()), syscall.LOCK_EX); err != nil {
+	if err := lock.Flock(context.Background(), l.lockFile, syscall.LOCK_EX, time.Millisecond, time.Time{}); err != nil {
 		l.writer.Unlock()
 		return nil, fmt.Errorf("sim state lock: %w", err)
 	}
 	return func() {
-		_ = syscall.Flock(int(l.lockFile.Fd()), syscall.LOCK_UN)
+		lock.Unflock(l.lockFile)
 		l.writer.Unlock()
 	}, nil
 }
