@@ -223,6 +223,10 @@ func snapshots(t *testing.T, c *check) {
 		t.Errorf("snapshots after taking golden: %v", g.Snapshots)
 	}
 	refused(t, "a second snapshot of the same name", c.Host.Snapshot(c.ctx, k, ctA, "golden"))
+	refused(t, "template a guest with snapshots", c.Host.ConvertToTemplate(c.ctx, k, ctA))
+	if g := c.get(t, ctA); g.Template {
+		t.Error("a guest with snapshots became a template")
+	}
 	if err := c.Host.Clone(c.ctx, k, ctA, ctB, hypervisor.CloneSpec{Snapshot: "golden", Name: "web"}); err != nil {
 		t.Fatalf("clone from the snapshot: %v", err)
 	}

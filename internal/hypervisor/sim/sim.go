@@ -380,6 +380,8 @@ func (s *Sim) ConvertToTemplate(ctx context.Context, kind api.Kind, id api.ID) e
 			return nil, missing(kind, id)
 		case r.Running:
 			return nil, fmt.Errorf("sim: template %s %s: guest is running", kind, id)
+		case len(r.Snapshots) > 0:
+			return nil, fmt.Errorf("sim: template %s %s: unable to create template, because the guest contains snapshots", kind, id)
 		}
 		r.Template = true
 		r.Config["template"] = "1"
