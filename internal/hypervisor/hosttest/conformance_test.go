@@ -39,6 +39,7 @@ func simTarget(t *testing.T) hosttest.Target {
 	t.Cleanup(func() { s.Close() })
 	return hosttest.Target{
 		Host: s, Source: "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst", Storage: "local-zfs",
+		VMSource: "/var/lib/vz/template/iso/noble-server-cloudimg-amd64.img",
 		Lock: func(t *testing.T, kind api.Kind, id api.ID) {
 			// A backup job locks the guest in its config, as on Proxmox.
 			if err := s.Set(context.Background(), kind, id, map[string]string{"lock": "backup"}); err != nil {
@@ -61,6 +62,7 @@ func pveTarget(t *testing.T) hosttest.Target {
 	})
 	return hosttest.Target{
 		Host: h, Source: "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst", Storage: "local-zfs",
+		VMSource: "/var/lib/vz/template/iso/noble-server-cloudimg-amd64.img",
 		Lock: func(t *testing.T, kind api.Kind, id api.ID) {
 			tool := "pct"
 			if kind == api.KindVM {
@@ -99,6 +101,7 @@ func pveapiTarget(t *testing.T) hosttest.Target {
 	t.Cleanup(func() { h.Close() })
 	return hosttest.Target{
 		Host: h, Source: "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst", Storage: "shared",
+		VMSource: "local:import/noble-server-cloudimg-amd64.qcow2",
 		Lock: func(t *testing.T, _ api.Kind, id api.ID) {
 			g := fake.Guest(int(id))
 			if g == nil {

@@ -16,6 +16,9 @@ type Target struct {
 	// Source and Storage are what containers are created from and on, as
 	// the host knows them.
 	Source, Storage string
+	// VMSource is the cloud image VMs are created from, as the host knows
+	// it.
+	VMSource string
 	// Lock locks a guest the way a job outside phoenix does (a backup):
 	// until then unlocked, every change to it must fail with ErrLocked.
 	Lock func(t *testing.T, kind api.Kind, id api.ID)
@@ -37,6 +40,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 		{"snapshots", snapshots},
 		{"templates", templates},
 		{"disk grows in place", diskGrows},
+		{"vm template and clone", vmTemplate},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.fn(t, &check{Target: newTarget(t), ctx: context.Background()})
@@ -285,4 +289,35 @@ func diskGrows(t *testing.T, c *check) {
 func volume(prop string) string {
 	v, _, _ := strings.Cut(prop, ",")
 	return v
+}
+
+func vmTemplate(t *testing.T, c *check) {
+	const tpl, clone = api.ID(9100), api.ID(9101)
+	k := api.KindVM
+	err := c.Host.Create(c.ctx, k, tpl, hypervisor.CreateSpec{Source: c.VMSource, Storage: c.Storage, DiskGB: 32,
+		Config: map[string]string{"name": "base", "memory": "2048", "cores": "2"}})
+	if err != nil {
+		t.Fatalf("create a vm from %s: %v", c.VMSource, err)
+	}
+	g, err := c.Host.Get(c.ctx, k, tpl)
+	if err != nil || g.DiskGB != 32 || g.Config["name"] != "base" || g.Running {
+		t.Fatalf("vm after create = %+v, %v; want a stopped vm named base with a 32G disk", g, err)
+	}
+	if _, err := c.Host.Get(c.ctx, api.KindLXC, tpl); !errors.Is(err, hypervisor.ErrNotFound) {
+		t.Errorf("the vm's ID read as a container: %v; want ErrNotFound", err)
+	}
+	if err := c.Host.ConvertToTemplate(c.ctx, k, tpl); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, "start a vm template", c.Host.Start(c.ctx, k, tpl))
+	if err := c.Host.Clone(c.ctx, k, tpl, clone, hypervisor.CloneSpec{Name: "db", Full: true}); err != nil {
+		t.Fatalf("full clone of the vm template: %v", err)
+	}
+	g, err = c.Host.Get(c.ctx, k, clone)
+	if err != nil || g.Template || g.Config["name"] != "db" || g.DiskGB != 32 {
+		t.Errorf("clone = %+v, %v; want a vm named db with the template's 32G disk", g, err)
+	}
+	if g, err := c.Host.Get(c.ctx, k, tpl); err != nil || !g.Template {
+		t.Errorf("template after the clone = %+v, %v", g, err)
+	}
 }
