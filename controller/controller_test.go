@@ -243,7 +243,7 @@ func TestController_invalidConfig(t *testing.T) {
 	}
 }
 
-func equalMaps(a, b map[string]string) bool {
+func equalMaps[K comparable](a, b map[K]string) bool {
 	if len(a) != len(b) {
 		return false
 	}
