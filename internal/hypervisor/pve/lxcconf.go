@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 )
 
 // setRaw writes raw lxc.* keys into the container's config file; an empty
@@ -60,7 +60,7 @@ func (h *Host) setRawOnce(ctx context.Context, id api.ID, values map[string]stri
 	if err != nil {
 		return fmt.Errorf("lxc.* keys: %w", err)
 	}
-	if lock := parseConfig(data)["lock"]; lock != "" {
+	if lock := parseConf(data).Current["lock"]; lock != "" {
 		// pct set would refuse too: a clone, backup or snapshot is using
 		// the container.
 		return &lockError{msg: fmt.Sprintf("CT is locked (%s)", lock)}
