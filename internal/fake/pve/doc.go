@@ -49,11 +49,11 @@
 //	                       resize, qm resize and qm template do
 //	FAKEPVE_STORAGE        storage types, "id=zfspool|lvmthin|dir|nfs,...",
 //	                       on top of local=dir, local-zfs=zfspool,
-//	                       local-lvm=lvmthin, nfs=nfs; unknown IDs are dir.
-//	                       Snapshots of containers need zfspool or lvmthin,
-//	                       so do linked clones of containers; a full clone
-//	                       from a snapshot is refused on zfspool (and for
-//	                       containers on dir/nfs)
+//	                       local-lvm=lvmthin, nfs=nfs; other IDs are
+//	                       zfspool. Snapshots and linked clones of
+//	                       containers need zfspool or lvmthin (VM disks on
+//	                       dir/nfs are qcow2, which has both); a VM's full
+//	                       clone from a snapshot is refused on zfspool
 //	FAKEPVE_LXC_LOCK_DIR   config locks (default $FAKEPVE_STATE/run/lock/lxc)
 //	FAKEPVE_CLONE_HOLD     how long a clone keeps its source locked (Go
 //	                       duration, default 0): a second clone of the same

@@ -75,14 +75,14 @@ func parseStorages(s string) (map[string]string, error) {
 	return m, nil
 }
 
-// storageType is the type of a volume's storage; unknown storages are
-// plain folders, which support the least.
+// storageType is the type of a volume's storage; a storage the fake was
+// not told about is a ZFS pool, what most Proxmox VE hosts keep guests on.
 func (c *config) storageType(vol string) (string, string) {
 	storage, _, _ := strings.Cut(vol, ":")
 	if t, ok := c.storages[storage]; ok {
 		return storage, t
 	}
-	return storage, dir
+	return storage, zfspool
 }
 
 // nonConfig are parameters of the create and config endpoints that are
@@ -240,8 +240,10 @@ func (f *fake) diskFeature(g *guest, cfg map[string]string, feature string) erro
 		case "linked":
 			ok = typ == zfspool || typ == lvmthin || g.Kind == "vm"
 		case "full-from-snapshot":
-			// ZFS cannot copy a snapshot's data into a new volume.
-			ok = typ != zfspool && (typ == lvmthin || g.Kind == "vm")
+			// A container's copy is made by mounting the snapshot, which
+			// works wherever it could be taken; a VM's disk is copied by
+			// the storage, and ZFS cannot copy from a snapshot.
+			ok = g.Kind == "lxc" || typ != zfspool
 		}
 		if !ok {
 			switch feature {

@@ -82,9 +82,7 @@ func TestPct(t *testing.T) {
 		{argv: []string{"pct", "resize", "101", "rootfs", "4G"}, code: 255, stderr: "unable to shrink disk size"},
 		{argv: []string{"pct", "resize", "101", "rootfs", "+8G"}},
 		{argv: []string{"pct", "config", "101"}, stdout: "rootfs: local-zfs:subvol-101-disk-0,size=16G\n"},
-		// ZFS cannot make a full copy from a snapshot.
-		{argv: []string{"pct", "clone", "101", "102", "--hostname", "copy", "--snapname", "pre-configured"}, code: 255, stderr: "Full clone feature is not available for drive 'mp0' from a snapshot (storage 'local-zfs', zfspool)"},
-		{argv: []string{"pct", "clone", "101", "102", "--hostname", "copy"}, stdout: "create full clone of rootfs"},
+		{argv: []string{"pct", "clone", "101", "102", "--hostname", "copy", "--snapname", "pre-configured"}, stdout: "create full clone of rootfs"},
 		{argv: []string{"pct", "config", "102"}, stdout: "hostname: copy\n"},
 		{argv: []string{"pct", "set", "102", "--lock", "backup"}},
 		{argv: []string{"pct", "start", "102"}, code: 255, stderr: "CT is locked (backup)"},
@@ -226,7 +224,11 @@ func TestStrict(t *testing.T) {
 			stderr: "ipconfig0: invalid format - invalid key in comma-separated list property: ipv6"},
 		{argv: []string{"qm", "create", "9000", "--name", "tmpl", "--agent", "1", "--ipconfig0", "ip=10.0.0.5/24,ip6=fd00::5/64,gw6=fd00::1"}},
 		{argv: []string{"qm", "disk", "import", "9000", "/img/noble.img", "local-zfs"}, stdout: "unused0: successfully imported disk 'local-zfs:vm-9000-disk-0'\n"},
+		{argv: []string{"qm", "set", "9000", "--scsi0", "local-zfs:vm-9000-disk-0"}},
 		{argv: []string{"qm", "start", "9000"}},
+		{argv: []string{"qm", "snapshot", "9000", "s1"}},
+		// ZFS cannot copy a VM disk from a snapshot.
+		{argv: []string{"qm", "clone", "9000", "9001", "--snapname", "s1", "--full"}, code: 255, stderr: "Full clone feature is not available for drive 'scsi0' from a snapshot (storage 'local-zfs', zfspool)"},
 		{argv: []string{"qm", "guest", "cmd", "9000", "ping"}, code: 255, stderr: "QEMU guest agent is not running"},
 		{argv: []string{"qm", "guest", "exec", "9000", "--", "true"}, code: 255, stderr: "QEMU guest agent is not running"},
 	})

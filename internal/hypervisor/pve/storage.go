@@ -48,8 +48,10 @@ const (
 // supports reports whether a storage type can do feat for a guest kind,
 // after pve-storage's volume_has_feature: block and ZFS storages snapshot
 // and share base volumes; file storages only for VM disks, which are
-// qcow2 there, while container volumes are raw files or folders. ZFS
-// cannot copy a snapshot into a new volume. An unknown type is assumed
+// qcow2 there, while container volumes are raw files or folders. A
+// container's full clone from a snapshot mounts the snapshot and copies
+// files, which works wherever the snapshot exists; a VM's is copied by the
+// storage, which ZFS cannot do from a snapshot. An unknown type is assumed
 // able: Proxmox is the judge then.
 func supports(typ string, kind api.Kind, feat string) bool {
 	file := slices.Contains([]string{"dir", "nfs", "cifs", "glusterfs", "cephfs"}, typ)
@@ -64,12 +66,10 @@ func supports(typ string, kind api.Kind, feat string) bool {
 			return false
 		}
 	case featCopySnapshot:
-		switch {
-		case typ == "zfspool" || typ == "zfs" || typ == "lvm":
-			return false
-		case file:
-			return kind == api.KindVM
+		if kind == api.KindLXC {
+			return true
 		}
+		return typ != "zfspool" && typ != "zfs" && typ != "lvm"
 	}
 	return true
 }
