@@ -132,6 +132,9 @@ func (f *fake) create(c *cmdline) error {
 		g.Config[k] = v
 	}
 	g.Running = c.flag("start")
+	if g.Running {
+		g.StartedAt = time.Now().UnixNano()
+	}
 	if err := f.save(g); err != nil {
 		return err
 	}
