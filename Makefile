@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/phoenix-hypervisor/phoenix/internal/cli.Version=$(VERSION)
 DEMO_STATE ?= .demo-state
 
-.PHONY: help build test test-go test-race check-monitoring demo demo-controller bench bench-go lint fmt fuzz staticcheck vulncheck static fake-cluster
+.PHONY: pve-cost help build test test-go test-race check-monitoring demo demo-controller bench bench-go lint fmt fuzz staticcheck vulncheck static fake-cluster
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ BENCH_FLAGS ?=
 bench: ## every row of the performance targets (issue 6) as a table, to stdout and docs/benchmarks.md (BENCH_FLAGS=-h lists the knobs)
 	$(GO) run ./hack/bench $(BENCH_FLAGS)
 
+pve-cost: ## pct/qm processes and wall time on a provisioned host, fake pct/qm at 0.25 s per call (docs/benchmarks.md)
+	bash hack/pve-cost.sh
+
 bench-go: ## Go benchmarks of the hot paths
 	$(GO) test -run XXX -bench . -benchmem ./...
 
@@ -50,10 +53,14 @@ bench-go: ## Go benchmarks of the hot paths
 FUZZ_LOAD_EXECS ?= 40000x
 FUZZ_GRAPH_EXECS ?= 60000x
 FUZZ_FAST_EXECS ?= 400000x
+FUZZ_PVE_EXECS ?= 20000x
 fuzz: ## run each fuzz target for a fixed number of executions (about 20 s each here)
 	$(GO) test ./api -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZ_LOAD_EXECS) -fuzzminimizetime 0
 	$(GO) test ./api -run XXX -fuzz '^FuzzGraph$$' -fuzztime $(FUZZ_GRAPH_EXECS) -fuzzminimizetime 0
 	$(GO) test ./api -run XXX -fuzz '^FuzzFastSpec$$' -fuzztime $(FUZZ_FAST_EXECS) -fuzzminimizetime 0
+	@for t in FuzzParseConf FuzzParseStatus FuzzParseList FuzzParseImported FuzzParseGuestExec FuzzDiskGB FuzzParseStorageCfg; do \
+		$(GO) test ./internal/hypervisor/pve -run XXX -fuzz "^$$t\$$" -fuzztime $(FUZZ_PVE_EXECS) -fuzzminimizetime 0 || exit 1; done
+	$(GO) test ./internal/pveschema -run XXX -fuzz '^FuzzCheck$$' -fuzztime $(FUZZ_PVE_EXECS) -fuzzminimizetime 0
 
 STATICCHECK_VERSION ?= v0.8.2
 staticcheck: ## staticcheck (installed with go install when missing)

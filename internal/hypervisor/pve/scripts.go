@@ -138,14 +138,8 @@ func (h *Host) runInGuest(ctx context.Context, kind api.Kind, id api.ID, stdin [
 		}
 		return err
 	}
-	var reply struct {
-		Exited   int    `json:"exited"`
-		ExitCode *int   `json:"exitcode"`
-		Signal   *int   `json:"signal"`
-		OutData  string `json:"out-data"`
-		ErrData  string `json:"err-data"`
-	}
-	if err := json.Unmarshal(res.stdout, &reply); err != nil {
+	reply, err := parseGuestExec(res.stdout)
+	if err != nil {
 		return fmt.Errorf("`%s`: cannot read its reply: %w: %s", formatArgv(argv), err, tail(res.stdout))
 	}
 	output := tail([]byte(reply.OutData + reply.ErrData))
@@ -188,6 +182,23 @@ func (h *Host) waitAgent(ctx context.Context, id api.ID) error {
 			return fmt.Errorf("waiting for the QEMU guest agent of VM %s: %w", id, werr)
 		}
 	}
+}
+
+// guestExecReply is qm guest exec's JSON answer.
+type guestExecReply struct {
+	Exited   int    `json:"exited"`
+	ExitCode *int   `json:"exitcode"`
+	Signal   *int   `json:"signal"`
+	OutData  string `json:"out-data"`
+	ErrData  string `json:"err-data"`
+}
+
+func parseGuestExec(out []byte) (*guestExecReply, error) {
+	var reply guestExecReply
+	if err := json.Unmarshal(out, &reply); err != nil {
+		return nil, err
+	}
+	return &reply, nil
 }
 
 // setupStepRE is a setup step name: a file name in setup/, without .sh.
