@@ -397,6 +397,13 @@ func (f *fake) start(c *cmdline) error {
 	if err != nil {
 		return err
 	}
+	for _, r := range g.Raw {
+		// lxc-start reads the whole file: a key pve-container refuses
+		// stops the start.
+		if err := pveschema.CheckLXCKey(r.Key); err != nil {
+			return fail("vm %d - %s: %v", g.ID, r.Key, err)
+		}
+	}
 	if !c.flag("skiplock") {
 		if err := f.checkLock(g); err != nil {
 			return err

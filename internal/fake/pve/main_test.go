@@ -118,7 +118,15 @@ func TestPct_rawKeys(t *testing.T) {
 		{argv: []string{"pct", "set", "101", "--memory", "1024"}},
 		{argv: []string{"pct", "config", "101"}, stdout: "memory: 1024\n"},
 		{argv: []string{"pct", "config", "101"}, stdout: "lxc.apparmor.profile: unconfined\nlxc.mount.entry: /dev/fuse dev/fuse none bind,create=file\n"},
+		{argv: []string{"pct", "start", "101"}},
+		{argv: []string{"pct", "stop", "101"}},
 	})
+	// A key Proxmox refuses in the file stops the container from starting.
+	data, _ = os.ReadFile(conf)
+	if err := os.WriteFile(conf, append(data, "lxc.rootfs.path: /tmp/x\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runSteps(t, []step{{argv: []string{"pct", "start", "101"}, code: 255, stderr: "vm 101 - lxc.rootfs.path: lxc.rootfs.path is auto generated from rootfs"}})
 }
 
 func TestQm(t *testing.T) {

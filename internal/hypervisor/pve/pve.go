@@ -101,6 +101,11 @@ func New(opts Options) *Host {
 	}
 	if opts.PVEEtc == "" {
 		opts.PVEEtc = DefaultPVEEtc
+		// Callers that only name the container folder, <etc>/lxc, keep
+		// finding the VM configs next to it.
+		if opts.LXCConfDir != "" && filepath.Base(opts.LXCConfDir) == "lxc" {
+			opts.PVEEtc = filepath.Dir(opts.LXCConfDir)
+		}
 	}
 	if opts.LXCConfDir == "" {
 		opts.LXCConfDir = filepath.Join(opts.PVEEtc, "lxc")

@@ -232,3 +232,15 @@ func TestHost_repairBootDisk(t *testing.T) {
 		t.Errorf("second RepairBootDisk = %v, %v; want nothing to do", repaired, err)
 	}
 }
+
+// A caller that names only the container folder (as the conformance suite
+// and older callers do) gets the VM configs from the folder beside it.
+func TestNew_pveEtcFromLXCConfDir(t *testing.T) {
+	h := New(Options{LXCConfDir: "/srv/pve/lxc"})
+	if h.opts.PVEEtc != "/srv/pve" || h.confPath(api.KindVM, 101) != "/srv/pve/qemu-server/101.conf" {
+		t.Errorf("PVEEtc = %q, VM config %q", h.opts.PVEEtc, h.confPath(api.KindVM, 101))
+	}
+	if h := New(Options{}); h.confPath(api.KindLXC, 101) != "/etc/pve/lxc/101.conf" {
+		t.Errorf("default LXC config %q", h.confPath(api.KindLXC, 101))
+	}
+}
