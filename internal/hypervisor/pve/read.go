@@ -67,6 +67,9 @@ type listCache struct {
 	at      time.Time
 	states  map[api.ID]runState
 	dropped map[api.ID]bool
+	// changes counts forget calls per guest, so that a status read while
+	// phoenix changed the guest is not kept.
+	changes map[api.ID]int
 }
 
 // forget drops a guest's cached state after phoenix changed it.
@@ -80,6 +83,10 @@ func (h *Host) forget(kind api.Kind, id api.ID) {
 	if c.dropped != nil {
 		c.dropped[id] = true
 	}
+	if c.changes == nil {
+		c.changes = map[api.ID]int{}
+	}
+	c.changes[id]++
 }
 
 // status returns a guest's state from the cached list, refreshing it when
@@ -91,18 +98,23 @@ func (h *Host) status(ctx context.Context, kind api.Kind, id api.ID) (string, er
 		return "", fmt.Errorf("unknown guest kind %q", kind)
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.states == nil || h.opts.ListTTL <= 0 || time.Since(c.at) >= h.opts.ListTTL {
+		// One list for every guest of the pass; Gets meanwhile wait for it.
 		if err := h.refreshList(ctx, kind, c); err != nil {
+			c.mu.Unlock()
 			return "", err
 		}
 	}
 	if !c.dropped[id] {
 		if st, ok := c.states[id]; ok {
+			c.mu.Unlock()
 			return st.status, nil
 		}
 	}
-	// Changed by phoenix since the list, or made after it.
+	before := c.changes[id]
+	c.mu.Unlock()
+	// Changed by phoenix since the list, or made after it: asked for alone,
+	// without holding up the Gets of other guests.
 	res, err := h.cmd(ctx, kind, id, "status", "status", id.String())
 	if err != nil {
 		return "", err
@@ -111,8 +123,12 @@ func (h *Host) status(ctx context.Context, kind api.Kind, id api.ID) (string, er
 	if err != nil {
 		return "", fmt.Errorf("%s %s status: %w", kind, id, err)
 	}
-	c.states[id] = runState{status: st}
-	delete(c.dropped, id)
+	c.mu.Lock()
+	if c.changes[id] == before {
+		c.states[id] = runState{status: st}
+		delete(c.dropped, id)
+	}
+	c.mu.Unlock()
 	return st, nil
 }
 
