@@ -44,7 +44,11 @@ func findChromium(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skipf("no Chromium found (PHOENIX_CHROMIUM unset, none of %v on PATH): install it with apt-get install -y chromium (.ci/run does) to run the browser test", names)
+	msg := fmt.Sprintf("no Chromium found (PHOENIX_CHROMIUM unset, none of %v on PATH): install it with apt-get install -y chromium (.ci/run does) to run the browser test", names)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip("SKIP: " + msg)
 	return ""
 }
 
