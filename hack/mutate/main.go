@@ -45,8 +45,10 @@ func main() {
 	threshold := flag.Float64("threshold", 85, "minimum efficacy (%) per package; below it the exit status is 1")
 	gremlins := flag.String("gremlins", "gremlins", "the gremlins binary")
 	logs := flag.String("logs", "", "read gremlins' output from <dir>/<package with / as _>.log instead of running it (to render the report again: -logs .cache/mutate)")
+	src := flag.String("src", ".", "the source tree the mutants' line numbers refer to (with -logs: a checkout of the commit gremlins ran on)")
 	equiv := flag.String("equivalent", "hack/mutate/equivalent.txt", "survivors known to be equivalent, with the reason")
 	flag.Parse()
+	root = *src
 
 	known, err := readEquivalent(*equiv)
 	if err != nil {
