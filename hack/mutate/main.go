@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -194,6 +195,10 @@ func run(ctx context.Context, bin, dir string, only []string, diff, save string)
 	// -short: the tests' slowest cases (a 30 MB file, every field of every
 	// lab guest mutated) shrink; every mutant runs the package's tests.
 	cmd.Env = append(os.Environ(), "GOFLAGS=-short")
+	// At the budget, end gremlins and the go test it runs, not gremlins
+	// alone: an orphaned test binary would run on past CI's cap.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
