@@ -1,0 +1,192 @@
+package controller_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/tidwall/sjson"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/controller"
+	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
+	"github.com/phoenix-hypervisor/phoenix/internal/fake/pmxcfs"
+	"github.com/phoenix-hypervisor/phoenix/internal/leader"
+)
+
+// startElecting runs a controller on the lab that campaigns with e.
+func (l *lab) startElecting(e *leader.Elector) *running {
+	l.t.Helper()
+	opts := controller.DefaultOptions()
+	opts.ConfigDir, opts.StateDir = l.cfgDir, l.stateDir
+	opts.MetricsAddr = "127.0.0.1:0"
+	opts.Resync = 0
+	opts.Debounce = 50 * time.Millisecond
+	opts.RetryBaseDelay = 50 * time.Millisecond
+	opts.Verbosity = 1
+	opts.LogFormat = "json"
+	logs := &syncBuffer{}
+	log, err := opts.NewLogger(io.MultiWriter(logs, testWriter{l.t}))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	reg := metrics.NewRegistry()
+	c, err := controller.New(opts, l.host, l.store, log, reg)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	c.ElectLeader(e)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{l: l, c: c, reg: reg, logs: logs, stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- c.Run(ctx) }()
+	l.t.Cleanup(func() { r.shutdown() })
+	return r
+}
+
+// exited waits for Run to return on its own and returns its error.
+func (r *running) exited() error {
+	r.l.t.Helper()
+	select {
+	case err := <-r.done:
+		close(r.done) // shutdown at cleanup then finds it stopped
+		return err
+	case <-time.After(60 * time.Second): // only stops a hung test
+		r.l.t.Fatal("controller did not stop")
+		return nil
+	}
+}
+
+func (r *running) leading() (bool, string) {
+	v := r.metric("phoenix_leader", nil)
+	return v == 1, fmt.Sprint("phoenix_leader ", v)
+}
+
+func (r *running) standingBy() (bool, string) {
+	code, body := r.get("/readyz")
+	return code == 200 && strings.Contains(body, "standby"), fmt.Sprint(code, " ", body)
+}
+
+// creations counts creates and clones per guest in the sim's ops.log.
+func (l *lab) creations() map[string]int {
+	l.t.Helper()
+	data, err := os.ReadFile(filepath.Join(l.stateDir, "sim", "ops.log"))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	n := map[string]int{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 4 && (f[1] == "create" || f[1] == "clone") {
+			n[f[3]]++
+		}
+	}
+	return n
+}
+
+// setMemory edits guest 941's memory and waits until the host shows it.
+func (l *lab) setMemory(mb int) {
+	l.t.Helper()
+	edited, err := sjson.SetBytes(l.read(api.LXCFile), "lxc_configs.941.memory_mb", mb)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.write(api.LXCFile, edited)
+	waitFor(l.t, fmt.Sprintf("941's memory %d on the host", mb), func() (bool, string) {
+		g, _ := l.guest(api.KindLXC, 941)
+		if g == nil {
+			return false, "941 missing"
+		}
+		return g.Config["memory"] == fmt.Sprint(mb), fmt.Sprint(g.Config["memory"])
+	})
+}
+
+// TestController_leaderElectionOnPmxcfs runs two controllers on one config
+// and state dir, on nodes a and b of a fake pmxcfs: a leads and b stands
+// by; then a loses quorum, stops with an error, and b takes over within
+// pmxcfs' lifetime plus one renewal and applies the next edit.
+func TestController_leaderElectionOnPmxcfs(t *testing.T) {
+	const renew = 10 * time.Second
+	l := newLab(t)
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	cfs := pmxcfs.New("/etc/pve", clk)
+	elect := func(node string) *leader.Elector {
+		e, err := leader.NewElector(leader.NewPmxcfs(cfs.Node(node), "/etc/pve", leader.LockName, clk), renew, clk, logr.Discard())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	a := l.startElecting(elect("a"))
+	waitFor(t, "a leading", a.leading)
+	a.waitReady()
+	b := l.startElecting(elect("b"))
+	waitFor(t, "b standing by", b.standingBy)
+	a.idle()
+	if got := a.metric("phoenix_leader", nil); got != 1 {
+		t.Errorf("a: phoenix_leader %v, want 1", got)
+	}
+	if got := b.metric("phoenix_leader", nil); got != 0 {
+		t.Errorf("b: phoenix_leader %v, want 0", got)
+	}
+
+	l.setMemory(12288)
+	a.idle()
+	if n := b.metric("phoenix_reconcile_total", nil); n != 0 {
+		t.Errorf("standby b reconciled %v times", n)
+	}
+	if n := b.metric("phoenix_config_reloads_total", map[string]string{"result": "success"}); n < 2 {
+		t.Errorf("standby b loaded the files %v times, want the start and the edit", n)
+	}
+
+	// Partition a. Its next renewal fails and it stops; b takes the lock
+	// once pmxcfs lets the unrenewed lock expire.
+	cfs.SetQuorate("a", false)
+	partitioned := clk.Now()
+	for b.metric("phoenix_leader", nil) != 1 {
+		if clk.Since(partitioned) > 3*pmxcfs.Lifetime {
+			t.Fatal("b never became the leader")
+		}
+		stepWhenWaiting(t, clk, renew)
+		// Let a renewal or a try that the step set off finish.
+		time.Sleep(10 * time.Millisecond)
+	}
+	if took := clk.Since(partitioned); took > pmxcfs.Lifetime+2*renew {
+		t.Errorf("b led %s after a was partitioned, want at most the lifetime plus a renewal (%s) after a's last renewal", took, pmxcfs.Lifetime+renew)
+	}
+	if err := a.exited(); !errors.Is(err, leader.ErrLost) {
+		t.Errorf("a after losing quorum: %v, want an error wrapping leader.ErrLost", err)
+	}
+	if got := a.metric("phoenix_leader", nil); got != 0 {
+		t.Errorf("a after losing the lock: phoenix_leader %v, want 0", got)
+	}
+	waitFor(t, "b leading", b.leading)
+	b.waitReady()
+	l.setMemory(16384)
+	b.idle()
+	for id, n := range l.creations() {
+		if n != 1 {
+			t.Errorf("guest %s created %d times", id, n)
+		}
+	}
+	if got := b.metric("phoenix_leader_transitions_total", nil); got != 1 {
+		t.Errorf("b: phoenix_leader_transitions_total %v, want 1", got)
+	}
+}
+
+// stepWhenWaiting moves the fake clock once a renewal or a try waits on it.
+func stepWhenWaiting(t *testing.T, clk *clocktesting.FakeClock, d time.Duration) {
+	t.Helper()
+	waitFor(t, "a timer on the fake clock", func() (bool, string) { return clk.HasWaiters(), "" })
+	clk.Step(d)
+}

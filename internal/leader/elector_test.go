@@ -1,0 +1,147 @@
+package leader
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	clocktesting "k8s.io/utils/clock/testing"
+)
+
+const renew = 10 * time.Second
+
+// step moves the fake clock once something waits on it (the elector's
+// next try or renewal), so that no tick is missed.
+func step(t *testing.T, clk *clocktesting.FakeClock, d time.Duration) {
+	t.Helper()
+	stepWhen(t, clk, 1, d)
+}
+
+// stepWhen moves the fake clock once n timers or tickers wait on it.
+func stepWhen(t *testing.T, clk *clocktesting.FakeClock, n int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second) // only stops a hung test
+	for clk.Waiters() < n {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing waits on the clock")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	clk.Step(d)
+}
+
+func elector(t *testing.T, l Lock, clk *clocktesting.FakeClock) *Elector {
+	t.Helper()
+	e, err := NewElector(l, renew, clk, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestElector_standbyTakesOverOnRelease(t *testing.T) {
+	c := newCluster(t)
+	ea, eb := elector(t, c.lock("a"), c.clock), elector(t, c.lock("b"), c.clock)
+	ta, err := ea.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *Term, 1)
+	go func() {
+		tb, err := eb.Acquire(context.Background())
+		if err != nil {
+			t.Error(err)
+		}
+		got <- tb
+	}()
+	// Both wait on the clock: a's renewal ticker and b's next try.
+	for range 5 {
+		step(t, c.clock, renew)
+		select {
+		case <-got:
+			t.Fatal("b leads while a renews")
+		default:
+		}
+	}
+	if err := eb.Healthy(); err != nil {
+		t.Errorf("standby b not healthy: %v", err)
+	}
+	if err := ta.Release(); err != nil {
+		t.Fatal(err)
+	}
+	step(t, c.clock, renew)
+	tb := <-got
+	if h := c.holder(); h != "b" {
+		t.Errorf("holder %q after a released, want b", h)
+	}
+	if err := tb.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if h := c.holder(); h != "" {
+		t.Errorf("holder %q after b released, want none", h)
+	}
+}
+
+func TestElector_termLostWithoutQuorum(t *testing.T) {
+	c := newCluster(t)
+	e := elector(t, c.lock("a"), c.clock)
+	term, err := e.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(t, c.clock, renew)
+	if err := term.Err(); err != nil {
+		t.Fatalf("term lost while quorate: %v", err)
+	}
+	c.fs.SetQuorate("a", false)
+	step(t, c.clock, renew)
+	<-term.Lost()
+	if err := term.Err(); !errors.Is(err, ErrLost) || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("Err %v, want ErrLost with pmxcfs' refusal", err)
+	}
+	if err := term.Release(); err != nil {
+		t.Errorf("Release after a lost term: %v", err)
+	}
+}
+
+// hangingLock is a lock whose renewals never answer, as a blocked
+// /etc/pve would.
+type hangingLock struct{ Lock }
+
+func (hangingLock) TryAcquire(context.Context) (bool, error) { return true, nil }
+func (hangingLock) Renew(context.Context) error            { select {} }
+func (hangingLock) Lifetime() time.Duration                { return PmxcfsLifetime }
+func (hangingLock) String() string                         { return "hanging lock" }
+
+func TestElector_hangingRenewalLosesTheTerm(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	e := elector(t, hangingLock{}, clk)
+	term, err := e.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(t, clk, renew) // the renewal starts and hangs
+	// The renewal ticker and the renewal's timeout wait; one interval
+	// later the renewal counts as failed.
+	stepWhen(t, clk, 2, renew)
+	select {
+	case <-term.Lost():
+	case <-time.After(10 * time.Second): // only stops a hung test
+		t.Fatal("a renewal that never answers did not lose the term")
+	}
+	if err := term.Err(); !errors.Is(err, ErrLost) {
+		t.Errorf("Err %v, want ErrLost", err)
+	}
+}
+
+func TestNewElector_renewMustFitTheLifetime(t *testing.T) {
+	c := newCluster(t)
+	for _, r := range []time.Duration{0, -time.Second, PmxcfsLifetime / 2, PmxcfsLifetime} {
+		if _, err := NewElector(c.lock("a"), r, c.clock, logr.Discard()); err == nil || !strings.Contains(err.Error(), "--leader-renew") {
+			t.Errorf("renew %s: error %v, want one naming --leader-renew", r, err)
+		}
+	}
+}
