@@ -112,9 +112,9 @@ func TestElector_termLostWithoutQuorum(t *testing.T) {
 type hangingLock struct{ Lock }
 
 func (hangingLock) TryAcquire(context.Context) (bool, error) { return true, nil }
-func (hangingLock) Renew(context.Context) error            { select {} }
-func (hangingLock) Lifetime() time.Duration                { return PmxcfsLifetime }
-func (hangingLock) String() string                         { return "hanging lock" }
+func (hangingLock) Renew(context.Context) error              { select {} }
+func (hangingLock) Lifetime() time.Duration                  { return PmxcfsLifetime }
+func (hangingLock) String() string                           { return "hanging lock" }
 
 func TestElector_hangingRenewalLosesTheTerm(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
