@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
@@ -97,4 +98,50 @@ func (c *Controller) standbyReady(w http.ResponseWriter) {
 		return
 	}
 	fmt.Fprintln(w, "ok: standby")
+}
+
+// pollFiles asks for a reload whenever a config file's size or
+// modification time changes. On a cluster the files live in pmxcfs, a FUSE
+// file system: inotify there reports only writes made through this node's
+// mount, not edits on other nodes that pmxcfs replicates underneath it.
+func (c *Controller) pollFiles(ctx context.Context, w *watcher, every time.Duration) {
+	type stamp struct {
+		size int64
+		mod  time.Time
+	}
+	last := map[string]stamp{}
+	look := func() bool {
+		changed := false
+		seen := map[string]bool{}
+		for _, f := range configFiles(c.configDir) {
+			seen[f] = true
+			var s stamp
+			if fi, err := os.Stat(f); err == nil {
+				s = stamp{fi.Size(), fi.ModTime()}
+			}
+			if old, ok := last[f]; !ok || old != s {
+				changed = changed || ok
+				last[f] = s
+			}
+		}
+		for f := range last {
+			if !seen[f] {
+				delete(last, f)
+			}
+		}
+		return changed
+	}
+	look()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if look() {
+				w.request()
+			}
+		}
+	}
 }
