@@ -192,7 +192,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		if w, srv, err = c.watchAndServe(watchCtx, watchDone); err != nil {
 			return err
 		}
-		go c.pollFiles(watchCtx, w, c.opts.LeaderRenew)
+		go c.pollFiles(w, c.opts.LeaderRenew)(watchCtx)
 		if term, err = c.standBy(ctx, w); term == nil {
 			stopServing()
 			return err

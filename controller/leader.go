@@ -104,7 +104,9 @@ func (c *Controller) standbyReady(w http.ResponseWriter) {
 // modification time changes. On a cluster the files live in pmxcfs, a FUSE
 // file system: inotify there reports only writes made through this node's
 // mount, not edits on other nodes that pmxcfs replicates underneath it.
-func (c *Controller) pollFiles(ctx context.Context, w *watcher, every time.Duration) {
+// It looks at the files once before it returns the loop, which runs until
+// ctx ends.
+func (c *Controller) pollFiles(w *watcher, every time.Duration) func(ctx context.Context) {
 	type stamp struct {
 		size int64
 		mod  time.Time
@@ -132,15 +134,17 @@ func (c *Controller) pollFiles(ctx context.Context, w *watcher, every time.Durat
 		return changed
 	}
 	look()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if look() {
-				w.request()
+	return func(ctx context.Context) {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if look() {
+					w.request()
+				}
 			}
 		}
 	}

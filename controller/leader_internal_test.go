@@ -24,20 +24,16 @@ func TestPollFiles(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan struct{})
+	poll := c.pollFiles(w, 10*time.Millisecond)
 	go func() {
 		defer close(done)
-		c.pollFiles(ctx, w, 10*time.Millisecond)
+		poll(ctx)
 	}()
 	for _, tc := range []struct{ name, content string }{
 		{"an edit", `{"lxc_configs":{"941":{}}}`},
 		{"a second edit", `{"lxc_configs":{"941":{},"950":{}}}`},
 		{"the hypervisor file appears", ""},
 	} {
-		// Drain what the start may have queued, then change the file.
-		select {
-		case <-w.reload:
-		default:
-		}
 		target := file
 		if tc.content == "" {
 			target, tc.content = filepath.Join(dir, api.HypervisorFile), `{}`
