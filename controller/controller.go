@@ -111,7 +111,7 @@ func New(opts Options, host hypervisor.Host, store StatusStore, log logr.Logger,
 	wqp.Init(QueueName)
 	if opts.LeaderElect {
 		if c.elector, err = c.newElector(); err != nil {
-			return nil, err
+			return nil, &reconcilers.UsageError{Msg: err.Error()}
 		}
 	}
 	// Per-guest exponential backoff, capped by an overall token bucket so

@@ -21,11 +21,14 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/controller"
 	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
 	"github.com/phoenix-hypervisor/phoenix/internal/fake/pmxcfs"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
 	"github.com/phoenix-hypervisor/phoenix/internal/leader"
 )
 
-// startElecting runs a controller on the lab that campaigns with e.
-func (l *lab) startElecting(e *leader.Elector) *running {
+// startElecting runs a controller on the lab that campaigns with e; host
+// (when not nil) replaces the lab's simulated host.
+func (l *lab) startElecting(e *leader.Elector, host hypervisor.Host) *running {
 	l.t.Helper()
 	opts := controller.DefaultOptions()
 	opts.ConfigDir, opts.StateDir = l.cfgDir, l.stateDir
@@ -41,7 +44,10 @@ func (l *lab) startElecting(e *leader.Elector) *running {
 		l.t.Fatal(err)
 	}
 	reg := metrics.NewRegistry()
-	c, err := controller.New(opts, l.host, l.store, log, reg)
+	if host == nil {
+		host = l.host
+	}
+	c, err := controller.New(opts, host, l.store, log, reg)
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -116,21 +122,12 @@ func (l *lab) setMemory(mb int) {
 // by; then a loses quorum, stops with an error, and b takes over within
 // pmxcfs' lifetime plus one renewal and applies the next edit.
 func TestController_leaderElectionOnPmxcfs(t *testing.T) {
-	const renew = 10 * time.Second
 	l := newLab(t)
-	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	cfs := pmxcfs.New("/etc/pve", clk)
-	elect := func(node string) *leader.Elector {
-		e, err := leader.NewElector(leader.NewPmxcfs(cfs.Node(node), "/etc/pve", leader.LockName, clk), renew, clk, logr.Discard())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
-	}
-	a := l.startElecting(elect("a"))
+	clk, cfs, elect := fakeCluster(t)
+	a := l.startElecting(elect("a"), nil)
 	waitFor(t, "a leading", a.leading)
 	a.waitReady()
-	b := l.startElecting(elect("b"))
+	b := l.startElecting(elect("b"), nil)
 	waitFor(t, "b standing by", b.standingBy)
 	a.idle()
 	if got := a.metric("phoenix_leader", nil); got != 1 {
@@ -181,6 +178,79 @@ func TestController_leaderElectionOnPmxcfs(t *testing.T) {
 	}
 	if got := b.metric("phoenix_leader_transitions_total", nil); got != 1 {
 		t.Errorf("b: phoenix_leader_transitions_total %v, want 1", got)
+	}
+}
+
+const renew = 10 * time.Second
+
+// fakeCluster is a fake pmxcfs on a fake clock, and a way to make the
+// elector of a controller on one of its nodes.
+func fakeCluster(t *testing.T) (*clocktesting.FakeClock, *pmxcfs.Cluster, func(node string) *leader.Elector) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	cfs := pmxcfs.New("/etc/pve", clk)
+	return clk, cfs, func(node string) *leader.Elector {
+		e, err := leader.NewElector(leader.NewPmxcfs(cfs.Node(node), "/etc/pve", leader.LockName, clk), renew, clk, logr.Discard())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+}
+
+// TestController_leaderLosesLockMidSync: a leader partitioned while it
+// creates guests stops at once, leaves no guest Provisioning, and the next
+// leader finishes the work without creating any guest twice.
+func TestController_leaderLosesLockMidSync(t *testing.T) {
+	l := newLab(t)
+	slow, err := sim.New(sim.Options{Dir: l.host.Dir(), Latency: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slow.Close() })
+	clk, cfs, elect := fakeCluster(t)
+	a := l.startElecting(elect("a"), slow)
+	waitFor(t, "work in flight", func() (bool, string) {
+		for _, id := range exampleIDs {
+			if l.status(id).Phase == api.PhaseProvisioning {
+				return true, ""
+			}
+		}
+		return false, "nothing Provisioning yet"
+	})
+	cfs.SetQuorate("a", false)
+	stepWhenWaiting(t, clk, renew)
+	if err := a.exited(); !errors.Is(err, leader.ErrLost) {
+		t.Fatalf("a after losing quorum: %v, want an error wrapping leader.ErrLost", err)
+	}
+	failed := 0
+	for _, id := range exampleIDs {
+		st := l.status(id)
+		switch st.Phase {
+		case api.PhaseProvisioning:
+			t.Errorf("%s left Provisioning by a leader that lost its lock", id)
+		case api.PhaseFailed:
+			failed++
+			if st.LastError == "" {
+				t.Errorf("%s Failed without an error", id)
+			}
+		}
+	}
+	t.Logf("%d guests recorded Failed (cancelled) by the leader that lost its lock", failed)
+
+	b := l.startElecting(elect("b"), nil)
+	waitFor(t, "b standing by", b.standingBy)
+	for b.metric("phoenix_leader", nil) != 1 {
+		stepWhenWaiting(t, clk, renew)
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.waitReady()
+	if ok, why := l.allReady(exampleIDs); !ok {
+		t.Errorf("after b's first sync: %s", why)
+	}
+	for id, n := range l.creations() {
+		if n != 1 {
+			t.Errorf("guest %s created %d times", id, n)
+		}
 	}
 }
 
