@@ -38,7 +38,7 @@ fake-cluster: ## a fake 3-node Proxmox VE API cluster on 127.0.0.1:8006 for --ba
 	$(GO) run ./hack/fake-cluster -dir .fake-cluster $(FAKE_CLUSTER_FLAGS)
 
 BENCH_FLAGS ?=
-bench: ## every row of the performance targets (issue 6) as a table, to stdout and docs/benchmarks.md (BENCH_FLAGS=-h lists the knobs)
+bench: ## every row of the performance targets as a table, to stdout and docs/benchmarks.md (BENCH_FLAGS=-h lists the knobs)
 	$(GO) run ./hack/bench $(BENCH_FLAGS)
 
 bench-go: ## Go benchmarks of the hot paths
@@ -51,9 +51,9 @@ FUZZ_LOAD_EXECS ?= 40000x
 FUZZ_GRAPH_EXECS ?= 60000x
 FUZZ_FAST_EXECS ?= 400000x
 fuzz: ## run each fuzz target for a fixed number of executions (about 20 s each here)
-	$(GO) test ./api -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZ_LOAD_EXECS) -fuzzminimizetime 0
-	$(GO) test ./api -run XXX -fuzz '^FuzzGraph$$' -fuzztime $(FUZZ_GRAPH_EXECS) -fuzzminimizetime 0
-	$(GO) test ./api -run XXX -fuzz '^FuzzFastSpec$$' -fuzztime $(FUZZ_FAST_EXECS) -fuzzminimizetime 0
+	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZ_LOAD_EXECS) -fuzzminimizetime 0
+	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzGraph$$' -fuzztime $(FUZZ_GRAPH_EXECS) -fuzzminimizetime 0
+	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzFastSpec$$' -fuzztime $(FUZZ_FAST_EXECS) -fuzzminimizetime 0
 
 STATICCHECK_VERSION ?= v0.8.2
 staticcheck: ## staticcheck (installed with go install when missing)
@@ -67,7 +67,7 @@ static: lint staticcheck vulncheck ## every static check CI runs
 
 lint: ## go vet and gofmt
 	$(GO) vet ./...
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@out=$$($$($(GO) env GOROOT)/bin/gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 fmt: ## gofmt the tree
-	gofmt -w $$(git ls-files '*.go')
+	$$($(GO) env GOROOT)/bin/gofmt -w $$(git ls-files '*.go')

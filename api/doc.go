@@ -1,7 +1,8 @@
-// Package api holds phoenix's desired state: the guest types, the loading of
-// the three configuration files, their validation, the per-guest status
-// record, and the dependency graph between guests.
+// Package api holds phoenix's types: guest IDs and kinds, a guest's spec as
+// the configuration files describe it, the whole desired state (Config) and
+// the dependency graph between its guests, the per-guest status record with
+// its phases and conditions, and the problems a desired state can have.
 //
-// It never talks to a hypervisor and never writes configuration; the loaders
-// are pure functions of the files they read.
+// It holds no I/O: reading and checking the files is internal/desired's job,
+// talking to a hypervisor internal/hypervisor's.
 package api

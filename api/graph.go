@@ -81,7 +81,7 @@ func (c *Config) Dependents(id ID) []ID {
 
 // cycles finds the cycles of the graph, each as a path that starts and ends
 // on the same guest (900 -> 901 -> 900), and the guest whose edge closes it.
-func (c *Config) cycles() [][]ID {
+func (c *Config) Cycles() [][]ID {
 	const (
 		white = iota
 		grey

@@ -54,9 +54,3 @@ func (e *InvalidError) Error() string {
 	}
 	return b.String()
 }
-
-type problems []Problem
-
-func (ps *problems) add(file, guest, field, format string, args ...any) {
-	*ps = append(*ps, Problem{File: file, Guest: guest, Field: field, Msg: fmt.Sprintf(format, args...)})
-}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/controller"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 )
 
 // TestRequestConverge_concurrentRequestsLoseNothing sends converge requests
@@ -13,7 +14,7 @@ import (
 // every guest ends with its own token.
 func TestRequestConverge_concurrentRequestsLoseNothing(t *testing.T) {
 	l := newLab(t)
-	cfg, err := api.Load(l.cfgDir)
+	cfg, err := desired.Load(l.cfgDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +32,7 @@ func TestRequestConverge_concurrentRequestsLoseNothing(t *testing.T) {
 		}(cfg.Guest(id))
 	}
 	wg.Wait()
-	after, err := api.Load(l.cfgDir)
+	after, err := desired.Load(l.cfgDir)
 	if err != nil {
 		t.Fatalf("the annotated files no longer load: %v", err)
 	}

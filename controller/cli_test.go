@@ -16,10 +16,10 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/cli"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
-	"github.com/phoenix-hypervisor/phoenix/internal/cli"
-	"github.com/phoenix-hypervisor/phoenix/reconcilers"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 )
 
 // runCLI runs phoenix in-process on the lab, with the sim backend.
@@ -121,7 +121,7 @@ func TestCLI_convergeHandsOffToController(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("converge 8001 -o json: exit %d\n%s\n%s", code, out, errOut)
 	}
-	var doc reconcilers.ResultDoc
+	var doc plan.ResultDoc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || !doc.OK || len(doc.Actions) != 1 || doc.Actions[0].ID != "8001" {
 		t.Errorf("json result %v: %s", err, out)
 	}
@@ -231,7 +231,7 @@ func TestCLI_lockRule(t *testing.T) {
 	}
 }
 
-// resultSchema pins the -o json document (DESIGN section 7).
+// resultSchema pins the -o json document (docs/design.md, "Output and exit codes").
 const resultSchema = "../internal/cli/testdata/result.schema.json"
 
 func validateResult(t *testing.T, doc string) {

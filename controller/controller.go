@@ -21,8 +21,11 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/leader"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
 
@@ -47,14 +50,14 @@ type Controller struct {
 	metrics   *metrics.Metrics
 	flows     *reconcilers.Workflows
 	book      *phaseBook
-	locks     *keyedLock
+	locks     *lock.Keyed[api.ID]
 	queue     workqueue.TypedRateLimitingInterface[api.ID]
 
 	// cfg is the last valid desired state; nil until one was loaded.
 	cfg atomic.Pointer[api.Config]
 	// loads remembers each guest's checked result by its bytes, so that a
 	// reload after an edit re-checks only the guests that changed.
-	loads *api.Cache
+	loads *desired.Loader
 
 	mu sync.Mutex
 	// removed holds the guests that left the files (Orphaned or to prune).
@@ -97,9 +100,9 @@ func New(opts Options, host hypervisor.Host, store StatusStore, log logr.Logger,
 		reg:       reg,
 		flows:     reconcilers.NewWorkflows(host, reconcilers.Scripts{Dir: opts.ScriptsDir}),
 		book:      book,
-		locks:     newKeyedLock(),
+		locks:     &lock.Keyed[api.ID]{},
 		removed:   map[api.ID]api.Kind{},
-		loads:     api.NewCache(),
+		loads:     desired.NewLoader(),
 	}
 	if c.metrics, err = metrics.New(reg, allKinds, allPhases, book.counts); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
@@ -111,7 +114,7 @@ func New(opts Options, host hypervisor.Host, store StatusStore, log logr.Logger,
 	wqp.Init(QueueName)
 	if opts.LeaderElect {
 		if c.elector, err = c.newElector(); err != nil {
-			return nil, &reconcilers.UsageError{Msg: err.Error()}
+			return nil, &plan.UsageError{Msg: err.Error()}
 		}
 	}
 	// Per-guest exponential backoff, capped by an overall token bucket so
@@ -383,7 +386,7 @@ func (c *Controller) reload(w *watcher) {
 		c.log.V(1).Info("Cannot watch the folder of a config file", "error", err.Error())
 	}
 	t0 := time.Now()
-	cfg, err := api.LoadCached(c.configDir, c.loads)
+	cfg, err := c.loads.Load(c.configDir)
 	hits, misses := c.loads.Stats()
 	c.log.V(1).Info("Config read", "duration", time.Since(t0).String(), "guestsUnchanged", hits, "guestsChecked", misses)
 	if err != nil {
@@ -577,7 +580,7 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	case err == nil:
 		c.queue.Forget(id)
 		log.V(1).Info("Reconcile finished", "duration", time.Since(start).String())
-	case reconcilers.IsTerminal(err):
+	case plan.IsTerminal(err):
 		result = metrics.ResultError
 		c.queue.Forget(id)
 		log.Error(err, "Reconcile failed; not retrying until the files change")

@@ -18,6 +18,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/controller"
 	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
 )
 
@@ -467,7 +468,7 @@ func TestRequestConverge_keepsTheRestOfTheFile(t *testing.T) {
 			if err := os.Chmod(l.file(tt.file), 0o604); err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := api.Load(l.cfgDir)
+			cfg, err := desired.Load(l.cfgDir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -484,7 +485,7 @@ func TestRequestConverge_keepsTheRestOfTheFile(t *testing.T) {
 			if fi, _ := os.Stat(l.file(tt.file)); fi.Mode().Perm() != 0o604 {
 				t.Errorf("mode %v, want 0604", fi.Mode().Perm())
 			}
-			cfg2, err := api.Load(l.cfgDir)
+			cfg2, err := desired.Load(l.cfgDir)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 )
 
@@ -35,7 +36,7 @@ func TestController_editLatency(t *testing.T) {
 		t.Skip("measurement")
 	}
 	l := newLabFrom(t, src)
-	cfg, err := api.Load(l.cfgDir)
+	cfg, err := desired.Load(l.cfgDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func (b *phaseBook) set(id api.ID, kind api.Kind, phase api.Phase) {
 }
 
 // Get is the guest's phase as a status with only ID, kind and phase set,
-// for planning (reconcilers.StatusReader); ok false when the book does not
+// for planning (plan.StatusReader); ok false when the book does not
 // know the guest.
 func (b *phaseBook) get(id api.ID) (kindPhase, bool) {
 	b.mu.Lock()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
 
@@ -52,15 +53,15 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 
 	token := g.ConvergeToken()
 	converge := token != "" && token != st.LastHandledConvergeAt
-	var plan *reconcilers.Plan
+	var p *plan.Plan
 	var why string
 	switch {
 	case converge:
-		plan, why = reconcilers.PlanConverge(cfg, []api.ID{id}), whyConverge
+		p, why = plan.Converge(cfg, []api.ID{id}), whyConverge
 	case !exists || st.Phase != api.PhaseReady:
 		// Missing, or its last workflow did not finish: create what is
 		// missing or unfinished in its chain, then the guest itself.
-		plan, err = reconcilers.PlanCreate(ctx, cfg, []api.ID{id}, reconcilers.HostLookup(c.host, cfg, bookStatus{c.book, c.store}))
+		p, err = plan.Create(ctx, cfg, []api.ID{id}, plan.HostLookup(c.host, cfg, bookStatus{c.book, c.store}))
 		if err != nil {
 			return g.Kind, err
 		}
@@ -69,34 +70,34 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 			why = whyNotReady
 		}
 	case st.ObservedSpecHash != g.Hash:
-		plan, why = reconcilers.PlanApply(cfg, []api.ID{id}), whySpecChanged
+		p, why = plan.Apply(cfg, []api.ID{id}), whySpecChanged
 	default:
 		log.V(1).Info("Guest is up to date")
 		return g.Kind, nil
 	}
 	if !converge {
-		waitForExisting(plan)
+		waitForExisting(p)
 	} else {
 		c.metrics.ConvergeTotal.Inc()
 	}
-	log.Info("Reconciling guest", "reason", why, "actions", len(plan.Actions), "phase", st.Phase)
+	log.Info("Reconciling guest", "reason", why, "actions", len(p.Actions), "phase", st.Phase)
 
 	runner := &reconcilers.Runner{Workflows: c.flows, Config: cfg, Status: c.store}
 	start := time.Now()
-	out := reconcilers.Execute(ctx, plan, c.opts.Parallel, c.runAction(runner, converge), &observer{c: c, log: log})
+	out := plan.Execute(ctx, p, c.opts.Parallel, c.runAction(runner, converge), &observer{c: c, log: log})
 	if ctx.Err() != nil {
 		return g.Kind, ctx.Err()
 	}
 	err = outcomeErr(out)
-	var target reconcilers.ActionResult
-	for i, a := range plan.Actions {
+	var target plan.ActionResult
+	for i, a := range p.Actions {
 		if a.ID == id {
 			target = out.Results[i]
 		}
 	}
 	// The target never ran because something it needs failed: its status
 	// must still say so, or a converge waiting on it would read "Ready".
-	targetCancelled := target.Result == reconcilers.ResultCancelled && err != nil
+	targetCancelled := target.Result == plan.ResultCancelled && err != nil
 	if converge || targetCancelled {
 		now := time.Now().UTC()
 		if _, werr := c.store.Update(id, g.Kind, func(s *api.Status) {
@@ -123,10 +124,10 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 // the controller runs: under the guest's lock, so that a dependency
 // another worker is building right now is finished before its dependents
 // use it. runAction skips them once they hold the lock.
-func waitForExisting(p *reconcilers.Plan) {
+func waitForExisting(p *plan.Plan) {
 	for _, a := range p.Actions {
-		if a.Action == reconcilers.ActSkip && a.Reason == reconcilers.ReasonExists {
-			a.Action = reconcilers.ActCreate
+		if a.Action == plan.ActSkip && a.Reason == plan.ReasonExists {
+			a.Action = plan.ActCreate
 		}
 	}
 }
@@ -136,20 +137,20 @@ func waitForExisting(p *reconcilers.Plan) {
 // worker already did it while this one waited (the guest exists, is Ready
 // and has the current spec hash). That is how two guests sharing a missing
 // dependency create it once.
-func (c *Controller) runAction(runner *reconcilers.Runner, converge bool) reconcilers.RunFunc {
-	return func(ctx context.Context, a *reconcilers.Action, report func(reconcilers.StepResult)) reconcilers.ActionResult {
-		unlock, err := c.locks.lock(ctx, a.ID)
+func (c *Controller) runAction(runner *reconcilers.Runner, converge bool) plan.RunFunc {
+	return func(ctx context.Context, a *plan.Action, report func(plan.StepResult)) plan.ActionResult {
+		unlock, err := c.locks.Lock(ctx, a.ID)
 		if err != nil {
-			return reconcilers.ActionResult{Result: reconcilers.ResultCancelled, Err: fmt.Errorf("%s %s: %w", a.Action, a.ID, err)}
+			return plan.ActionResult{Result: plan.ResultCancelled, Err: fmt.Errorf("%s %s: %w", a.Action, a.ID, err)}
 		}
 		defer unlock()
-		if !converge && a.Action == reconcilers.ActCreate {
+		if !converge && a.Action == plan.ActCreate {
 			done, err := c.upToDate(ctx, a)
 			if err != nil {
-				return reconcilers.ActionResult{Result: reconcilers.ResultFailed, Err: fmt.Errorf("look up %s %s: %w", a.Kind, a.ID, err)}
+				return plan.ActionResult{Result: plan.ResultFailed, Err: fmt.Errorf("look up %s %s: %w", a.Kind, a.ID, err)}
 			}
 			if done {
-				return reconcilers.ActionResult{Result: reconcilers.ResultSkipped}
+				return plan.ActionResult{Result: plan.ResultSkipped}
 			}
 		}
 		return runner.Run(ctx, a, report)
@@ -158,7 +159,7 @@ func (c *Controller) runAction(runner *reconcilers.Runner, converge bool) reconc
 
 // upToDate re-checks, under the guest's lock, whether a create is still
 // needed.
-func (c *Controller) upToDate(ctx context.Context, a *reconcilers.Action) (bool, error) {
+func (c *Controller) upToDate(ctx context.Context, a *plan.Action) (bool, error) {
 	return reconcilers.UpToDate(ctx, c.host, c.store, a)
 }
 
@@ -173,7 +174,7 @@ func (c *Controller) reconcileRemoved(ctx context.Context, id api.ID) (api.Kind,
 		return "", nil
 	}
 	log := c.log.WithValues("guest", id, "kind", kind)
-	unlock, err := c.locks.lock(ctx, id)
+	unlock, err := c.locks.Lock(ctx, id)
 	if err != nil {
 		return kind, err
 	}
@@ -198,8 +199,8 @@ func (c *Controller) reconcileRemoved(ctx context.Context, id api.ID) (api.Kind,
 		return kind, nil
 	case c.opts.Prune:
 		runner := &reconcilers.Runner{Workflows: c.flows, Status: c.store}
-		a := &reconcilers.Action{ID: id, Kind: kind, Action: reconcilers.ActDelete, Reason: reconcilers.ReasonTarget}
-		r := runner.Run(ctx, a, func(s reconcilers.StepResult) { (&observer{c: c, log: log}).StepDone(a, s) })
+		a := &plan.Action{ID: id, Kind: kind, Action: plan.ActDelete, Reason: plan.ReasonTarget}
+		r := runner.Run(ctx, a, func(s plan.StepResult) { (&observer{c: c, log: log}).StepDone(a, s) })
 		if r.Err != nil {
 			return kind, r.Err
 		}
@@ -224,13 +225,13 @@ func (c *Controller) reconcileRemoved(ctx context.Context, id api.ID) (api.Kind,
 }
 
 // outcomeErr joins the errors of the actions that failed.
-func outcomeErr(out *reconcilers.Outcome) error {
+func outcomeErr(out *plan.Outcome) error {
 	if out.OK() {
 		return nil
 	}
 	var errs []error
 	for _, r := range out.Results {
-		if r.Result == reconcilers.ResultFailed {
+		if r.Result == plan.ResultFailed {
 			errs = append(errs, r.Err)
 		}
 	}
@@ -251,21 +252,21 @@ type observer struct {
 	log logr.Logger
 }
 
-var _ reconcilers.Observer = (*observer)(nil)
+var _ plan.Observer = (*observer)(nil)
 
-func (o *observer) ActionStarted(a *reconcilers.Action) {
+func (o *observer) ActionStarted(a *plan.Action) {
 	o.log.V(1).Info("Action started", "action", a.Action, "id", a.ID, "reason", a.Reason)
 }
 
-func (o *observer) StepDone(a *reconcilers.Action, s reconcilers.StepResult) {
-	if s.Result != reconcilers.StepSkipped {
+func (o *observer) StepDone(a *plan.Action, s plan.StepResult) {
+	if s.Result != plan.StepSkipped {
 		o.c.metrics.StepDuration.WithLabelValues(string(a.Kind), s.Name).Observe(s.Duration.Seconds())
 	}
 	o.log.V(2).Info("Step done", "id", a.ID, "step", s.Name, "result", s.Result, "duration", s.Duration.String())
 }
 
-func (o *observer) ActionDone(a *reconcilers.Action, r reconcilers.ActionResult) {
-	if r.Result == reconcilers.ResultFailed {
+func (o *observer) ActionDone(a *plan.Action, r plan.ActionResult) {
+	if r.Result == plan.ResultFailed {
 		o.log.Error(r.Err, "Action failed", "action", a.Action, "id", a.ID, "reason", a.Reason)
 		return
 	}

@@ -2,12 +2,12 @@ package reconcilers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 )
 
 // StatusWriter records guest status; status.Store implements it.
@@ -34,28 +34,28 @@ func (r *Runner) now() time.Time {
 }
 
 // Run carries out one action; it is a RunFunc.
-func (r *Runner) Run(ctx context.Context, a *Action, report func(StepResult)) ActionResult {
+func (r *Runner) Run(ctx context.Context, a *plan.Action, report func(plan.StepResult)) plan.ActionResult {
 	host := r.Workflows.Host()
 	switch a.Action {
-	case ActSkip:
-		return ActionResult{Result: ResultSkipped}
-	case ActCreate:
+	case plan.ActSkip:
+		return plan.ActionResult{Result: plan.ResultSkipped}
+	case plan.ActCreate:
 		return r.create(ctx, a, report)
-	case ActStart:
+	case plan.ActStart:
 		return r.simple(ctx, a, report, "start", func(g *hypervisor.Guest) (bool, error) {
 			if g.Running {
 				return false, nil
 			}
 			return true, host.Start(ctx, a.Kind, a.ID)
 		})
-	case ActStop:
+	case plan.ActStop:
 		return r.simple(ctx, a, report, "stop", func(g *hypervisor.Guest) (bool, error) {
 			if !g.Running {
 				return false, nil
 			}
 			return true, host.Stop(ctx, a.Kind, a.ID)
 		})
-	case ActRestart:
+	case plan.ActRestart:
 		return r.simple(ctx, a, report, "restart", func(g *hypervisor.Guest) (bool, error) {
 			if g.Running {
 				if err := host.Stop(ctx, a.Kind, a.ID); err != nil {
@@ -64,7 +64,7 @@ func (r *Runner) Run(ctx context.Context, a *Action, report func(StepResult)) Ac
 			}
 			return true, host.Start(ctx, a.Kind, a.ID)
 		})
-	case ActDelete:
+	case plan.ActDelete:
 		res := r.simple(ctx, a, report, "delete", func(g *hypervisor.Guest) (bool, error) {
 			if g.Running {
 				if err := host.Stop(ctx, a.Kind, a.ID); err != nil {
@@ -75,42 +75,42 @@ func (r *Runner) Run(ctx context.Context, a *Action, report func(StepResult)) Ac
 		})
 		if res.Err == nil && r.Status != nil {
 			if err := r.Status.Delete(a.ID); err != nil {
-				res.Result, res.Err = ResultFailed, err
+				res.Result, res.Err = plan.ResultFailed, err
 			}
 		}
 		return res
 	}
-	return ActionResult{Result: ResultFailed, Err: fmt.Errorf("unknown action %q", a.Action)}
+	return plan.ActionResult{Result: plan.ResultFailed, Err: fmt.Errorf("unknown action %q", a.Action)}
 }
 
 // simple runs a one-step action on an existing guest.
-func (r *Runner) simple(ctx context.Context, a *Action, report func(StepResult), name string, fn func(*hypervisor.Guest) (bool, error)) ActionResult {
+func (r *Runner) simple(ctx context.Context, a *plan.Action, report func(plan.StepResult), name string, fn func(*hypervisor.Guest) (bool, error)) plan.ActionResult {
 	t0 := time.Now()
 	g, err := r.Workflows.Host().Get(ctx, a.Kind, a.ID)
 	did := false
 	if err == nil {
 		did, err = fn(g)
 	}
-	s := StepResult{Name: name, Result: StepOK, Duration: time.Since(t0)}
+	s := plan.StepResult{Name: name, Result: plan.StepOK, Duration: time.Since(t0)}
 	switch {
 	case err != nil:
-		s.Result, s.Err = StepFailed, err
+		s.Result, s.Err = plan.StepFailed, err
 	case !did:
-		s.Result = StepUnchanged
+		s.Result = plan.StepUnchanged
 	}
 	if report != nil {
 		report(s)
 	}
 	if err != nil {
-		return ActionResult{Result: ResultFailed, Steps: []StepResult{s}, Err: fmt.Errorf("%s %s %s: %w", name, a.Kind, a.ID, err)}
+		return plan.ActionResult{Result: plan.ResultFailed, Steps: []plan.StepResult{s}, Err: fmt.Errorf("%s %s %s: %w", name, a.Kind, a.ID, err)}
 	}
 	if !did {
-		return ActionResult{Result: ResultSkipped, Steps: []StepResult{s}}
+		return plan.ActionResult{Result: plan.ResultSkipped, Steps: []plan.StepResult{s}}
 	}
-	return ActionResult{Result: ResultOK, Steps: []StepResult{s}}
+	return plan.ActionResult{Result: plan.ResultOK, Steps: []plan.StepResult{s}}
 }
 
-func (r *Runner) create(ctx context.Context, a *Action, report func(StepResult)) ActionResult {
+func (r *Runner) create(ctx context.Context, a *plan.Action, report func(plan.StepResult)) plan.ActionResult {
 	g := a.Guest
 	r.record(g, func(st *api.Status) {
 		st.Phase = api.PhaseProvisioning
@@ -132,7 +132,7 @@ func (r *Runner) create(ctx context.Context, a *Action, report func(StepResult))
 			st.LastSteps = records
 			st.SetReady("False", api.ReasonFailed, err.Error(), now)
 		})
-		return ActionResult{Result: ResultFailed, Steps: steps, Err: err}
+		return plan.ActionResult{Result: plan.ResultFailed, Steps: steps, Err: err}
 	}
 	r.record(g, func(st *api.Status) {
 		st.Phase = api.PhaseReady
@@ -142,7 +142,7 @@ func (r *Runner) create(ctx context.Context, a *Action, report func(StepResult))
 		st.LastSteps = records
 		st.SetReady("True", api.ReasonSucceeded, "create workflow finished", now)
 	})
-	return ActionResult{Result: ResultOK, Steps: steps}
+	return plan.ActionResult{Result: plan.ResultOK, Steps: steps}
 }
 
 // record updates a status; a status that cannot be written is not a reason
@@ -155,25 +155,17 @@ func (r *Runner) record(g *api.Guest, fn func(*api.Status)) {
 	_, _ = r.Status.Update(g.ID, g.Kind, fn)
 }
 
-// IsTerminal reports whether retrying cannot help: the desired state itself
-// is wrong.
-func IsTerminal(err error) bool {
-	var inv *api.InvalidError
-	var use *UsageError
-	return errors.As(err, &inv) || errors.As(err, &use)
-}
-
 // UpToDate reports whether a create action is no longer needed because
 // another worker or process did it meanwhile: the guest exists, is Ready
 // and has the current spec hash (or, for a dependency planned as existing,
 // simply exists). Callers check it under the guest's lock, which is how two
 // plans sharing a missing dependency create it once.
-func UpToDate(ctx context.Context, host hypervisor.Host, st StatusReader, a *Action) (bool, error) {
+func UpToDate(ctx context.Context, host hypervisor.Host, st plan.StatusReader, a *plan.Action) (bool, error) {
 	_, exists, err := hypervisor.Exists(ctx, host, a.Kind, a.ID)
 	if err != nil || !exists {
 		return false, err
 	}
-	if a.Reason == ReasonExists {
+	if a.Reason == plan.ReasonExists {
 		return true, nil
 	}
 	rec, err := st.Get(a.ID, a.Kind)

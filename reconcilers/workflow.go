@@ -4,36 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 )
-
-// Step results, as in the -o json document.
-const (
-	StepOK        = "ok"
-	StepUnchanged = "unchanged"
-	StepFailed    = "failed"
-	StepSkipped   = "skipped"
-)
-
-// StepResult is what one step did.
-type StepResult struct {
-	Name     string
-	Result   string
-	Duration time.Duration
-	Err      error
-}
 
 // outcome is what a step function reports when it succeeds.
 type outcome string
 
 const (
-	changed   outcome = StepOK
-	unchanged outcome = StepUnchanged
-	skipped   outcome = StepSkipped
+	changed   outcome = plan.StepOK
+	unchanged outcome = plan.StepUnchanged
+	skipped   outcome = plan.StepSkipped
 )
 
 // step is one named, idempotent part of a workflow.
@@ -74,7 +59,7 @@ type Workflows struct {
 	// clones serializes clones per source: Proxmox locks the source for the
 	// whole clone, so a second clone from it at once fails with "CT is
 	// locked (disk)"; waiting here is cheaper than failing and retrying.
-	clones keyedMutex
+	clones lock.Keyed[api.ID]
 }
 
 // NewWorkflows returns the workflows for host, with scripts resolved in
@@ -89,19 +74,19 @@ func (w *Workflows) Host() hypervisor.Host { return w.host }
 // Apply runs the guest's full create workflow, calling report after each
 // step. It stops at the first failing step; the error names the guest and
 // the step.
-func (w *Workflows) Apply(ctx context.Context, cfg *api.Config, g *api.Guest, report func(StepResult)) ([]StepResult, error) {
+func (w *Workflows) Apply(ctx context.Context, cfg *api.Config, g *api.Guest, report func(plan.StepResult)) ([]plan.StepResult, error) {
 	steps := lxcSteps
 	if g.Kind == api.KindVM {
 		steps = vmSteps
 	}
 	r := &run{w: w, cfg: cfg, g: g}
-	results := make([]StepResult, 0, len(steps))
+	results := make([]plan.StepResult, 0, len(steps))
 	for _, s := range steps {
 		start := time.Now()
 		out, err := s.fn(ctx, r)
-		res := StepResult{Name: s.name, Result: string(out), Duration: time.Since(start)}
+		res := plan.StepResult{Name: s.name, Result: string(out), Duration: time.Since(start)}
 		if err != nil {
-			res.Result, res.Err = StepFailed, err
+			res.Result, res.Err = plan.StepFailed, err
 		}
 		results = append(results, res)
 		if report != nil {
@@ -135,27 +120,6 @@ func FailedStep(err error) string {
 		return se.Step
 	}
 	return ""
-}
-
-// keyedMutex is a set of mutexes by guest ID.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[api.ID]*sync.Mutex
-}
-
-func (k *keyedMutex) lock(id api.ID) func() {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[api.ID]*sync.Mutex{}
-	}
-	m := k.locks[id]
-	if m == nil {
-		m = &sync.Mutex{}
-		k.locks[id] = m
-	}
-	k.mu.Unlock()
-	m.Lock()
-	return m.Unlock
 }
 
 // setDiff returns the keys of want whose value differs on the host, plus
@@ -266,8 +230,11 @@ func (r *run) define(ctx context.Context, create func(ctx context.Context) error
 		if source != nil && !source.Spec.IsTemplate {
 			spec.Snapshot = source.Spec.TemplateSnapshotName
 		}
-		unlock := r.w.clones.lock(src)
-		err := r.w.host.Clone(ctx, r.g.Kind, src, r.g.ID, spec)
+		unlock, err := r.w.clones.Lock(ctx, src)
+		if err != nil {
+			return "", fmt.Errorf("clone %s from %s: wait for other clones of %s: %w", r.g.ID, src, src, err)
+		}
+		err = r.w.host.Clone(ctx, r.g.Kind, src, r.g.ID, spec)
 		unlock()
 		if err != nil {
 			return "", fmt.Errorf("clone %s from %s: %w", r.g.ID, src, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 )
 
 // recorder wraps a host and records the host-changing calls.
@@ -115,7 +116,7 @@ func TestWorkflows_secondRunChangesNothing(t *testing.T) {
 			}
 			for _, s := range steps {
 				always := s.Name == "features" || s.Name == "app-script" || s.Name == "health-check"
-				if s.Result == StepOK && !always {
+				if s.Result == plan.StepOK && !always {
 					t.Errorf("%s: second apply of %s changed step %s", dir, id, s.Name)
 				}
 			}
@@ -142,7 +143,7 @@ func TestWorkflows_reappliesDriftedConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if steps[1].Name != "configure" || steps[1].Result != StepOK {
+	if steps[1].Name != "configure" || steps[1].Result != plan.StepOK {
 		t.Errorf("configure = %+v, want ok (drift repaired)", steps[1])
 	}
 	g, _ := host.Get(ctx, api.KindLXC, 941)
@@ -182,9 +183,9 @@ func TestWorkflows_clonesOfOneSourceNeverOverlap(t *testing.T) {
 	cfg := load(t, referenceLab)
 	rec := &recorder{Host: newSim(t, 5*time.Millisecond)}
 	w := NewWorkflows(rec, Scripts{})
-	p := PlanConverge(cfg, cfg.IDs)
+	p := plan.Converge(cfg, cfg.IDs)
 	runner := &Runner{Workflows: w, Config: cfg}
-	out := Execute(context.Background(), p, 8, runner.Run, nil)
+	out := plan.Execute(context.Background(), p, 8, runner.Run, nil)
 	if !out.OK() {
 		t.Fatal("converge of the reference lab failed")
 	}

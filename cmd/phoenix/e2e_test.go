@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 )
 
 // These tests run the real binary, as a user or an init system would, to
@@ -172,7 +173,7 @@ func TestController_survivesSIGKILL(t *testing.T) {
 	if !waitReady(t, addr, 60*time.Second) {
 		t.Fatalf("controller not ready after %d kills\n%s", kills, logs.String())
 	}
-	cfg, err := api.Load(l.cfgDir)
+	cfg, err := desired.Load(l.cfgDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,10 +10,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
-	"github.com/phoenix-hypervisor/phoenix/internal/flock"
-	"github.com/phoenix-hypervisor/phoenix/reconcilers"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/internal/status"
+	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
 
 // app is one run of the CLI.
@@ -33,7 +35,7 @@ func (a *app) loadConfig(verb string) (*api.Config, error) {
 	if err := a.opts.validate(); err != nil {
 		return nil, err
 	}
-	cfg, err := api.Load(a.opts.ConfigDir)
+	cfg, err := desired.Load(a.opts.ConfigDir)
 	if err != nil {
 		a.fail(verb, err)
 		return nil, err
@@ -54,7 +56,7 @@ func (a *app) fail(verb string, err error) {
 		fmt.Fprintf(a.stderr, "phoenix: %v\n", err)
 	}
 	if a.opts.Output == "json" {
-		a.writeJSON(reconcilers.ResultDoc{Verb: verb, Targets: []string{}, Actions: []reconcilers.ActionDoc{}, Error: err.Error()})
+		a.writeJSON(plan.ResultDoc{Verb: verb, Targets: []string{}, Actions: []plan.ActionDoc{}, Error: err.Error()})
 	}
 }
 
@@ -102,27 +104,27 @@ func (a *app) prepare(verb string, args []string) (*env, []api.ID, error) {
 }
 
 // execute runs (or, with --dry-run, prints) a plan.
-func (a *app) execute(ctx context.Context, e *env, p *reconcilers.Plan) error {
+func (a *app) execute(ctx context.Context, e *env, p *plan.Plan) error {
 	if a.opts.DryRun {
 		if a.opts.Output == "json" {
-			return a.writeJSON(reconcilers.Doc(p, nil))
+			return a.writeJSON(plan.Doc(p, nil))
 		}
 		fmt.Fprintf(a.stdout, "%s: plan of %d actions (dry run, nothing changed)\n", p.Verb, len(p.Actions))
 		fmt.Fprint(a.stdout, p.String())
 		return nil
 	}
-	var obs reconcilers.Observer
+	var obs plan.Observer
 	if a.opts.Output == "text" {
 		obs = newProgress(a.stdout)
 	}
 	runner := &reconcilers.Runner{Workflows: e.flows, Config: e.cfg, Status: e.status}
-	locks, err := flock.New(filepath.Join(e.stateDir, "locks"))
+	locks, err := lock.NewDir(filepath.Join(e.stateDir, "locks"))
 	if err != nil {
 		return err
 	}
-	out := reconcilers.Execute(ctx, p, a.opts.Parallel, guarded(e, locks, runner.Run), obs)
+	out := plan.Execute(ctx, p, a.opts.Parallel, guarded(e, locks, runner.Run), obs)
 	if a.opts.Output == "json" {
-		if err := a.writeJSON(reconcilers.Doc(p, out)); err != nil {
+		if err := a.writeJSON(plan.Doc(p, out)); err != nil {
 			return err
 		}
 	} else {
@@ -131,7 +133,7 @@ func (a *app) execute(ctx context.Context, e *env, p *reconcilers.Plan) error {
 	if !out.OK() {
 		if a.opts.Output == "json" {
 			for i, r := range out.Results {
-				if r.Result == reconcilers.ResultFailed {
+				if r.Result == plan.ResultFailed {
 					fmt.Fprintf(a.stderr, "phoenix: %s %s failed: %v\n", p.Actions[i].Action, p.Actions[i].ID, r.Err)
 				}
 			}
@@ -148,7 +150,7 @@ func (a *app) writeJSON(v any) error {
 }
 
 // planVerb is the shape shared by the verbs that plan and execute.
-func (a *app) planVerb(use, short, long string, plan func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error)) *cobra.Command {
+func (a *app) planVerb(use, short, long string, plan func(ctx context.Context, e *env, targets []api.ID) (*plan.Plan, error)) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
@@ -185,18 +187,18 @@ func (a *app) createCommand() *cobra.Command {
 		`create resolves the named guests' dependency chain (clone sources and
 dependencies). Every named guest gets the full create workflow; every other
 guest of the chain is created only when it does not exist yet.`,
-		func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error) {
-			return reconcilers.PlanCreate(ctx, e.cfg, targets, e.lookup())
+		func(ctx context.Context, e *env, targets []api.ID) (*plan.Plan, error) {
+			return plan.Create(ctx, e.cfg, targets, e.lookup())
 		})
 }
 
-// convergeShort is the seed plan's wording, kept for users of the old tool.
+// convergeShort is the wording users of the old tool know.
 const convergeShort = "Creates a guest if it doesn't exist, and forcefully re-applies all configurations and features for the guest and its entire dependency chain."
 
 func (a *app) convergeCommand() *cobra.Command {
 	cmd := a.planVerb("converge ID...", convergeShort, convergeShort,
-		func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error) {
-			return reconcilers.PlanConverge(e.cfg, targets), nil
+		func(ctx context.Context, e *env, targets []api.ID) (*plan.Plan, error) {
+			return plan.Converge(e.cfg, targets), nil
 		})
 	a.handOffConverge(cmd)
 	return cmd
@@ -204,15 +206,15 @@ func (a *app) convergeCommand() *cobra.Command {
 
 func (a *app) startCommand() *cobra.Command {
 	return a.planVerb("start ID...", "Start the named guests and the guests they depend on (dependencies first)", "",
-		func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error) {
-			return reconcilers.PlanStart(ctx, e.cfg, targets, e.lookup())
+		func(ctx context.Context, e *env, targets []api.ID) (*plan.Plan, error) {
+			return plan.Start(ctx, e.cfg, targets, e.lookup())
 		})
 }
 
 func (a *app) stopCommand(verb, short string) *cobra.Command {
 	return a.planVerb(verb+" ID...", short, "",
-		func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error) {
-			return reconcilers.PlanStop(ctx, e.cfg, verb, targets, e.lookup())
+		func(ctx context.Context, e *env, targets []api.ID) (*plan.Plan, error) {
+			return plan.Stop(ctx, e.cfg, verb, targets, e.lookup())
 		})
 }
 
@@ -221,8 +223,8 @@ func (a *app) deleteCommand() *cobra.Command {
 	cmd := a.planVerb("delete ID...", "Delete the named guests (only those); refuses while other existing guests need them, unless --force",
 		`delete stops and destroys the named guests, and no others. It refuses (exit 2)
 when an existing guest clones from or depends on one of them, unless --force.`,
-		func(ctx context.Context, e *env, targets []api.ID) (*reconcilers.Plan, error) {
-			return reconcilers.PlanDelete(ctx, e.cfg, targets, e.lookup(), force)
+		func(ctx context.Context, e *env, targets []api.ID) (*plan.Plan, error) {
+			return plan.Delete(ctx, e.cfg, targets, e.lookup(), force)
 		})
 	cmd.Flags().BoolVar(&force, "force", false, "delete even when other existing guests clone from or depend on the guest")
 	return cmd
@@ -233,8 +235,8 @@ func (a *app) letsGoCommand() *cobra.Command {
 		`LetsGo runs the full create workflow on every guest in dependency order, then
 starts every non-template guest whose start_at_boot is not false, by
 (boot_order, ID).`,
-		func(ctx context.Context, e *env, _ []api.ID) (*reconcilers.Plan, error) {
-			return reconcilers.PlanLetsGo(e.cfg), nil
+		func(ctx context.Context, e *env, _ []api.ID) (*plan.Plan, error) {
+			return plan.LetsGo(e.cfg), nil
 		})
 	cmd.Aliases = []string{"up", "letsgo"}
 	cmd.Args = cobra.NoArgs
@@ -245,20 +247,20 @@ starts every non-template guest whose start_at_boot is not false, by
 // processes on the state dir. A dependency the plan would create is skipped
 // when another process finished it while this one waited; guests the user
 // named always get their workflow.
-func guarded(e *env, locks *flock.Dir, run reconcilers.RunFunc) reconcilers.RunFunc {
-	return func(ctx context.Context, a *reconcilers.Action, report func(reconcilers.StepResult)) reconcilers.ActionResult {
+func guarded(e *env, locks *lock.Dir, run plan.RunFunc) plan.RunFunc {
+	return func(ctx context.Context, a *plan.Action, report func(plan.StepResult)) plan.ActionResult {
 		unlock, err := locks.Lock(ctx, "guest-"+a.ID.String())
 		if err != nil {
-			return reconcilers.ActionResult{Result: reconcilers.ResultCancelled, Err: fmt.Errorf("%s %s: %w", a.Action, a.ID, err)}
+			return plan.ActionResult{Result: plan.ResultCancelled, Err: fmt.Errorf("%s %s: %w", a.Action, a.ID, err)}
 		}
 		defer unlock()
-		if a.Action == reconcilers.ActCreate && a.Reason == reconcilers.ReasonMissingDependency {
+		if a.Action == plan.ActCreate && a.Reason == plan.ReasonMissingDependency {
 			done, err := reconcilers.UpToDate(ctx, e.host, e.status, a)
 			if err != nil {
-				return reconcilers.ActionResult{Result: reconcilers.ResultFailed, Err: fmt.Errorf("look up %s %s: %w", a.Kind, a.ID, err)}
+				return plan.ActionResult{Result: plan.ResultFailed, Err: fmt.Errorf("look up %s %s: %w", a.Kind, a.ID, err)}
 			}
 			if done {
-				return reconcilers.ActionResult{Result: reconcilers.ResultSkipped}
+				return plan.ActionResult{Result: plan.ResultSkipped}
 			}
 		}
 		return run(ctx, a, report)
@@ -266,6 +268,6 @@ func guarded(e *env, locks *flock.Dir, run reconcilers.RunFunc) reconcilers.RunF
 }
 
 // lookup tells planning what the host and the status files say of a guest.
-func (e *env) lookup() reconcilers.Lookup {
-	return reconcilers.HostLookup(e.host, e.cfg, e.status)
+func (e *env) lookup() plan.Lookup {
+	return plan.HostLookup(e.host, e.cfg, e.status)
 }

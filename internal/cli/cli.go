@@ -9,10 +9,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/reconcilers"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 )
 
-// Exit codes (DESIGN section 7).
+// Exit codes (docs/design.md, "Output and exit codes").
 const (
 	ExitOK     = 0
 	ExitFailed = 1
@@ -66,7 +66,7 @@ func exitCode(err error) int {
 		return ee.code
 	}
 	var inv *api.InvalidError
-	var use *reconcilers.UsageError
+	var use *plan.UsageError
 	if errors.As(err, &inv) || errors.As(err, &use) {
 		return ExitUsage
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/controller"
 	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
-	"github.com/phoenix-hypervisor/phoenix/reconcilers"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/internal/status"
 )
 
@@ -176,15 +176,15 @@ func handled(recorded, before, token string) bool {
 
 func (a *app) reportHandOff(targets []api.ID, final []*api.Status, elapsed time.Duration) error {
 	failed := false
-	doc := reconcilers.ResultDoc{Verb: "converge", OK: true, ElapsedMS: elapsed.Milliseconds(), Actions: []reconcilers.ActionDoc{}}
+	doc := plan.ResultDoc{Verb: "converge", OK: true, ElapsedMS: elapsed.Milliseconds(), Actions: []plan.ActionDoc{}}
 	for i, id := range targets {
 		s := final[i]
-		ad := reconcilers.ActionDoc{ID: id.String(), Kind: string(s.Kind), Action: reconcilers.ActCreate,
-			Reason: reconcilers.ReasonTarget, Result: reconcilers.ResultOK, DurationMS: elapsed.Milliseconds()}
+		ad := plan.ActionDoc{ID: id.String(), Kind: string(s.Kind), Action: plan.ActCreate,
+			Reason: plan.ReasonTarget, Result: plan.ResultOK, DurationMS: elapsed.Milliseconds()}
 		doc.Targets = append(doc.Targets, id.String())
 		if s.Phase == api.PhaseFailed {
 			failed, doc.OK = true, false
-			ad.Result, ad.Error = reconcilers.ResultFailed, s.LastError
+			ad.Result, ad.Error = plan.ResultFailed, s.LastError
 		}
 		doc.Actions = append(doc.Actions, ad)
 		if a.opts.Output == "text" {

@@ -11,8 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/phoenix-hypervisor/phoenix/reconcilers"
-
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 )
 
@@ -80,11 +79,11 @@ func (h *harness) mustRun(args ...string) string {
 
 // runJSON runs a verb with -o json, checks the document against the result
 // schema and decodes it.
-func (h *harness) runJSON(args ...string) (int, reconcilers.ResultDoc, string) {
+func (h *harness) runJSON(args ...string) (int, plan.ResultDoc, string) {
 	h.t.Helper()
 	code, out, errOut := h.run(append(args, "-o", "json")...)
 	testlab.ValidateJSON(h.t, "testdata/result.schema.json", out)
-	var doc reconcilers.ResultDoc
+	var doc plan.ResultDoc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		h.t.Fatalf("phoenix %s -o json: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -124,8 +123,8 @@ func (h *harness) hostSnapshot() map[string]string {
 }
 
 // actionsByID indexes a result's actions.
-func actionsByID(doc reconcilers.ResultDoc) map[string]reconcilers.ActionDoc {
-	m := map[string]reconcilers.ActionDoc{}
+func actionsByID(doc plan.ResultDoc) map[string]plan.ActionDoc {
+	m := map[string]plan.ActionDoc{}
 	for _, a := range doc.Actions {
 		m[a.ID] = a
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
-	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 	"github.com/phoenix-hypervisor/phoenix/internal/status"
+	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
 
 // legacyConfigDir is where the old bash tool kept its files.

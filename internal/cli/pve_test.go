@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/fake/pve/fakepvetest"
 )
 
@@ -38,7 +38,7 @@ func newPVEHarness(t *testing.T, src string) *pveHarness {
 // script the config names.
 func stubScripts(t *testing.T, cfgDir string) string {
 	t.Helper()
-	cfg, err := api.Load(cfgDir)
+	cfg, err := desired.Load(cfgDir)
 	if err != nil {
 		t.Fatal(err)
 	}

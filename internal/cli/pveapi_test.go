@@ -24,10 +24,10 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/phoenix-hypervisor/phoenix/internal/fake/pveapi"
 	"github.com/phoenix-hypervisor/phoenix/internal/cli"
+	"github.com/phoenix-hypervisor/phoenix/internal/fake/pveapi"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
-	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
 
 const (
@@ -204,11 +204,11 @@ func (l *apiLab) mustRun(args ...string) string {
 
 // runJSON runs a verb with -o json, checks the document against the
 // result schema and decodes it.
-func (l *apiLab) runJSON(args ...string) (int, reconcilers.ResultDoc, string) {
+func (l *apiLab) runJSON(args ...string) (int, plan.ResultDoc, string) {
 	l.t.Helper()
 	code, out, errOut := l.run(append(args, "-o", "json")...)
 	testlab.ValidateJSON(l.t, "testdata/result.schema.json", out)
-	var doc reconcilers.ResultDoc
+	var doc plan.ResultDoc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		l.t.Fatalf("phoenix %s -o json: %v\n%s\n%s", strings.Join(args, " "), err, out, errOut)
 	}
@@ -288,8 +288,8 @@ func (l *apiLab) writes(mark int) []string {
 	return out
 }
 
-func byID(doc reconcilers.ResultDoc) map[string]reconcilers.ActionDoc {
-	m := map[string]reconcilers.ActionDoc{}
+func byID(doc plan.ResultDoc) map[string]plan.ActionDoc {
+	m := map[string]plan.ActionDoc{}
 	for _, a := range doc.Actions {
 		if a.Action == "start" {
 			m[a.ID+"/start"] = a

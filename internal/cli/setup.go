@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 )
 
 // defaultSetupSteps maps each host setup step to the section of

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/ui"
 )
 
@@ -17,7 +17,7 @@ func TestGraph_svgIsThePagesPicture(t *testing.T) {
 	// A state dir that does not exist: every guest Pending, nothing created.
 	h.stateDir = filepath.Join(t.TempDir(), "never-made")
 	got := h.mustRun("graph", "--format", "svg")
-	cfg, err := api.Load(h.cfgDir)
+	cfg, err := desired.Load(h.cfgDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
 	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 )
@@ -266,7 +267,7 @@ func TestLetsGo_createsEverythingAndStartsByBootOrder(t *testing.T) {
 	if code != 0 || !doc.OK {
 		t.Fatalf("LetsGo: exit %d\n%s", code, stderr)
 	}
-	cfg, err := api.Load(h.cfgDir)
+	cfg, err := desired.Load(h.cfgDir)
 	if err != nil {
 		t.Fatal(err)
 	}

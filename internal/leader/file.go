@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 )
 
 // File is the pmxcfs lock's contract on one machine, for controllers that
@@ -84,7 +85,7 @@ func (l *File) TryAcquire(ctx context.Context) (bool, error) {
 	if l.held {
 		return true, l.Renew(ctx)
 	}
-	unlock, err := l.mutex()
+	unlock, err := l.mutex(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -112,11 +113,11 @@ func (l *File) TryAcquire(ctx context.Context) (bool, error) {
 }
 
 // Renew implements Lock.
-func (l *File) Renew(context.Context) error {
+func (l *File) Renew(ctx context.Context) error {
 	if !l.held {
 		return fmt.Errorf("renew %s: not held: %w", l, ErrLost)
 	}
-	unlock, err := l.mutex()
+	unlock, err := l.mutex(ctx)
 	if err != nil {
 		l.lose()
 		return fmt.Errorf("renew %s: %w: %w", l, err, ErrLost)
@@ -155,7 +156,7 @@ func (l *File) Release() error {
 		return nil
 	}
 	defer l.lose()
-	unlock, err := l.mutex()
+	unlock, err := l.mutex(context.Background())
 	if err != nil {
 		return fmt.Errorf("release %s: %w", l, err)
 	}
@@ -175,21 +176,16 @@ func (l *File) lose() {
 	l.dropAlive()
 }
 
-// mutex flocks <name>.lock; the returned func unlocks it.
-func (l *File) mutex() (func(), error) {
+// mutex flocks <name>.lock, waiting for it or ctx; the returned func
+// unlocks it.
+func (l *File) mutex(ctx context.Context) (func(), error) {
 	f, err := os.OpenFile(l.path(".lock"), os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
+	if err := lock.Flock(ctx, f, syscall.LOCK_EX, 0, time.Time{}); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+		return nil, err
 	}
 	return func() { f.Close() }, nil
 }
@@ -204,23 +200,16 @@ func (l *File) takeAlive() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if !errors.Is(err, syscall.EINTR) {
-			break
+	ok, err := lock.TryFlock(f, syscall.LOCK_EX)
+	if !ok || err != nil {
+		f.Close()
+		if err != nil {
+			return false, fmt.Errorf("lock %s: %w", f.Name(), err)
 		}
-	}
-	switch {
-	case err == nil:
-		l.alive = f
-		return true, nil
-	case errors.Is(err, syscall.EWOULDBLOCK):
-		f.Close()
 		return false, nil
-	default:
-		f.Close()
-		return false, fmt.Errorf("lock %s: %w", f.Name(), err)
 	}
+	l.alive = f
+	return true, nil
 }
 
 func (l *File) dropAlive() {

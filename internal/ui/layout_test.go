@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 	"github.com/phoenix-hypervisor/phoenix/internal/ui"
 )
@@ -26,7 +27,7 @@ const (
 
 func loadLab(tb testing.TB, dir string) *api.Config {
 	tb.Helper()
-	cfg, err := api.Load(dir)
+	cfg, err := desired.Load(dir)
 	if err != nil {
 		tb.Fatalf("load %s: %v", dir, err)
 	}

@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 )
 
 // setRaw writes raw lxc.* keys into the container's config file; an empty

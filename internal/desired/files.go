@@ -1,4 +1,4 @@
-package api
+package desired
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
 )
 
 // pending is one guest as found in a file, on its way to becoming a Guest.
@@ -18,7 +20,7 @@ import (
 type pending struct {
 	name string // the guest as problems name it: the key, or the vmid
 	own  json.RawMessage
-	g    *Guest
+	g    *api.Guest
 	ps   problems
 	bad  bool
 	// fast: the guest may take the fast path (fastSpec); false when a VM's
@@ -26,11 +28,11 @@ type pending struct {
 	fast bool
 }
 
-func (c *Config) loadLXC(ps *problems, path string) int {
+func (c *loading) loadLXC(ps *problems, path string) int {
 	return c.loadFile(ps, path, &c.LXCPath, c.parseLXC)
 }
 
-func (c *Config) parseLXC(ps *problems, path string, data []byte) {
+func (c *loading) parseLXC(ps *problems, path string, data []byte) {
 	top, ok := parseFile(ps, path, data)
 	if !ok {
 		c.unreadable = true
@@ -53,21 +55,21 @@ func (c *Config) parseLXC(ps *problems, path string, data []byte) {
 	}
 	var work []*pending
 	for _, e := range entries {
-		id, err := ParseID(e.key)
+		id, err := api.ParseID(e.key)
 		if err != nil {
-			ps.add(path, e.key, "lxc_configs", "key %q is not a valid guest ID (want a number from %d to %d)", e.key, MinID, MaxID)
+			ps.add(path, e.key, "lxc_configs", "key %q is not a valid guest ID (want a number from %d to %d)", e.key, api.MinID, api.MaxID)
 			continue
 		}
-		work = append(work, &pending{name: e.key, own: e.raw, fast: true, g: &Guest{ID: id, Kind: KindLXC, File: path, Raw: e.raw}})
+		work = append(work, &pending{name: e.key, own: e.raw, fast: true, g: &api.Guest{ID: id, Kind: api.KindLXC, File: path, Raw: e.raw}})
 	}
 	c.finish(ps, path, guestSchemaLXC, work, false)
 }
 
-func (c *Config) loadVM(ps *problems, path string) int {
+func (c *loading) loadVM(ps *problems, path string) int {
 	return c.loadFile(ps, path, &c.VMPath, c.parseVM)
 }
 
-func (c *Config) parseVM(ps *problems, path string, data []byte) {
+func (c *loading) parseVM(ps *problems, path string, data []byte) {
 	top, ok := parseFile(ps, path, data)
 	if !ok {
 		c.unreadable = true
@@ -113,8 +115,8 @@ func (c *Config) parseVM(ps *problems, path string, data []byte) {
 		}
 		raw := marshalRawMap(eff)
 		p := &pending{name: name, own: own, fast: allDigits(m["vmid"])}
-		if id, err := ParseID(name); err == nil {
-			p.g = &Guest{ID: id, Kind: KindVM, File: path, Raw: raw}
+		if id, err := api.ParseID(name); err == nil {
+			p.g = &api.Guest{ID: id, Kind: api.KindVM, File: path, Raw: raw}
 		}
 		work = append(work, p)
 	}
@@ -123,7 +125,7 @@ func (c *Config) parseVM(ps *problems, path string, data []byte) {
 
 // finish checks each guest against its schema, decodes it and hashes it,
 // in parallel, then records the guests in file order.
-func (c *Config) finish(ps *problems, path string, schema schemaName, work []*pending, defaultsBad bool) {
+func (c *loading) finish(ps *problems, path string, schema schemaName, work []*pending, defaultsBad bool) {
 	all, err := schemas()
 	if err != nil {
 		ps.add(path, "", "", "built-in schema: %v", err)
@@ -182,7 +184,7 @@ func (c *Config) finish(ps *problems, path string, schema schemaName, work []*pe
 		st := fileStep{ps: p.ps}
 		if p.g == nil {
 			if !p.bad {
-				st.ps.add(path, p.name, "vmid", "%q is not a valid guest ID (want a number from %d to %d)", p.name, MinID, MaxID)
+				st.ps.add(path, p.name, "vmid", "%q is not a valid guest ID (want a number from %d to %d)", p.name, api.MinID, api.MaxID)
 			}
 		} else {
 			st.g, st.bad = p.g, p.bad || defaultsBad
@@ -196,7 +198,7 @@ func (c *Config) finish(ps *problems, path string, schema schemaName, work []*pe
 
 // step records one guest of a file: the problems found in it, then the
 // guest itself (which may find its ID taken by another).
-func (c *Config) step(ps *problems, st fileStep) {
+func (c *loading) step(ps *problems, st fileStep) {
 	*ps = append(*ps, st.ps...)
 	if st.g != nil {
 		c.addGuest(ps, st.g, st.bad)
@@ -208,7 +210,7 @@ func (c *Config) step(ps *problems, st fileStep) {
 // whose bytes did not change since the last load is not parsed again: its
 // problems and guests are replayed (the guests themselves, which nothing
 // changes after loading).
-func (c *Config) loadFile(ps *problems, path string, setPath *string, parse func(*problems, string, []byte)) int {
+func (c *loading) loadFile(ps *problems, path string, setPath *string, parse func(*problems, string, []byte)) int {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0
@@ -262,7 +264,7 @@ func (p *pending) check(path string, sch schemaChecker) {
 			p.g.Hash = SpecHash(p.g.Raw)
 			return
 		}
-		p.g.Spec = Spec{}
+		p.g.Spec = api.Spec{}
 	}
 	doc, err := decodeAny(p.own)
 	if err != nil {
@@ -287,7 +289,7 @@ func (p *pending) check(path string, sch schemaChecker) {
 
 // addGuest records a guest. A guest whose checks failed is still recorded,
 // so that references to it do not also show up as unknown guests.
-func (c *Config) addGuest(ps *problems, g *Guest, bad bool) {
+func (c *loading) addGuest(ps *problems, g *api.Guest, bad bool) {
 	if prev, ok := c.Guests[g.ID]; ok {
 		if prev.File == g.File {
 			ps.add(g.File, g.ID.String(), "", "ID %s is used twice in this file", g.ID)

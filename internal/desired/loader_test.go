@@ -1,4 +1,4 @@
-package api
+package desired
 
 import (
 	"bytes"
@@ -8,12 +8,14 @@ import (
 	"reflect"
 	"strconv"
 	"testing"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
 )
 
 func copyLab(t *testing.T, src string) string {
 	t.Helper()
 	dst := t.TempDir()
-	for _, n := range []string{HypervisorFile, LXCFile, VMFile} {
+	for _, n := range []string{api.HypervisorFile, api.LXCFile, api.VMFile} {
 		data, err := os.ReadFile(filepath.Join(src, n))
 		if err != nil {
 			continue
@@ -25,11 +27,11 @@ func copyLab(t *testing.T, src string) string {
 	return dst
 }
 
-// LoadCached gives what Load gives, load after load, while files change
+// Loader.Load gives what Load gives, load after load, while files change
 // under it: guests edited, made invalid, fixed again, vm_defaults changed.
-func TestLoadCached_sameAsLoad(t *testing.T) {
-	dir := copyLab(t, "../config/examples/lab")
-	cache := NewCache()
+func TestLoader_sameAsLoad(t *testing.T) {
+	dir := copyLab(t, "../../config/examples/lab")
+	cache := NewLoader()
 	edit := func(file, old, new string) {
 		t.Helper()
 		p := filepath.Join(dir, file)
@@ -47,7 +49,7 @@ func TestLoadCached_sameAsLoad(t *testing.T) {
 	same := func(step string) {
 		t.Helper()
 		want, wantErr := Load(dir)
-		got, gotErr := LoadCached(dir, cache)
+		got, gotErr := cache.Load(dir)
 		if !reflect.DeepEqual(wantErr, gotErr) {
 			t.Fatalf("%s: errors differ:\n got %v\nwant %v", step, gotErr, wantErr)
 		}
@@ -60,42 +62,42 @@ func TestLoadCached_sameAsLoad(t *testing.T) {
 	if h, m := cache.Stats(); m != 0 || h == 0 {
 		t.Errorf("unchanged reload: %d hits, %d misses; want all hits", h, m)
 	}
-	edit(LXCFile, `"memory_mb": `, `"memory_mb": 1`)
+	edit(api.LXCFile, `"memory_mb": `, `"memory_mb": 1`)
 	same("memory edited")
 	if _, m := cache.Stats(); m != 1 {
 		t.Errorf("one guest edited: %d misses, want 1", m)
 	}
-	edit(LXCFile, `"cores": `, `"cores": "x", "c0res": `)
+	edit(api.LXCFile, `"cores": `, `"cores": "x", "c0res": `)
 	same("invalid guest")
 	same("invalid again")
-	edit(LXCFile, `"cores": "x", "c0res": `, `"cores": `)
+	edit(api.LXCFile, `"cores": "x", "c0res": `, `"cores": `)
 	same("fixed")
-	edit(VMFile, `"vm_defaults": {`, `"vm_defaults": {"swap_mb": 64, `)
+	edit(api.VMFile, `"vm_defaults": {`, `"vm_defaults": {"swap_mb": 64, `)
 	same("vm_defaults changed")
-	edit(VMFile, `"vm_defaults": {"swap_mb": 64, `, `"vm_defaults": {"swap_mb": "bad", `)
+	edit(api.VMFile, `"vm_defaults": {"swap_mb": 64, `, `"vm_defaults": {"swap_mb": "bad", `)
 	same("vm_defaults invalid")
 	same("vm_defaults invalid, again")
-	edit(VMFile, `"vm_defaults": {"swap_mb": "bad", `, `"vm_defaults": {`)
+	edit(api.VMFile, `"vm_defaults": {"swap_mb": "bad", `, `"vm_defaults": {`)
 	same("vm_defaults fixed")
 	same("unchanged again")
 	if h, m := cache.Stats(); m != 0 || h == 0 {
 		t.Errorf("unchanged reload: %d hits, %d misses; want all hits", h, m)
 	}
-	lxc, _ := os.ReadFile(filepath.Join(dir, LXCFile))
-	if err := os.WriteFile(filepath.Join(dir, LXCFile), lxc[:len(lxc)/2], 0o600); err != nil {
+	lxc, _ := os.ReadFile(filepath.Join(dir, api.LXCFile))
+	if err := os.WriteFile(filepath.Join(dir, api.LXCFile), lxc[:len(lxc)/2], 0o600); err != nil {
 		t.Fatal(err)
 	}
 	same("LXC file cut in half")
 	same("LXC file cut in half, again")
-	if err := os.WriteFile(filepath.Join(dir, LXCFile), lxc, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, api.LXCFile), lxc, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	same("LXC file whole again")
 	// A guest ID used in both files: a problem of the pair, not of either
 	// file, found again when only one file changes.
-	edit(VMFile, `"vmid": `, `"vmid": 1`)
+	edit(api.VMFile, `"vmid": `, `"vmid": 1`)
 	same("VM ID edited")
-	data, _ := os.ReadFile(filepath.Join(dir, VMFile))
+	data, _ := os.ReadFile(filepath.Join(dir, api.VMFile))
 	var doc struct {
 		VMs []struct {
 			VMID int `json:"vmid"`
@@ -105,9 +107,9 @@ func TestLoadCached_sameAsLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	taken := strconv.Itoa(doc.VMs[0].VMID)
-	edit(LXCFile, `"lxc_configs": {`, `"lxc_configs": {"`+taken+`": {"template": "t"},`)
+	edit(api.LXCFile, `"lxc_configs": {`, `"lxc_configs": {"`+taken+`": {"template": "t"},`)
 	same("ID in both files")
 	same("ID in both files, again")
-	edit(LXCFile, `"lxc_configs": {"`+taken+`": {"template": "t"},`, `"lxc_configs": {`)
+	edit(api.LXCFile, `"lxc_configs": {"`+taken+`": {"template": "t"},`, `"lxc_configs": {`)
 	same("ID in one file again")
 }

@@ -1,4 +1,4 @@
-package api
+package desired
 
 import (
 	"bytes"
@@ -10,26 +10,28 @@ import (
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
 )
 
 // slowSpec is what loading did before the fast path: the schema check of
 // the guest, then encoding/json.
-func slowSpec(t testing.TB, raw []byte, schema schemaName) (Spec, bool) {
+func slowSpec(t testing.TB, raw []byte, schema schemaName) (api.Spec, bool) {
 	all, err := schemas()
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc, err := decodeAny(raw)
 	if err != nil {
-		return Spec{}, false
+		return api.Spec{}, false
 	}
 	var ps problems
 	if schemaProblems(&ps, "f", all[schema], doc, nil) > 0 {
-		return Spec{}, false
+		return api.Spec{}, false
 	}
-	var s Spec
+	var s api.Spec
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return Spec{}, false
+		return api.Spec{}, false
 	}
 	return s, true
 }
@@ -38,7 +40,7 @@ func slowSpec(t testing.TB, raw []byte, schema schemaName) (Spec, bool) {
 // check passes and encoding/json decodes the same Spec.
 func checkFast(t *testing.T, raw []byte) {
 	t.Helper()
-	var fast Spec
+	var fast api.Spec
 	if !fastSpec(raw, &fast) {
 		return
 	}
@@ -71,7 +73,7 @@ var mutations = []string{`null`, `"x"`, `""`, `0`, `-1`, `1`, `7`, `1.5`, `1e2`,
 
 func guestObjects(t *testing.T) [][]byte {
 	var out [][]byte
-	for _, dir := range []string{"../testdata/reference-lab", "../config/examples/lab", "../testdata/small"} {
+	for _, dir := range []string{"../../testdata/reference-lab", "../../config/examples/lab", "../../testdata/small"} {
 		c, err := Load(dir)
 		if err != nil {
 			t.Fatal(err)
@@ -85,7 +87,7 @@ func guestObjects(t *testing.T) [][]byte {
 
 func TestFastSpec_agreesWithSchemaAndDecoder(t *testing.T) {
 	for _, raw := range guestObjects(t) {
-		var fast Spec
+		var fast api.Spec
 		if !fastSpec(raw, &fast) {
 			t.Errorf("fast path refused a valid guest of a lab: %s", raw)
 		}
@@ -133,7 +135,7 @@ func FuzzFastSpec(f *testing.F) {
 // a field added to a schema must be taught to fastSpec too.
 func TestFastSpec_knowsEverySchemaProperty(t *testing.T) {
 	for _, name := range []string{"phoenix_lxc_configs.schema.json", "phoenix_vm_configs.schema.json"} {
-		data, err := os.ReadFile(filepath.Join("..", "config", "schemas", name))
+		data, err := os.ReadFile(filepath.Join("..", "..", "config", "schemas", name))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package api
+package desired
 
 import (
 	"bytes"
@@ -7,10 +7,11 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 )
 
-func lab10k(b *testing.B) *Config {
+func lab10k(b *testing.B) *api.Config {
 	b.Helper()
 	c, err := Load(testlab.Generate(b, 10000))
 	if err != nil {
@@ -42,7 +43,7 @@ func BenchmarkValidateGuest(b *testing.B) {
 	b.Run("fast", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			for _, id := range c.IDs {
-				var s Spec
+				var s api.Spec
 				if !fastSpec(c.Guests[id].Raw, &s) {
 					b.Fatalf("guest %s took the slow path", id)
 				}
@@ -53,9 +54,9 @@ func BenchmarkValidateGuest(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			for _, id := range c.IDs {
 				g := c.Guests[id]
-				p := &pending{name: id.String(), own: g.Raw, g: &Guest{ID: id, Kind: g.Kind, Raw: g.Raw}}
+				p := &pending{name: id.String(), own: g.Raw, g: &api.Guest{ID: id, Kind: g.Kind, Raw: g.Raw}}
 				sch := all[guestSchemaLXC]
-				if g.Kind == KindVM {
+				if g.Kind == api.KindVM {
 					sch = all[guestSchemaVM]
 				}
 				p.check("f", sch) // p.fast unset: the slow path
@@ -74,19 +75,19 @@ func BenchmarkValidateRefs(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var ps problems
-		validateGuests(&ps, c)
+		validateGuests(&ps, &loading{Config: c})
 		if len(ps) > 0 {
 			b.Fatal(ps)
 		}
 	}
 }
 
-// BenchmarkLoadCached is the controller's reload after an edit of one guest
+// BenchmarkLoader is the controller's reload after an edit of one guest
 // in the 10,000-guest lab: every other guest comes from the cache.
-func BenchmarkLoadCached(b *testing.B) {
+func BenchmarkLoader(b *testing.B) {
 	src := testlab.Generate(b, 10000)
 	dir := b.TempDir()
-	for _, n := range []string{HypervisorFile, LXCFile, VMFile} {
+	for _, n := range []string{api.HypervisorFile, api.LXCFile, api.VMFile} {
 		data, err := os.ReadFile(filepath.Join(src, n))
 		if err != nil {
 			b.Fatal(err)
@@ -95,10 +96,10 @@ func BenchmarkLoadCached(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	lxc := filepath.Join(dir, LXCFile)
+	lxc := filepath.Join(dir, api.LXCFile)
 	orig, _ := os.ReadFile(lxc)
-	cache := NewCache()
-	if _, err := LoadCached(dir, cache); err != nil {
+	cache := NewLoader()
+	if _, err := cache.Load(dir); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
@@ -109,7 +110,7 @@ func BenchmarkLoadCached(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if _, err := LoadCached(dir, cache); err != nil {
+		if _, err := cache.Load(dir); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,9 +1,11 @@
-package api
+package desired
 
 import (
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
 )
 
 // fastSpec decodes one guest object into spec, checking on the way what the
@@ -19,7 +21,7 @@ import (
 // the schema check and json.Unmarshal, which give the exact problems. raw
 // must be valid JSON (the file it came from passed json.Valid).
 // fast_test.go checks the promise against the slow path.
-func fastSpec(raw []byte, spec *Spec) (ok bool) {
+func fastSpec(raw []byte, spec *api.Spec) (ok bool) {
 	d := fastDec{b: raw}
 	var seen uint64
 	ok = d.object(func(key string, v []byte) bool {
@@ -134,7 +136,7 @@ func unknownKeyOK(key string, fold map[string]bool) bool {
 	return !fold[string(b)]
 }
 
-func decodeSpecField(f uint, v []byte, s *Spec) bool {
+func decodeSpecField(f uint, v []byte, s *api.Spec) bool {
 	var ok bool
 	switch f {
 	case fName:
@@ -155,7 +157,7 @@ func decodeSpecField(f uint, v []byte, s *Spec) bool {
 	case fDiskSizeGB:
 		s.DiskSizeGB, ok = jsonInt(v, 1)
 	case fNetworkConfig:
-		s.NetworkConfig = &NetworkConfig{}
+		s.NetworkConfig = &api.NetworkConfig{}
 		ok = decodeNetwork(v, s.NetworkConfig)
 	case fNetworkBridge:
 		s.NetworkBridge, ok = jsonString(v)
@@ -203,7 +205,7 @@ func decodeSpecField(f uint, v []byte, s *Spec) bool {
 	case fVolumes:
 		s.Volumes, ok = jsonVolumes(v)
 	case fHealthCheck:
-		s.HealthCheck = &HealthCheck{}
+		s.HealthCheck = &api.HealthCheck{}
 		ok = decodeHealth(v, s.HealthCheck)
 	case fAnnotations:
 		s.Annotations, ok = jsonStringMap(v)
@@ -219,7 +221,7 @@ func decodeSpecField(f uint, v []byte, s *Spec) bool {
 	return ok
 }
 
-func decodeNetwork(v []byte, n *NetworkConfig) bool {
+func decodeNetwork(v []byte, n *api.NetworkConfig) bool {
 	var seen uint8
 	d := fastDec{b: v}
 	return d.object(func(key string, v []byte) bool {
@@ -252,7 +254,7 @@ func decodeNetwork(v []byte, n *NetworkConfig) bool {
 	})
 }
 
-func decodeHealth(v []byte, h *HealthCheck) bool {
+func decodeHealth(v []byte, h *api.HealthCheck) bool {
 	var seen uint8
 	d := fastDec{b: v}
 	return d.object(func(key string, v []byte) bool {
@@ -279,11 +281,11 @@ func decodeHealth(v []byte, h *HealthCheck) bool {
 	})
 }
 
-func jsonVolumes(v []byte) ([]Volume, bool) {
-	out := []Volume{}
+func jsonVolumes(v []byte) ([]api.Volume, bool) {
+	out := []api.Volume{}
 	d := fastDec{b: v}
 	ok := d.array(func(v []byte) bool {
-		var vol Volume
+		var vol api.Volume
 		var seen uint8
 		vd := fastDec{b: v}
 		ok := vd.object(func(key string, v []byte) bool {
@@ -412,25 +414,25 @@ func allDigits(s []byte) bool {
 }
 
 // jsonRef decodes an id_ref: a string of digits or a non-negative integer.
-func jsonRef(v []byte) (Ref, bool) {
+func jsonRef(v []byte) (api.Ref, bool) {
 	if len(v) > 1 && v[0] == '"' {
 		body := v[1 : len(v)-1]
 		if !allDigits(body) {
-			return Ref{}, false
+			return api.Ref{}, false
 		}
 		s := string(body)
-		id, _ := ParseID(s)
-		return Ref{Raw: s, ID: id}, true
+		id, _ := api.ParseID(s)
+		return api.Ref{Raw: s, ID: id}, true
 	}
 	if !allDigits(v) {
-		return Ref{}, false
+		return api.Ref{}, false
 	}
 	s := string(v)
-	id, _ := ParseID(s)
-	return Ref{Raw: s, ID: id}, true
+	id, _ := api.ParseID(s)
+	return api.Ref{Raw: s, ID: id}, true
 }
 
-func jsonRefPtr(v []byte) (*Ref, bool) {
+func jsonRefPtr(v []byte) (*api.Ref, bool) {
 	r, ok := jsonRef(v)
 	if !ok {
 		return nil, false
@@ -438,8 +440,8 @@ func jsonRefPtr(v []byte) (*Ref, bool) {
 	return &r, true
 }
 
-func jsonRefs(v []byte) ([]Ref, bool) {
-	out := []Ref{}
+func jsonRefs(v []byte) ([]api.Ref, bool) {
+	out := []api.Ref{}
 	d := fastDec{b: v}
 	ok := d.array(func(v []byte) bool {
 		r, ok := jsonRef(v)

@@ -1,4 +1,4 @@
-package api
+package desired
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
 )
 
 // Load reads the desired state from dir and validates it. It returns an
@@ -25,11 +27,11 @@ import (
 // names exists: the reference lab's core_paths point at the old tool's
 // absolute install paths, which must not stop the same files from loading
 // from another folder.
-func Load(dir string) (*Config, error) { return load(dir, nil) }
+func Load(dir string) (*api.Config, error) { return load(dir, nil) }
 
-func load(dir string, cache *Cache) (*Config, error) {
+func load(dir string, cache *Loader) (*api.Config, error) {
 	var ps problems
-	c := &Config{Dir: dir, Guests: map[ID]*Guest{}, cache: cache}
+	c := &loading{Config: &api.Config{Dir: dir, Guests: map[api.ID]*api.Guest{}}, cache: cache}
 	if cache != nil {
 		c.used = make(map[[32]byte]*cached, len(cache.prev))
 		c.usedFiles = map[string]*fileMemo{}
@@ -40,9 +42,9 @@ func load(dir string, cache *Cache) (*Config, error) {
 		}()
 	}
 
-	lxcPath := filepath.Join(dir, LXCFile)
-	vmPath := filepath.Join(dir, VMFile)
-	hvPath := filepath.Join(dir, HypervisorFile)
+	lxcPath := filepath.Join(dir, api.LXCFile)
+	vmPath := filepath.Join(dir, api.VMFile)
+	hvPath := filepath.Join(dir, api.HypervisorFile)
 	if data, err := os.ReadFile(hvPath); err == nil {
 		c.HypervisorPath = hvPath
 		if top, ok := parseFile(&ps, hvPath, data); ok {
@@ -59,14 +61,14 @@ func load(dir string, cache *Cache) (*Config, error) {
 	files += c.loadLXC(&ps, lxcPath)
 	files += c.loadVM(&ps, vmPath)
 	if files == 0 && len(ps) == 0 {
-		ps.add(dir, "", "", "no %s or %s in this folder (set --config-dir or PHOENIX_CONFIG_DIR)", LXCFile, VMFile)
+		ps.add(dir, "", "", "no %s or %s in this folder (set --config-dir or PHOENIX_CONFIG_DIR)", api.LXCFile, api.VMFile)
 	}
 	c.index()
 	validateGuests(&ps, c)
 	if len(ps) > 0 {
-		return nil, &InvalidError{Problems: ps}
+		return nil, &api.InvalidError{Problems: ps}
 	}
-	return c, nil
+	return c.Config, nil
 }
 
 func corePath(hv map[string]json.RawMessage, hvPath, key, def string) string {

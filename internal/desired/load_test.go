@@ -1,4 +1,4 @@
-package api
+package desired
 
 import (
 	"encoding/json"
@@ -8,9 +8,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
 )
 
-const referenceLab = "../testdata/reference-lab"
+const referenceLab = "../../testdata/reference-lab"
 
 // refLab returns a copy of the reference lab's config directory. Tests skip
 // when the shared fixtures are not beside the repository.
@@ -20,7 +22,7 @@ func refLab(tb testing.TB) string {
 		tb.Skipf("reference lab not found at %s", referenceLab)
 	}
 	dir := tb.TempDir()
-	for _, f := range []string{HypervisorFile, LXCFile, VMFile} {
+	for _, f := range []string{api.HypervisorFile, api.LXCFile, api.VMFile} {
 		data, err := os.ReadFile(filepath.Join(referenceLab, f))
 		if err != nil {
 			tb.Fatal(err)
@@ -32,7 +34,7 @@ func refLab(tb testing.TB) string {
 	return dir
 }
 
-func mustLoad(tb testing.TB, dir string) *Config {
+func mustLoad(tb testing.TB, dir string) *api.Config {
 	tb.Helper()
 	c, err := Load(dir)
 	if err != nil {
@@ -47,16 +49,16 @@ func TestLoad_referenceLab(t *testing.T) {
 		t.Fatalf("guests = %d, want 19 (17 LXC + 2 VM)", got)
 	}
 	g := c.Guest(941)
-	if g == nil || g.Kind != KindLXC || g.Spec.Name != "granite-new" {
+	if g == nil || g.Kind != api.KindLXC || g.Spec.Name != "granite-new" {
 		t.Fatalf("941 = %+v, want the granite-new container", g)
 	}
 	if src := g.CloneSource(); src != 921 {
 		t.Errorf("941 clone source = %d, want 921 (written as the string \"921\")", src)
 	}
-	if deps := g.Dependencies(); !reflect.DeepEqual(deps, []ID{953}) {
+	if deps := g.Dependencies(); !reflect.DeepEqual(deps, []api.ID{953}) {
 		t.Errorf("941 dependencies = %v, want [953]", deps)
 	}
-	if vm := c.Guest(8001); vm == nil || vm.Kind != KindVM || vm.CloneSource() != 8000 {
+	if vm := c.Guest(8001); vm == nil || vm.Kind != api.KindVM || vm.CloneSource() != 8000 {
 		t.Errorf("8001 = %+v, want a VM cloned from 8000", vm)
 	}
 }
@@ -95,17 +97,17 @@ func TestLoad_corePaths(t *testing.T) {
 	if err := os.Mkdir(sub, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{LXCFile, VMFile} {
+	for _, f := range []string{api.LXCFile, api.VMFile} {
 		if err := os.Rename(filepath.Join(dir, f), filepath.Join(sub, "my-"+f)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	hv := `{"core_paths": {"lxc_config_file": "guests/my-phoenix_lxc_configs.json", "vm_config_file": "guests/my-phoenix_vm_configs.json"}}`
-	if err := os.WriteFile(filepath.Join(dir, HypervisorFile), []byte(hv), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, api.HypervisorFile), []byte(hv), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c := mustLoad(t, dir)
-	if c.LXCPath != filepath.Join(sub, "my-"+LXCFile) || len(c.IDs) != 19 {
+	if c.LXCPath != filepath.Join(sub, "my-"+api.LXCFile) || len(c.IDs) != 19 {
 		t.Errorf("LXCPath = %s with %d guests, want the core_paths file with 19", c.LXCPath, len(c.IDs))
 	}
 }
@@ -115,14 +117,14 @@ func TestLoad_corePathsMissingFallsBack(t *testing.T) {
 	// absent here: the files beside the hypervisor config are used.
 	dir := refLab(t)
 	c := mustLoad(t, dir)
-	if c.LXCPath != filepath.Join(dir, LXCFile) {
-		t.Errorf("LXCPath = %s, want %s", c.LXCPath, filepath.Join(dir, LXCFile))
+	if c.LXCPath != filepath.Join(dir, api.LXCFile) {
+		t.Errorf("LXCPath = %s, want %s", c.LXCPath, filepath.Join(dir, api.LXCFile))
 	}
 }
 
 func TestLoad_noFiles(t *testing.T) {
 	_, err := Load(t.TempDir())
-	var inv *InvalidError
+	var inv *api.InvalidError
 	if !errors.As(err, &inv) || !strings.Contains(err.Error(), "--config-dir") {
 		t.Fatalf("Load(empty dir) = %v, want an InvalidError telling to set --config-dir", err)
 	}
@@ -131,7 +133,7 @@ func TestLoad_noFiles(t *testing.T) {
 // TestLoad_badCorpus loads every broken config of testdata/bad and checks
 // that each expected fragment (file, guest, field, what is wrong) appears.
 func TestLoad_badCorpus(t *testing.T) {
-	dirs, _ := filepath.Glob("../testdata/bad/*")
+	dirs, _ := filepath.Glob("../../testdata/bad/*")
 	if len(dirs) < 25 {
 		t.Fatalf("found %d bad configs, want at least 25", len(dirs))
 	}
@@ -142,7 +144,7 @@ func TestLoad_badCorpus(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = Load(dir)
-			var inv *InvalidError
+			var inv *api.InvalidError
 			if !errors.As(err, &inv) {
 				t.Fatalf("Load = %v, want an InvalidError", err)
 			}
@@ -161,11 +163,11 @@ func TestLoad_reportsEveryProblem(t *testing.T) {
 	lxc := `{"lxc_configs": {
 	  "900": {"name": "a", "template": "t", "memory_mb": -1, "mac_address": "nope"},
 	  "901": {"name": "b", "clone_from_ctid": "777", "dependencies": ["900", "778"]}}}`
-	if err := os.WriteFile(filepath.Join(dir, LXCFile), []byte(lxc), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, api.LXCFile), []byte(lxc), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Load(dir)
-	var inv *InvalidError
+	var inv *api.InvalidError
 	if !errors.As(err, &inv) {
 		t.Fatalf("Load = %v, want an InvalidError", err)
 	}
@@ -194,10 +196,10 @@ func TestLoad_hugeFile(t *testing.T) {
 		if i == 29999 {
 			mem = `"big"`
 		}
-		b.WriteString(`"` + ID(1000+i).String() + `": {"name": "g", "template": "t", "memory_mb": ` + mem + `, "notes": "` + pad + `"}`)
+		b.WriteString(`"` + api.ID(1000+i).String() + `": {"name": "g", "template": "t", "memory_mb": ` + mem + `, "notes": "` + pad + `"}`)
 	}
 	b.WriteString("}}")
-	if err := os.WriteFile(filepath.Join(dir, LXCFile), []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, api.LXCFile), []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Load(dir)
@@ -209,11 +211,11 @@ func TestLoad_hugeFile(t *testing.T) {
 func TestLoad_deeplyNested(t *testing.T) {
 	dir := t.TempDir()
 	deep := `{"lxc_configs": {"900": {"name": "a", "template": "t", "x": ` + strings.Repeat("[", 200000) + strings.Repeat("]", 200000) + `}}}`
-	if err := os.WriteFile(filepath.Join(dir, LXCFile), []byte(deep), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, api.LXCFile), []byte(deep), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Load(dir)
-	if err == nil || !strings.Contains(err.Error(), LXCFile) {
+	if err == nil || !strings.Contains(err.Error(), api.LXCFile) {
 		t.Fatalf("Load(deeply nested) = %v, want an error naming the file", err)
 	}
 }
@@ -235,23 +237,5 @@ func TestSpecHash(t *testing.T) {
 				t.Errorf("SpecHash equal = %v, want %v", got, tt.equal)
 			}
 		})
-	}
-}
-
-func TestParseID(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    ID
-		wantErr bool
-	}{
-		{"100", 100, false}, {"999999999", 999999999, false}, {"941", 941, false},
-		{"99", 0, true}, {"1000000000", 0, true}, {"0941", 0, true}, {"94a", 0, true},
-		{"", 0, true}, {"-941", 0, true}, {" 941", 0, true},
-	}
-	for _, tt := range tests {
-		got, err := ParseID(tt.in)
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("ParseID(%q) = %v, %v; want %v, err %v", tt.in, got, err, tt.want, tt.wantErr)
-		}
 	}
 }

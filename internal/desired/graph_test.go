@@ -1,4 +1,4 @@
-package api
+package desired
 
 import (
 	"os"
@@ -6,30 +6,32 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
 )
 
-func ids(xs ...int) []ID {
-	out := make([]ID, len(xs))
+func ids(xs ...int) []api.ID {
+	out := make([]api.ID, len(xs))
 	for i, x := range xs {
-		out[i] = ID(x)
+		out[i] = api.ID(x)
 	}
 	return out
 }
 
 func TestConfig_Closure(t *testing.T) {
 	ref := mustLoad(t, refLab(t))
-	example := mustLoad(t, "../config/examples/lab")
+	example := mustLoad(t, "../../config/examples/lab")
 	tests := []struct {
 		name    string
-		cfg     *Config
-		targets []ID
-		follow  func(Edge) bool
-		want    []ID
+		cfg     *api.Config
+		targets []api.ID
+		follow  func(api.Edge) bool
+		want    []api.ID
 	}{
 		{"seed chain", ref, ids(941), nil, ids(900, 901, 921, 953, 941)},
 		{"two targets share a chain", ref, ids(941, 950), nil, ids(900, 901, 921, 953, 941, 920, 950)},
 		{"clone source before dependencies", ref, ids(956), nil, ids(900, 902, 953, 901, 955, 956)},
-		{"runtime edges only", ref, ids(956), RuntimeOnly, ids(953, 955, 956)},
+		{"runtime edges only", ref, ids(956), api.RuntimeOnly, ids(953, 955, 956)},
 		{"vm chain", ref, ids(8001), nil, ids(8000, 8001)},
 		{"lxc depends on vm", example, ids(954), nil, ids(900, 902, 953, 8000, 8002, 954)},
 		{"vm depends on lxc", example, ids(8001), nil, ids(8000, 900, 953, 902, 952, 8001)},
@@ -44,13 +46,13 @@ func TestConfig_Closure(t *testing.T) {
 }
 
 func TestConfig_Order(t *testing.T) {
-	for _, dir := range []string{refLab(t), "../config/examples/lab"} {
+	for _, dir := range []string{refLab(t), "../../config/examples/lab"} {
 		c := mustLoad(t, dir)
 		order := c.Order()
 		if len(order) != len(c.IDs) {
 			t.Fatalf("%s: order has %d guests, want %d", dir, len(order), len(c.IDs))
 		}
-		pos := map[ID]int{}
+		pos := map[api.ID]int{}
 		for i, id := range order {
 			pos[id] = i
 		}
@@ -88,11 +90,11 @@ func TestLoad_cycles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, LXCFile), []byte(tt.lxc), 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, api.LXCFile), []byte(tt.lxc), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			if tt.vm != "" {
-				if err := os.WriteFile(filepath.Join(dir, VMFile), []byte(tt.vm), 0o600); err != nil {
+				if err := os.WriteFile(filepath.Join(dir, api.VMFile), []byte(tt.vm), 0o600); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -1,15 +1,17 @@
-package api
+package desired
 
 import (
 	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
 )
 
 // validateGuests runs the checks a schema cannot express: references,
 // cycles, addresses and script paths.
-func validateGuests(ps *problems, c *Config) {
+func validateGuests(ps *problems, c *loading) {
 	for _, id := range c.IDs {
 		g := c.Guests[id]
 		if g.Hash == "invalid" || g.Hash == "" {
@@ -19,7 +21,7 @@ func validateGuests(ps *problems, c *Config) {
 		validateNetwork(ps, g)
 		validateScripts(ps, g)
 	}
-	for _, cyc := range c.cycles() {
+	for _, cyc := range c.Cycles() {
 		parts := make([]string, len(cyc))
 		for i, id := range cyc {
 			parts[i] = id.String()
@@ -33,14 +35,14 @@ func validateGuests(ps *problems, c *Config) {
 	}
 }
 
-func cloneField(g *Guest) string {
+func cloneField(g *api.Guest) string {
 	if g.Spec.CloneFromVMID != nil {
 		return "clone_from_vmid"
 	}
 	return "clone_from_ctid"
 }
 
-func validateRefs(ps *problems, c *Config, g *Guest) {
+func validateRefs(ps *problems, c *loading, g *api.Guest) {
 	gid := g.ID.String()
 	s := &g.Spec
 	if s.CloneFromCTID != nil && s.CloneFromVMID != nil {
@@ -48,9 +50,9 @@ func validateRefs(ps *problems, c *Config, g *Guest) {
 	}
 	for _, r := range []struct {
 		field string
-		ref   *Ref
-		want  Kind
-	}{{"clone_from_ctid", s.CloneFromCTID, KindLXC}, {"clone_from_vmid", s.CloneFromVMID, KindVM}} {
+		ref   *api.Ref
+		want  api.Kind
+	}{{"clone_from_ctid", s.CloneFromCTID, api.KindLXC}, {"clone_from_vmid", s.CloneFromVMID, api.KindVM}} {
 		if r.ref == nil {
 			continue
 		}
@@ -64,9 +66,9 @@ func validateRefs(ps *problems, c *Config, g *Guest) {
 	}
 	if s.CloneFromCTID == nil && s.CloneFromVMID == nil {
 		switch {
-		case g.Kind == KindLXC && s.Template == "":
+		case g.Kind == api.KindLXC && s.Template == "":
 			ps.add(g.File, gid, "template", "a container needs an ostemplate (template) or a clone source (clone_from_ctid)")
-		case g.Kind == KindVM && s.TemplateImage == "":
+		case g.Kind == api.KindVM && s.TemplateImage == "":
 			ps.add(g.File, gid, "template_image", "a VM needs a cloud image (template_image) or a clone source (clone_from_vmid)")
 		}
 	}
@@ -77,9 +79,9 @@ func validateRefs(ps *problems, c *Config, g *Guest) {
 }
 
 // resolve checks that ref names another guest of the config.
-func resolve(ps *problems, c *Config, g *Guest, field string, ref Ref) (*Guest, bool) {
+func resolve(ps *problems, c *loading, g *api.Guest, field string, ref api.Ref) (*api.Guest, bool) {
 	if ref.ID == 0 {
-		ps.add(g.File, g.ID.String(), field, "%q is not a guest ID (want a number from %d to %d)", ref.Raw, MinID, MaxID)
+		ps.add(g.File, g.ID.String(), field, "%q is not a guest ID (want a number from %d to %d)", ref.Raw, api.MinID, api.MaxID)
 		return nil, false
 	}
 	if ref.ID == g.ID {
@@ -91,13 +93,13 @@ func resolve(ps *problems, c *Config, g *Guest, field string, ref Ref) (*Guest, 
 		return nil, false
 	}
 	if other == nil {
-		ps.add(g.File, g.ID.String(), field, "unknown guest %s (not in %s or %s)", ref.ID, LXCFile, VMFile)
+		ps.add(g.File, g.ID.String(), field, "unknown guest %s (not in %s or %s)", ref.ID, api.LXCFile, api.VMFile)
 		return nil, false
 	}
 	return other, true
 }
 
-func validateNetwork(ps *problems, g *Guest) {
+func validateNetwork(ps *problems, g *api.Guest) {
 	gid := g.ID.String()
 	if n := g.Spec.NetworkConfig; n != nil {
 		if n.IP != "" && n.IP != "dhcp" && n.IP != "manual" {
@@ -124,7 +126,7 @@ func validateNetwork(ps *problems, g *Guest) {
 	}
 }
 
-func validateScripts(ps *problems, g *Guest) {
+func validateScripts(ps *problems, g *api.Guest) {
 	gid := g.ID.String()
 	for i, f := range g.Spec.Features {
 		if !safeName(f) {
@@ -141,4 +143,4 @@ func safeName(name string) bool {
 	return name != "" && filepath.IsLocal(name) && !strings.ContainsAny(name, "\\\x00") && !strings.HasPrefix(name, ".")
 }
 
-func itoa(i int) string { return ID(i).String() }
+func itoa(i int) string { return api.ID(i).String() }

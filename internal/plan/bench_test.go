@@ -1,10 +1,11 @@
-package reconcilers
+package plan
 
 import (
 	"context"
 	"testing"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 )
 
@@ -18,11 +19,11 @@ func BenchmarkLoadValidatePlan(b *testing.B) {
 	for name, dir := range labs(b) {
 		b.Run(name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				cfg, err := api.Load(dir)
+				cfg, err := desired.Load(dir)
 				if err != nil {
 					b.Fatal(err)
 				}
-				PlanLetsGo(cfg)
+				LetsGo(cfg)
 			}
 		})
 	}
@@ -32,7 +33,7 @@ func BenchmarkLoad(b *testing.B) {
 	for name, dir := range labs(b) {
 		b.Run(name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				if _, err := api.Load(dir); err != nil {
+				if _, err := desired.Load(dir); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -44,7 +45,7 @@ func BenchmarkLoad(b *testing.B) {
 // every other guest already on the host: the no-op create case.
 func BenchmarkPlanCreate(b *testing.B) {
 	for name, dir := range labs(b) {
-		cfg, err := api.Load(dir)
+		cfg, err := desired.Load(dir)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -52,7 +53,7 @@ func BenchmarkPlanCreate(b *testing.B) {
 		look := func(context.Context, api.Kind, api.ID) (State, error) { return State{Exists: true, Running: true}, nil }
 		b.Run(name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				if _, err := PlanCreate(context.Background(), cfg, []api.ID{target}, look); err != nil {
+				if _, err := Create(context.Background(), cfg, []api.ID{target}, look); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -61,7 +62,7 @@ func BenchmarkPlanCreate(b *testing.B) {
 }
 
 func BenchmarkClosure(b *testing.B) {
-	cfg, err := api.Load(testlab.Generate(b, 10000))
+	cfg, err := desired.Load(testlab.Generate(b, 10000))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,13 +83,13 @@ func BenchmarkClosure(b *testing.B) {
 // loaded config: planning alone, without the load.
 func BenchmarkPlanLetsGo(b *testing.B) {
 	for name, dir := range labs(b) {
-		cfg, err := api.Load(dir)
+		cfg, err := desired.Load(dir)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Run(name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				PlanLetsGo(cfg)
+				LetsGo(cfg)
 			}
 		})
 	}

@@ -1,40 +1,42 @@
-package api
+package desired
 
 import (
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
 )
 
 // FuzzLoad feeds arbitrary bytes as the LXC and VM files. Load must never
 // panic, and must either succeed with a graph whose order is topological or
 // fail with problems that each name a file.
 func FuzzLoad(f *testing.F) {
-	for _, dir := range []string{"../testdata/reference-lab", "../config/examples/lab", "../testdata/small"} {
-		lxc, _ := os.ReadFile(filepath.Join(dir, LXCFile))
-		vm, _ := os.ReadFile(filepath.Join(dir, VMFile))
+	for _, dir := range []string{"../../testdata/reference-lab", "../../config/examples/lab", "../../testdata/small"} {
+		lxc, _ := os.ReadFile(filepath.Join(dir, api.LXCFile))
+		vm, _ := os.ReadFile(filepath.Join(dir, api.VMFile))
 		f.Add(lxc, vm)
 	}
-	bad, _ := filepath.Glob("../testdata/bad/*")
+	bad, _ := filepath.Glob("../../testdata/bad/*")
 	for _, dir := range bad {
-		lxc, _ := os.ReadFile(filepath.Join(dir, LXCFile))
-		vm, _ := os.ReadFile(filepath.Join(dir, VMFile))
+		lxc, _ := os.ReadFile(filepath.Join(dir, api.LXCFile))
+		vm, _ := os.ReadFile(filepath.Join(dir, api.VMFile))
 		f.Add(lxc, vm)
 	}
 	// One folder for every input: a fuzz worker runs inputs one at a time,
 	// and a fresh temp dir per input cost more than Load itself.
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, lxc, vm []byte) {
-		if err := os.WriteFile(filepath.Join(dir, LXCFile), lxc, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, api.LXCFile), lxc, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, VMFile), vm, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, api.VMFile), vm, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		c, err := Load(dir)
 		if err != nil {
-			var inv *InvalidError
+			var inv *api.InvalidError
 			if !errors.As(err, &inv) || len(inv.Problems) == 0 {
 				t.Fatalf("Load failed without problems: %v", err)
 			}
@@ -73,17 +75,17 @@ func FuzzGraph(f *testing.F) {
 			if n > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, `"`+ID(900+n).String()+`": {"name": "g", "template": "t", "dependencies": [`...)
+			b = append(b, `"`+api.ID(900+n).String()+`": {"name": "g", "template": "t", "dependencies": [`...)
 			for i, d := range deps[n] {
 				if i > 0 {
 					b = append(b, ',')
 				}
-				b = append(b, `"`+ID(900+d).String()+`"`...)
+				b = append(b, `"`+api.ID(900+d).String()+`"`...)
 			}
 			b = append(b, "]}"...)
 		}
 		b = append(b, "}}"...)
-		if err := os.WriteFile(filepath.Join(dir, LXCFile), b, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, api.LXCFile), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		c, err := Load(dir)
@@ -92,7 +94,7 @@ func FuzzGraph(f *testing.F) {
 		}
 		checkTopological(t, c)
 		for _, id := range c.IDs {
-			cl := c.Closure([]ID{id}, nil)
+			cl := c.Closure([]api.ID{id}, nil)
 			if cl[len(cl)-1] != id {
 				t.Fatalf("closure of %s does not end with it: %v", id, cl)
 			}
@@ -100,13 +102,13 @@ func FuzzGraph(f *testing.F) {
 	})
 }
 
-func checkTopological(t *testing.T, c *Config) {
+func checkTopological(t *testing.T, c *api.Config) {
 	t.Helper()
 	order := c.Order()
 	if len(order) != len(c.IDs) {
 		t.Fatalf("order has %d guests, config %d", len(order), len(c.IDs))
 	}
-	pos := map[ID]int{}
+	pos := map[api.ID]int{}
 	for i, id := range order {
 		pos[id] = i
 	}

@@ -1,17 +1,20 @@
-package api
+package desired
 
 import (
 	"crypto/sha256"
 	"sync"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
 )
 
-// Cache remembers, across loads, each guest's schema check, typed decode
-// and spec hash by the guest's bytes, so that loading a changed file again
-// only redoes the guests that changed. The controller keeps one for its
-// reloads: an edit of one guest in a 10,000-guest file then costs reading
-// and splitting the file, not checking 10,000 guests again. A Cache holds
-// the guests of the last load only.
-type Cache struct {
+// Loader loads a config directory again and again. It remembers, across
+// loads, each guest's schema check, typed decode and spec hash by the
+// guest's bytes, so that loading a changed file again only redoes the
+// guests that changed. The controller keeps one for its reloads: an edit of
+// one guest in a 10,000-guest file then costs reading and splitting the
+// file, not checking 10,000 guests again. A Loader holds the guests of its
+// last load only.
+type Loader struct {
 	mu   sync.Mutex
 	prev map[[sha256.Size]byte]*cached
 	// files are the guest files of the last load, by path.
@@ -32,38 +35,35 @@ type cached struct {
 	// effective object is its own.
 	raw   [sha256.Size]byte
 	noID  bool
-	spec  Spec
+	spec  api.Spec
 	hash  string
 	ps    problems
 	bad   bool
 	vmRaw bool
 }
 
-// NewCache returns an empty cache.
-func NewCache() *Cache { return &Cache{} }
+// NewLoader returns a loader with an empty cache.
+func NewLoader() *Loader { return &Loader{} }
 
-// LoadCached is Load with a cache: guests whose bytes did not change since
-// the last load through the same cache are not checked, decoded or hashed
-// again. The result is the one Load gives.
-func LoadCached(dir string, cache *Cache) (*Config, error) {
-	if cache == nil {
-		return Load(dir)
-	}
-	cache.mu.Lock()
-	defer cache.mu.Unlock()
-	return load(dir, cache)
+// Load is the package's Load with the loader's cache: guests whose bytes
+// did not change since the loader's last load are not checked, decoded or
+// hashed again. The result is the one Load gives.
+func (l *Loader) Load(dir string) (*api.Config, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return load(dir, l)
 }
 
 // Stats reports how many guests the last load found in the cache and how
 // many it had to check.
-func (c *Cache) Stats() (hits, misses int) {
+func (c *Loader) Stats() (hits, misses int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.hits, c.misses
 }
 
 // lookup fills p from the cache; nil when p must be checked.
-func (c *Cache) lookup(path string, schema schemaName, p *pending) *cached {
+func (c *Loader) lookup(path string, schema schemaName, p *pending) *cached {
 	e := c.prev[sha256.Sum256(p.own)]
 	if e == nil || e.path != path || e.name != p.name || e.schema != schema || e.noID != (p.g == nil) {
 		return nil
@@ -80,7 +80,7 @@ func (c *Cache) lookup(path string, schema schemaName, p *pending) *cached {
 	return e
 }
 
-func (c *Cache) entry(path string, schema schemaName, p *pending) *cached {
+func (c *Loader) entry(path string, schema schemaName, p *pending) *cached {
 	e := &cached{key: sha256.Sum256(p.own), path: path, name: p.name, schema: schema, noID: p.g == nil, ps: p.ps, bad: p.bad}
 	if p.g != nil {
 		e.spec, e.hash = p.g.Spec, p.g.Hash
@@ -105,6 +105,6 @@ type fileMemo struct {
 
 type fileStep struct {
 	ps  problems
-	g   *Guest
+	g   *api.Guest
 	bad bool
 }

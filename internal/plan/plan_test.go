@@ -1,4 +1,4 @@
-package reconcilers
+package plan
 
 import (
 	"context"
@@ -9,21 +9,22 @@ import (
 	"testing"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 const (
-	referenceLab = "../testdata/reference-lab"
-	exampleLab   = "../config/examples/lab"
+	referenceLab = "../../testdata/reference-lab"
+	exampleLab   = "../../config/examples/lab"
 )
 
 func load(tb testing.TB, dir string) *api.Config {
 	tb.Helper()
 	if _, err := os.Stat(dir); err != nil {
-		tb.Skipf("%s not found", dir)
+		tb.Fatalf("fixture %s is missing: %v", dir, err)
 	}
-	c, err := api.Load(dir)
+	c, err := desired.Load(dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -95,17 +96,17 @@ func TestPlan_golden(t *testing.T) {
 		name string
 		plan func() (*Plan, error)
 	}{
-		{"reference-create-941-empty", func() (*Plan, error) { return PlanCreate(ctx, ref, ids(941), hostWith()) }},
-		{"reference-create-941-provisioned", func() (*Plan, error) { return PlanCreate(ctx, ref, ids(941), hostWith(all(ref)...)) }},
-		{"reference-create-941-without-921", func() (*Plan, error) { return PlanCreate(ctx, ref, ids(941), without(ref, 921)) }},
-		{"reference-create-941-950", func() (*Plan, error) { return PlanCreate(ctx, ref, ids(941, 950), hostWith(all(ref)...)) }},
-		{"reference-converge-941", func() (*Plan, error) { return PlanConverge(ref, ids(941)), nil }},
-		{"reference-start-956", func() (*Plan, error) { return PlanStart(ctx, ref, ids(956), stopped(956, 955)) }},
-		{"reference-letsgo", func() (*Plan, error) { return PlanLetsGo(ref), nil }},
-		{"example-letsgo", func() (*Plan, error) { return PlanLetsGo(ex), nil }},
-		{"example-create-954-empty", func() (*Plan, error) { return PlanCreate(ctx, ex, ids(954), hostWith()) }},
-		{"example-converge-8001", func() (*Plan, error) { return PlanConverge(ex, ids(8001)), nil }},
-		{"example-delete-941-953", func() (*Plan, error) { return PlanDelete(ctx, ex, ids(953, 941), hostWith(941, 953), true) }},
+		{"reference-create-941-empty", func() (*Plan, error) { return Create(ctx, ref, ids(941), hostWith()) }},
+		{"reference-create-941-provisioned", func() (*Plan, error) { return Create(ctx, ref, ids(941), hostWith(all(ref)...)) }},
+		{"reference-create-941-without-921", func() (*Plan, error) { return Create(ctx, ref, ids(941), without(ref, 921)) }},
+		{"reference-create-941-950", func() (*Plan, error) { return Create(ctx, ref, ids(941, 950), hostWith(all(ref)...)) }},
+		{"reference-converge-941", func() (*Plan, error) { return Converge(ref, ids(941)), nil }},
+		{"reference-start-956", func() (*Plan, error) { return Start(ctx, ref, ids(956), stopped(956, 955)) }},
+		{"reference-letsgo", func() (*Plan, error) { return LetsGo(ref), nil }},
+		{"example-letsgo", func() (*Plan, error) { return LetsGo(ex), nil }},
+		{"example-create-954-empty", func() (*Plan, error) { return Create(ctx, ex, ids(954), hostWith()) }},
+		{"example-converge-8001", func() (*Plan, error) { return Converge(ex, ids(8001)), nil }},
+		{"example-delete-941-953", func() (*Plan, error) { return Delete(ctx, ex, ids(953, 941), hostWith(941, 953), true) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,7 +124,7 @@ func TestPlanCreate_startsStoppedRuntimeDependency(t *testing.T) {
 	look := func(_ context.Context, _ api.Kind, id api.ID) (State, error) {
 		return State{Exists: true, Running: id != 953}, nil
 	}
-	p, err := PlanCreate(context.Background(), ref, []api.ID{941}, look)
+	p, err := Create(context.Background(), ref, []api.ID{941}, look)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,12 +135,12 @@ func TestPlanCreate_startsStoppedRuntimeDependency(t *testing.T) {
 
 func TestPlanDelete_refusesNeededGuest(t *testing.T) {
 	ref := load(t, referenceLab)
-	_, err := PlanDelete(context.Background(), ref, []api.ID{921}, hostWith(all(ref)...), false)
+	_, err := Delete(context.Background(), ref, []api.ID{921}, hostWith(all(ref)...), false)
 	if err == nil || !strings.Contains(err.Error(), "941") || !IsTerminal(err) {
-		t.Fatalf("PlanDelete(921) = %v, want a refusal naming 941", err)
+		t.Fatalf("Delete(921) = %v, want a refusal naming 941", err)
 	}
 	// Deleting the dependent too is fine.
-	if _, err := PlanDelete(context.Background(), ref, []api.ID{921, 941}, hostWith(all(ref)...), false); err != nil {
-		t.Errorf("PlanDelete(921, 941) = %v, want no refusal", err)
+	if _, err := Delete(context.Background(), ref, []api.ID{921, 941}, hostWith(all(ref)...), false); err != nil {
+		t.Errorf("Delete(921, 941) = %v, want no refusal", err)
 	}
 }

@@ -1,4 +1,4 @@
-package reconcilers
+package plan
 
 import (
 	"context"

@@ -1,7 +1,8 @@
-package reconcilers
+package plan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -157,11 +158,11 @@ func targetSet(targets []api.ID) map[api.ID]bool {
 	return m
 }
 
-// PlanCreate plans `create`: every named guest gets the full workflow;
+// Create plans `create`: every named guest gets the full workflow;
 // every other guest of the closure is created only when missing. A runtime
 // dependency that exists but is stopped is started, since it must run
 // before its dependent starts.
-func PlanCreate(ctx context.Context, cfg *api.Config, targets []api.ID, look Lookup) (*Plan, error) {
+func Create(ctx context.Context, cfg *api.Config, targets []api.ID, look Lookup) (*Plan, error) {
 	b := newBuilder(cfg, "create", targets)
 	named := targetSet(targets)
 	order := cfg.Closure(targets, nil)
@@ -195,9 +196,9 @@ func PlanCreate(ctx context.Context, cfg *api.Config, targets []api.ID, look Loo
 	return b.plan, nil
 }
 
-// PlanConverge plans `converge`: the full workflow on every guest of the
+// Converge plans `converge`: the full workflow on every guest of the
 // closure.
-func PlanConverge(cfg *api.Config, targets []api.ID) *Plan {
+func Converge(cfg *api.Config, targets []api.ID) *Plan {
 	b := newBuilder(cfg, "converge", targets)
 	named := targetSet(targets)
 	for _, id := range cfg.Closure(targets, nil) {
@@ -211,9 +212,9 @@ func PlanConverge(cfg *api.Config, targets []api.ID) *Plan {
 	return b.plan
 }
 
-// PlanApply plans the full workflow on the given guests only, each waiting
+// Apply plans the full workflow on the given guests only, each waiting
 // for the others it needs; the controller uses it for a changed spec.
-func PlanApply(cfg *api.Config, ids []api.ID) *Plan {
+func Apply(cfg *api.Config, ids []api.ID) *Plan {
 	b := newBuilder(cfg, "apply", ids)
 	for _, id := range ids {
 		b.add(id, ActCreate, ReasonTarget)
@@ -222,9 +223,9 @@ func PlanApply(cfg *api.Config, ids []api.ID) *Plan {
 	return b.plan
 }
 
-// PlanStart plans `start`: the targets and their runtime dependencies,
+// Start plans `start`: the targets and their runtime dependencies,
 // dependencies first; clone sources are not started.
-func PlanStart(ctx context.Context, cfg *api.Config, targets []api.ID, look Lookup) (*Plan, error) {
+func Start(ctx context.Context, cfg *api.Config, targets []api.ID, look Lookup) (*Plan, error) {
 	b := newBuilder(cfg, "start", targets)
 	named := targetSet(targets)
 	for _, id := range cfg.Closure(targets, api.RuntimeOnly) {
@@ -249,8 +250,8 @@ func PlanStart(ctx context.Context, cfg *api.Config, targets []api.ID, look Look
 	return b.plan, nil
 }
 
-// PlanStop plans `stop` or `restart` of the named guests only.
-func PlanStop(ctx context.Context, cfg *api.Config, verb string, targets []api.ID, look Lookup) (*Plan, error) {
+// Stop plans `stop` or `restart` of the named guests only.
+func Stop(ctx context.Context, cfg *api.Config, verb string, targets []api.ID, look Lookup) (*Plan, error) {
 	b := newBuilder(cfg, verb, targets)
 	for _, id := range targets {
 		st, err := look(ctx, cfg.Guest(id).Kind, id)
@@ -274,10 +275,18 @@ type UsageError struct{ Msg string }
 
 func (e *UsageError) Error() string { return e.Msg }
 
-// PlanDelete plans `delete` of the named guests only. It refuses when an
+// IsTerminal reports whether retrying cannot help: the desired state itself
+// is wrong.
+func IsTerminal(err error) bool {
+	var inv *api.InvalidError
+	var use *UsageError
+	return errors.As(err, &inv) || errors.As(err, &use)
+}
+
+// Delete plans `delete` of the named guests only. It refuses when an
 // existing guest outside the targets clones from or depends on one of them,
 // unless force.
-func PlanDelete(ctx context.Context, cfg *api.Config, targets []api.ID, look Lookup, force bool) (*Plan, error) {
+func Delete(ctx context.Context, cfg *api.Config, targets []api.ID, look Lookup, force bool) (*Plan, error) {
 	b := newBuilder(cfg, "delete", targets)
 	named := targetSet(targets)
 	for _, id := range targets {
@@ -320,11 +329,11 @@ func PlanDelete(ctx context.Context, cfg *api.Config, targets []api.ID, look Loo
 	return b.plan, nil
 }
 
-// PlanLetsGo plans `LetsGo`: the full workflow on every guest in
+// LetsGo plans `LetsGo`: the full workflow on every guest in
 // topological order, then a start of every non-template guest whose
 // start_at_boot is not false, by (boot_order, ID), each boot_order group
 // after the one before.
-func PlanLetsGo(cfg *api.Config) *Plan {
+func LetsGo(cfg *api.Config) *Plan {
 	b := newBuilder(cfg, "LetsGo", nil)
 	for _, id := range cfg.Order() {
 		b.add(id, ActCreate, ReasonTarget)
