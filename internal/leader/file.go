@@ -219,7 +219,7 @@ func (l *File) dropAlive() {
 	}
 }
 
-// read returns the lease record; a missing one is free.
+// read returns the lease record; a missing or torn one is free.
 func (l *File) read() (record, error) {
 	var rec record
 	data, err := os.ReadFile(l.path(".lease"))
@@ -230,7 +230,9 @@ func (l *File) read() (record, error) {
 		return rec, err
 	}
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return rec, fmt.Errorf("%s: %w", l.path(".lease"), err)
+		// Only a crash of the machine leaves a torn record (it is written
+		// by rename but not fsynced), and then nobody holds it.
+		return record{}, nil
 	}
 	return rec, nil
 }
@@ -241,5 +243,8 @@ func (l *File) write(now time.Time) error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFile(l.path(".lease"), append(data, '\n'), 0o600)
+	// Not fsynced: the record only matters while its holder runs, and a
+	// machine that crashed restarts with no holder alive. A renewal must
+	// not wait for a busy disk.
+	return fsutil.WriteFileNoSync(l.path(".lease"), append(data, '\n'), 0o600)
 }

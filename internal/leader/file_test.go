@@ -3,6 +3,8 @@ package leader
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -139,5 +141,18 @@ func TestFile_noRenewalBeyondLease(t *testing.T) {
 	f.clock.Step(lease)
 	if err := a.Renew(context.Background()); !errors.Is(err, ErrLost) {
 		t.Fatalf("renewal a lease after the last one: %v, want ErrLost", err)
+	}
+}
+
+func TestFile_tornRecordIsFree(t *testing.T) {
+	// What a machine crash can leave of a record written without fsync.
+	for _, content := range []string{"", `{"holder":"ab`, "\x00\x00\x00"} {
+		f := newFiles(t)
+		if err := os.WriteFile(filepath.Join(f.dir, LockName+".lease"), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if !f.try(f.lock()) {
+			t.Errorf("record %q: the lock could not be taken", content)
+		}
 	}
 }
