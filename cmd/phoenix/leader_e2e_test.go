@@ -221,3 +221,49 @@ func TestController_leaderElection(t *testing.T) {
 		t.Errorf("c after SIGTERM: %v", err)
 	}
 }
+
+// TestController_stuckLeaderIsReplaced stops the leader's process
+// (SIGSTOP: alive but not renewing, like a hung node). The standby takes
+// the lock once the lease ran out, then waits for the state dir; when the
+// old leader runs again its next renewal fails, it exits 1 without
+// reconciling anything, and the new leader applies the next edit.
+func TestController_stuckLeaderIsReplaced(t *testing.T) {
+	l := newLab(t)
+	a := l.startElecting("a")
+	until(t, "a leading", a.leading)
+	until(t, "a's first full sync", a.ready)
+	b := l.startElecting("b")
+	until(t, "b standing by", b.standingBy)
+
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	took := until(t, "b taking the lock from the stopped a", func() bool {
+		return strings.Contains(b.logs.String(), `msg="Became the leader"`)
+	})
+	t.Logf("SIGSTOP of the leader -> standby holds the lock: %s (lease 3s)", took.Round(time.Millisecond))
+	if b.leading() {
+		t.Error("b leads while the stopped a still holds the state dir")
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	err := a.cmd.Wait()
+	if code := a.cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("a after losing its lock: %v (exit %d), want exit 1", err, code)
+	}
+	if !strings.Contains(a.logs.String(), "Lost the leader lock") {
+		t.Error("a did not log that it lost the leader lock")
+	}
+	until(t, "b leading", b.leading)
+	until(t, "b's first full sync", b.ready)
+	l.setMemory(12288)
+	if n := a.reconciles("941", "spec changed") + b.reconciles("941", "spec changed"); n != 1 {
+		t.Errorf("the edit was reconciled %d times, want 1", n)
+	}
+	for id, n := range l.creations() {
+		if n != 1 {
+			t.Errorf("guest %s was created %d times", id, n)
+		}
+	}
+}
