@@ -77,6 +77,8 @@ type Controller struct {
 	elector *leader.Elector
 	// standby is true while an electing controller does not lead.
 	standby atomic.Bool
+	// term is the leadership this controller holds, when electing.
+	term atomic.Pointer[leader.Term]
 }
 
 // New builds a controller from its dependencies: the host it drives, the
@@ -221,6 +223,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	c.term.Store(term)
 	c.standby.Store(false)
 	c.metrics.Leader.Set(1)
 	c.metrics.LeaderTransitions.Inc()
@@ -562,6 +565,13 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	defer c.queue.Done(id)
 	if c.stopping.Load() {
 		return false
+	}
+	if t := c.term.Load(); t != nil && !t.Fresh() {
+		// This process stalled long enough for the leader lock to expire:
+		// another controller may lead now. Act only once a renewal
+		// confirms the lock (or stop when it fails).
+		c.queue.AddAfter(id, time.Second)
+		return true
 	}
 	start := time.Now()
 	kind, err := c.reconcile(ctx, id)

@@ -66,6 +66,7 @@ func (e *Elector) record(err error) (changed bool) {
 // in the background until it is released or a renewal fails.
 func (e *Elector) Acquire(ctx context.Context) (*Term, error) {
 	for {
+		tried := e.clock.Now()
 		ok, err := e.lock.TryAcquire(ctx)
 		if e.record(err) {
 			if err != nil {
@@ -76,7 +77,7 @@ func (e *Elector) Acquire(ctx context.Context) (*Term, error) {
 		}
 		if ok {
 			e.log.Info("Became the leader", "lock", e.lock.String(), "renew", e.renew.String(), "lifetime", e.lock.Lifetime().String())
-			t := &Term{e: e, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+			t := &Term{e: e, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}), renewed: tried}
 			go t.run()
 			return t, nil
 		}
@@ -95,6 +96,25 @@ type Term struct {
 	done       chan struct{}
 	stopOnce   sync.Once
 	err        error
+
+	mu sync.Mutex
+	// renewed is when the last successful renewal (or the take) started:
+	// the lock cannot expire before renewed plus its lifetime.
+	renewed time.Time
+}
+
+// Fresh reports whether the lock is certainly still held: its last renewal
+// started less than the lifetime minus one renewal interval ago. A leader
+// whose process stalled (a paused VM, SIGSTOP) may wake up with a lock
+// that expired meanwhile; it checks Fresh before it acts, rather than
+// waiting for its next renewal to fail.
+func (t *Term) Fresh() bool {
+	if t.Err() != nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.e.clock.Since(t.renewed) < t.e.lock.Lifetime()-t.e.renew
 }
 
 // Lost is closed when a renewal failed: the holder must stop acting as
@@ -121,6 +141,7 @@ func (t *Term) run() {
 			return
 		case <-tk.C():
 		}
+		started := t.e.clock.Now()
 		res := make(chan error, 1)
 		go func() { res <- t.e.lock.Renew(context.Background()) }()
 		var err error
@@ -136,6 +157,9 @@ func (t *Term) run() {
 			close(t.lost)
 			return
 		}
+		t.mu.Lock()
+		t.renewed = started
+		t.mu.Unlock()
 	}
 }
 

@@ -145,3 +145,22 @@ func TestNewElector_renewMustFitTheLifetime(t *testing.T) {
 		}
 	}
 }
+
+func TestTerm_freshUntilTheLockCouldExpire(t *testing.T) {
+	c := newCluster(t)
+	e := elector(t, c.lock("a"), c.clock)
+	term, err := e.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !term.Fresh() {
+		t.Fatal("a term just taken is not fresh")
+	}
+	// The process stalls for a lifetime: when it runs again, the term is
+	// stale before any renewal had a chance to fail.
+	step(t, c.clock, PmxcfsLifetime)
+	if term.Fresh() {
+		t.Error("a term not renewed for a whole lifetime is fresh")
+	}
+	<-term.Lost()
+}
