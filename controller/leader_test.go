@@ -150,22 +150,16 @@ func TestController_leaderElectionOnPmxcfs(t *testing.T) {
 	// once pmxcfs lets the unrenewed lock expire.
 	cfs.SetQuorate("a", false)
 	partitioned := clk.Now()
-	for b.metric("phoenix_leader", nil) != 1 {
-		if clk.Since(partitioned) > 3*pmxcfs.Lifetime {
-			t.Fatal("b never became the leader")
-		}
-		stepWhenWaiting(t, clk, renew)
-		// Let a renewal or a try that the step set off finish.
-		time.Sleep(10 * time.Millisecond)
-	}
-	if took := clk.Since(partitioned); took > pmxcfs.Lifetime+2*renew {
-		t.Errorf("b led %s after a was partitioned, want at most the lifetime plus a renewal (%s) after a's last renewal", took, pmxcfs.Lifetime+renew)
-	}
+	stepWhen(t, clk, 2, renew) // a's renewal and b's next try
 	if err := a.exited(); !errors.Is(err, leader.ErrLost) {
 		t.Errorf("a after losing quorum: %v, want an error wrapping leader.ErrLost", err)
 	}
 	if got := a.metric("phoenix_leader", nil); got != 0 {
 		t.Errorf("a after losing the lock: phoenix_leader %v, want 0", got)
+	}
+	takeOver(t, clk, cfs, "b")
+	if took := clk.Since(partitioned); took > pmxcfs.Lifetime+renew {
+		t.Errorf("b took the lock %s after a's last renewal, want at most the lifetime plus a renewal (%s)", took, pmxcfs.Lifetime+renew)
 	}
 	waitFor(t, "b leading", b.leading)
 	b.waitReady()
@@ -218,7 +212,7 @@ func TestController_leaderLosesLockMidSync(t *testing.T) {
 		return false, "nothing Provisioning yet"
 	})
 	cfs.SetQuorate("a", false)
-	stepWhenWaiting(t, clk, renew)
+	stepWhen(t, clk, 1, renew) // a's renewal
 	if err := a.exited(); !errors.Is(err, leader.ErrLost) {
 		t.Fatalf("a after losing quorum: %v, want an error wrapping leader.ErrLost", err)
 	}
@@ -239,10 +233,8 @@ func TestController_leaderLosesLockMidSync(t *testing.T) {
 
 	b := l.startElecting(elect("b"), nil)
 	waitFor(t, "b standing by", b.standingBy)
-	for b.metric("phoenix_leader", nil) != 1 {
-		stepWhenWaiting(t, clk, renew)
-		time.Sleep(10 * time.Millisecond)
-	}
+	takeOver(t, clk, cfs, "b")
+	waitFor(t, "b leading", b.leading)
 	b.waitReady()
 	if ok, why := l.allReady(exampleIDs); !ok {
 		t.Errorf("after b's first sync: %s", why)
@@ -254,9 +246,30 @@ func TestController_leaderLosesLockMidSync(t *testing.T) {
 	}
 }
 
-// stepWhenWaiting moves the fake clock once a renewal or a try waits on it.
-func stepWhenWaiting(t *testing.T, clk *clocktesting.FakeClock, d time.Duration) {
+// stepWhen moves the fake clock once n timers wait on it: the renewals
+// and tries that should happen at the next tick.
+func stepWhen(t *testing.T, clk *clocktesting.FakeClock, n int, d time.Duration) {
 	t.Helper()
-	waitFor(t, "a timer on the fake clock", func() (bool, string) { return clk.HasWaiters(), "" })
+	waitFor(t, fmt.Sprintf("%d timers on the fake clock", n), func() (bool, string) {
+		return clk.Waiters() >= n, fmt.Sprint(clk.Waiters(), " waiting")
+	})
 	clk.Step(d)
+}
+
+// takeOver moves the clock one renewal interval at a time, each time once
+// node's elector waits for its next try, until node holds the pmxcfs lock.
+// Only node's elector may use the clock meanwhile.
+func takeOver(t *testing.T, clk *clocktesting.FakeClock, cfs *pmxcfs.Cluster, node string) {
+	t.Helper()
+	for start := clk.Now(); ; {
+		// node's try runs between the step and its next timer.
+		stepWhen(t, clk, 1, renew)
+		stepWhen(t, clk, 1, 0)
+		if h, _ := cfs.Holder(leader.LockName); h == node {
+			return
+		}
+		if clk.Since(start) > 3*pmxcfs.Lifetime {
+			t.Fatalf("%s never took the lock", node)
+		}
+	}
 }

@@ -133,21 +133,25 @@ func (t *Term) Err() error {
 
 func (t *Term) run() {
 	defer close(t.done)
-	tk := t.e.clock.NewTicker(t.e.renew)
-	defer tk.Stop()
 	for {
+		// A timer per round, not a ticker: the next renewal is one
+		// interval after the last one ended, and a stopped timer is gone.
+		next := t.e.clock.NewTimer(t.e.renew)
 		select {
 		case <-t.stop:
+			next.Stop()
 			return
-		case <-tk.C():
+		case <-next.C():
 		}
 		started := t.e.clock.Now()
 		res := make(chan error, 1)
 		go func() { res <- t.e.lock.Renew(context.Background()) }()
 		var err error
+		timeout := t.e.clock.NewTimer(t.e.renew)
 		select {
 		case err = <-res:
-		case <-t.e.clock.After(t.e.renew):
+			timeout.Stop()
+		case <-timeout.C():
 			// A renewal that hangs (pmxcfs blocked) counts as failed
 			// before the lock can expire under us.
 			err = fmt.Errorf("renew %s: no answer within %s: %w", t.e.lock, t.e.renew, ErrLost)

@@ -33,6 +33,29 @@ func stepWhen(t *testing.T, clk *clocktesting.FakeClock, n int, d time.Duration)
 	clk.Step(d)
 }
 
+// waitFor polls cond; the limit only stops a hung test.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitRecorded waits until term recorded a renewal at the clock's time
+// (its timeout is stopped by then).
+func waitRecorded(t *testing.T, term *Term, clk *clocktesting.FakeClock) {
+	t.Helper()
+	waitFor(t, "the renewal recorded", func() bool {
+		term.mu.Lock()
+		defer term.mu.Unlock()
+		return term.renewed.Equal(clk.Now())
+	})
+}
+
 func elector(t *testing.T, l Lock, clk *clocktesting.FakeClock) *Elector {
 	t.Helper()
 	e, err := NewElector(l, renew, clk, logr.Discard())
@@ -44,7 +67,8 @@ func elector(t *testing.T, l Lock, clk *clocktesting.FakeClock) *Elector {
 
 func TestElector_standbyTakesOverOnRelease(t *testing.T) {
 	c := newCluster(t)
-	ea, eb := elector(t, c.lock("a"), c.clock), elector(t, c.lock("b"), c.clock)
+	la := observedLock{c.lock("a"), make(chan error, 10)}
+	ea, eb := elector(t, la, c.clock), elector(t, c.lock("b"), c.clock)
 	ta, err := ea.Acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +83,13 @@ func TestElector_standbyTakesOverOnRelease(t *testing.T) {
 	}()
 	// Both wait on the clock: a's renewal ticker and b's next try.
 	for range 5 {
-		step(t, c.clock, renew)
+		// a's next renewal and b's next try wait; a's renewal must be
+		// over before the clock moves again, or it would time out.
+		stepWhen(t, c.clock, 2, renew)
+		if err := <-la.renewed; err != nil {
+			t.Fatalf("a's renewal: %v", err)
+		}
+		waitRecorded(t, ta, c.clock)
 		select {
 		case <-got:
 			t.Fatal("b leads while a renews")
@@ -85,19 +115,36 @@ func TestElector_standbyTakesOverOnRelease(t *testing.T) {
 	}
 }
 
+// observedLock reports each renewal's result, so a test can wait for it.
+type observedLock struct {
+	Lock
+	renewed chan error
+}
+
+func (l observedLock) Renew(ctx context.Context) error {
+	err := l.Lock.Renew(ctx)
+	l.renewed <- err
+	return err
+}
+
 func TestElector_termLostWithoutQuorum(t *testing.T) {
 	c := newCluster(t)
-	e := elector(t, c.lock("a"), c.clock)
+	l := observedLock{c.lock("a"), make(chan error, 10)}
+	e := elector(t, l, c.clock)
 	term, err := e.Acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	step(t, c.clock, renew)
-	if err := term.Err(); err != nil {
-		t.Fatalf("term lost while quorate: %v", err)
+	if err := <-l.renewed; err != nil {
+		t.Fatalf("renewal while quorate: %v", err)
 	}
+	waitRecorded(t, term, c.clock)
 	c.fs.SetQuorate("a", false)
 	step(t, c.clock, renew)
+	if err := <-l.renewed; err == nil {
+		t.Fatal("renewal without quorum succeeded")
+	}
 	<-term.Lost()
 	if err := term.Err(); !errors.Is(err, ErrLost) || !strings.Contains(err.Error(), "permission denied") {
 		t.Errorf("Err %v, want ErrLost with pmxcfs' refusal", err)
@@ -124,9 +171,8 @@ func TestElector_hangingRenewalLosesTheTerm(t *testing.T) {
 		t.Fatal(err)
 	}
 	step(t, clk, renew) // the renewal starts and hangs
-	// The renewal ticker and the renewal's timeout wait; one interval
-	// later the renewal counts as failed.
-	stepWhen(t, clk, 2, renew)
+	// One interval later it counts as failed.
+	step(t, clk, renew)
 	select {
 	case <-term.Lost():
 	case <-time.After(10 * time.Second): // only stops a hung test

@@ -48,6 +48,9 @@ type record struct {
 	PID     int       `json:"pid"`
 	Host    string    `json:"host"`
 	Renewed time.Time `json:"renewed"`
+	// Lease is the holder's --leader-lease: the holder's promise, so it
+	// decides when the record expires, whatever lease a standby was given.
+	Lease time.Duration `json:"lease"`
 	// Alive says the holder holds <name>.alive: only then does a free
 	// liveness flock prove the holder dead.
 	Alive bool `json:"alive"`
@@ -99,7 +102,7 @@ func (l *File) TryAcquire(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	now := l.clock.Now()
-	free := rec.Holder == "" || (alive && rec.Alive) || now.Sub(rec.Renewed) >= l.lease
+	free := rec.Holder == "" || (alive && rec.Alive) || now.Sub(rec.Renewed) >= rec.Lease
 	if !free {
 		l.dropAlive()
 		return false, nil
@@ -239,7 +242,7 @@ func (l *File) read() (record, error) {
 
 func (l *File) write(now time.Time) error {
 	host, _ := os.Hostname()
-	data, err := json.Marshal(record{Holder: l.id, PID: os.Getpid(), Host: host, Renewed: now, Alive: l.alive != nil})
+	data, err := json.Marshal(record{Holder: l.id, PID: os.Getpid(), Host: host, Renewed: now, Lease: l.lease, Alive: l.alive != nil})
 	if err != nil {
 		return err
 	}

@@ -156,3 +156,25 @@ func TestFile_tornRecordIsFree(t *testing.T) {
 		}
 	}
 }
+
+func TestFile_holdersLeaseDecides(t *testing.T) {
+	f := newFiles(t)
+	long, err := NewFile(f.dir, LockName, 10*lease, f.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(long.lose)
+	short := f.lock()
+	if !f.try(long) {
+		t.Fatal("could not take a free lock")
+	}
+	// The standby's own lease ran out, the holder's did not.
+	f.clock.Step(2 * lease)
+	if f.try(short) {
+		t.Error("a standby with a shorter lease took the lock before the holder's lease ran out")
+	}
+	f.clock.Step(8 * lease)
+	if !f.try(short) {
+		t.Error("the lock was not free once the holder's lease ran out")
+	}
+}
