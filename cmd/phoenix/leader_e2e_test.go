@@ -30,14 +30,14 @@ type electing struct {
 }
 
 // startElecting starts a controller with leader election on the lab's
-// config and state dir. Renewals every 250ms and a 3s lease keep the test
-// short (a renewal that takes longer than 250ms on a loaded machine would
+// config and state dir. Renewals every 500ms and a 4s lease keep the test
+// short (a renewal that takes longer than 500ms on a loaded machine would
 // make the leader step down); pmxcfs is pointed at an empty folder, so the lock is the state
 // dir's lock file.
 func (l *lab) startElecting(name string) *electing {
 	l.t.Helper()
 	addr := freeAddr(l.t)
-	c := l.cmd("controller", "--leader-elect", "--leader-renew", "250ms", "--leader-lease", "3s",
+	c := l.cmd("controller", "--leader-elect", "--leader-renew", "500ms", "--leader-lease", "4s",
 		"--pve-etc", l.t.TempDir(), "--workers", "4", "--metrics-addr", addr, "--resync", "0", "--debounce", "50ms")
 	e := &electing{t: l.t, name: name, cmd: c, addr: addr, logs: &testlab.SyncBuffer{}}
 	c.Stderr = e.logs
@@ -188,7 +188,7 @@ func TestController_leaderElection(t *testing.T) {
 	}
 	took := until(t, "b leading after a's SIGKILL", b.leading)
 	_ = a.cmd.Wait()
-	t.Logf("SIGKILL of the leader -> standby leads: %s (renew 250ms, lease 3s)", took.Round(time.Millisecond))
+	t.Logf("SIGKILL of the leader -> standby leads: %s (renew 500ms, lease 4s)", took.Round(time.Millisecond))
 	until(t, "b's first full sync", b.ready)
 	edit(16384)
 
@@ -202,7 +202,7 @@ func TestController_leaderElection(t *testing.T) {
 	if err := b.cmd.Wait(); err != nil {
 		t.Errorf("b after SIGTERM: %v, want exit 0", err)
 	}
-	t.Logf("SIGTERM of the leader -> standby leads: %s (renew 250ms)", took.Round(time.Millisecond))
+	t.Logf("SIGTERM of the leader -> standby leads: %s (renew 500ms)", took.Round(time.Millisecond))
 	until(t, "c's first full sync", c.ready)
 	edit(20480)
 	if n := c.reconciles("941", spec); n != 1 {
@@ -241,7 +241,7 @@ func TestController_stuckLeaderIsReplaced(t *testing.T) {
 	took := until(t, "b taking the lock from the stopped a", func() bool {
 		return strings.Contains(b.logs.String(), `msg="Became the leader"`)
 	})
-	t.Logf("SIGSTOP of the leader -> standby holds the lock: %s (lease 3s)", took.Round(time.Millisecond))
+	t.Logf("SIGSTOP of the leader -> standby holds the lock: %s (lease 4s)", took.Round(time.Millisecond))
 	if b.leading() {
 		t.Error("b leads while the stopped a still holds the state dir")
 	}
