@@ -62,25 +62,21 @@ func lxcDefine(ctx context.Context, r *run) (outcome, error) {
 }
 
 func lxcConfigure(ctx context.Context, r *run) (outcome, error) {
-	return r.applyConfig(ctx, LXCConfig(r.g), ownedKey("dev"))
+	return r.applyConfig(ctx, LXCConfig(r.g), ownedDev)
 }
 
 func lxcVolumes(ctx context.Context, r *run) (outcome, error) {
-	want := map[string]string{}
-	vols := append(append([]api.Volume{}, r.g.Spec.ZFSVolumes...), r.g.Spec.Volumes...)
-	for i, v := range vols {
-		want["mp"+strconv.Itoa(i)] = fmt.Sprintf("%s:%d,mp=%s", v.Pool, v.SizeGB, v.MountPoint)
-	}
+	want := LXCVolumes(r.g)
 	if len(want) == 0 {
 		cur, err := r.guest(ctx)
 		if err != nil {
 			return "", err
 		}
-		if !hasOwned(cur.Config, ownedKey("mp")) {
+		if !hasOwned(cur.Config, ownedMP) {
 			return skipped, nil
 		}
 	}
-	return r.applyConfig(ctx, want, ownedKey("mp"))
+	return r.applyConfig(ctx, want, ownedMP)
 }
 
 func growDisk(ctx context.Context, r *run) (outcome, error) {
@@ -141,6 +137,10 @@ func lxcHealthCheck(ctx context.Context, r *run) (outcome, error) {
 	return "", fmt.Errorf("health check %q failed after %d tries: %w", hc.Command, hc.Retries+1, err)
 }
 
+// ownedDev and ownedMP are the key families phoenix owns in a container's
+// config: what the host has of them and the spec does not is removed.
+var ownedDev, ownedMP = ownedKey("dev"), ownedKey("mp")
+
 func ownedKey(prefix string) func(string) bool {
 	re := regexp.MustCompile(`^` + prefix + `[0-9]+$`)
 	return re.MatchString
@@ -153,6 +153,17 @@ func hasOwned(cfg map[string]string, owned func(string) bool) bool {
 		}
 	}
 	return false
+}
+
+// LXCVolumes are the container's mount points phoenix wants, mp0 first:
+// zfs_volumes, then volumes.
+func LXCVolumes(g *api.Guest) map[string]string {
+	want := map[string]string{}
+	vols := append(append([]api.Volume{}, g.Spec.ZFSVolumes...), g.Spec.Volumes...)
+	for i, v := range vols {
+		want["mp"+strconv.Itoa(i)] = fmt.Sprintf("%s:%d,mp=%s", v.Pool, v.SizeGB, v.MountPoint)
+	}
+	return want
 }
 
 // LXCConfig is the container config phoenix wants for g, by pct config key.
@@ -183,12 +194,7 @@ func LXCConfig(g *api.Guest) map[string]string {
 		if n.Bridge != "" {
 			parts = append(parts, "bridge="+n.Bridge)
 		}
-		if n.IP != "" {
-			parts = append(parts, "ip="+n.IP)
-		}
-		if n.GW != "" {
-			parts = append(parts, "gw="+n.GW)
-		}
+		parts = append(parts, ipOptions(n.IP, n.GW)...)
 		if s.MACAddress != "" {
 			parts = append(parts, "hwaddr="+strings.ToUpper(s.MACAddress))
 		}
@@ -242,4 +248,25 @@ func boolStr(b bool) string {
 		return "1"
 	}
 	return "0"
+}
+
+// ipOptions are the ip/gw options of a net0 (container) or ipconfig0 (VM):
+// Proxmox takes an IPv6 address only as ip6= and its gateway as gw6=.
+func ipOptions(ip, gw string) []string {
+	var parts []string
+	if ip != "" {
+		if strings.Contains(ip, ":") {
+			parts = append(parts, "ip6="+ip)
+		} else {
+			parts = append(parts, "ip="+ip)
+		}
+	}
+	if gw != "" {
+		if strings.Contains(gw, ":") {
+			parts = append(parts, "gw6="+gw)
+		} else {
+			parts = append(parts, "gw="+gw)
+		}
+	}
+	return parts
 }

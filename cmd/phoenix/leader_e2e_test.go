@@ -125,9 +125,9 @@ func (e *electing) reconciles(id, reason string) int {
 	return n
 }
 
-// setMemory edits guest 941's memory and waits until its status records
+// apply941Memory edits guest 941's memory and waits until its status records
 // the new spec.
-func (l *lab) setMemory(mb int) {
+func (l *lab) apply941Memory(mb int) {
 	l.t.Helper()
 	file := filepath.Join(l.cfgDir, api.LXCFile)
 	data, err := os.ReadFile(file)
@@ -168,7 +168,7 @@ func TestController_leaderElection(t *testing.T) {
 	all := []*electing{a, b}
 	edit := func(mb int) {
 		t.Helper()
-		l.setMemory(mb)
+		l.apply941Memory(mb)
 		edits++
 		n := 0
 		for _, e := range all {
@@ -257,7 +257,7 @@ func TestController_stuckLeaderIsReplaced(t *testing.T) {
 	}
 	until(t, "b leading", b.leading)
 	until(t, "b's first full sync", b.ready)
-	l.setMemory(12288)
+	l.apply941Memory(12288)
 	if n := a.reconciles("941", "spec changed") + b.reconciles("941", "spec changed"); n != 1 {
 		t.Errorf("the edit was reconciled %d times, want 1", n)
 	}

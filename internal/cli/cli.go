@@ -127,9 +127,12 @@ them (clone sources and dependencies).`,
 		a.setupCommand(),
 		a.validateCommand(),
 		a.graphCommand(),
+		a.diffCommand(),
 		a.controllerCommand(),
 		a.versionCommand(),
 	)
+	root.SetUsageTemplate(usageTemplate)
+	a.registerCompletions(root)
 	return root
 }
 
