@@ -21,9 +21,9 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
-	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
 	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/leader"
 	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
@@ -73,6 +73,13 @@ type Controller struct {
 
 	ready    atomic.Bool
 	stopping atomic.Bool
+
+	// elector is set by ElectLeader; nil runs without leader election.
+	elector *leader.Elector
+	// standby is true while an electing controller does not lead.
+	standby atomic.Bool
+	// term is the leadership this controller holds, when electing.
+	term atomic.Pointer[leader.Term]
 }
 
 // New builds a controller from its dependencies: the host it drives, the
@@ -108,6 +115,11 @@ func New(opts Options, host hypervisor.Host, store StatusStore, log logr.Logger,
 		return nil, fmt.Errorf("register workqueue metrics: %w", err)
 	}
 	wqp.Init(QueueName)
+	if opts.LeaderElect {
+		if c.elector, err = c.newElector(); err != nil {
+			return nil, &plan.UsageError{Msg: err.Error()}
+		}
+	}
 	// Per-guest exponential backoff, capped by an overall token bucket so
 	// that a host-wide outage does not turn into a retry storm.
 	limiter := workqueue.NewTypedMaxOfRateLimiter(
@@ -154,43 +166,71 @@ func (c *Controller) Handle(pattern string, handler http.Handler) {
 // in-flight reconciles ShutdownTimeout to finish, cancels the rest, and
 // returns nil. It fails at once (a *statelock.HeldError) when another
 // controller runs on the state dir.
+//
+// With leader election (Options.LeaderElect) it first stands by: it serves
+// HTTP and loads the files, but takes the state dir's lock and reconciles
+// only once it holds the leader lock. When a renewal of that lock fails it
+// stops at once, cancelling in-flight reconciles, and returns an error
+// wrapping leader.ErrLost.
 func (c *Controller) Run(ctx context.Context) error {
-	lock, err := statelock.AcquireController(ctx, c.opts.StateDir, c.configDir, func() {
-		c.log.Info("Waiting for running phoenix commands to finish", "lock", statelock.Path(c.opts.StateDir))
-	})
+	var (
+		w    *watcher
+		srv  *http.Server
+		term *leader.Term
+		err  error
+	)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watchDone := make(chan struct{})
+	stopServing := func() {
+		stopWatch()
+		if w != nil {
+			<-watchDone
+		}
+		if srv != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = srv.Shutdown(sctx)
+			cancel()
+		}
+	}
+	if c.elector != nil {
+		c.standby.Store(true)
+		if w, srv, err = c.watchAndServe(watchCtx, watchDone); err != nil {
+			return err
+		}
+		go c.pollFiles(w, c.opts.LeaderRenew)(watchCtx)
+		if term, err = c.standBy(ctx, w); term == nil {
+			stopServing()
+			return err
+		}
+		defer func() {
+			c.metrics.Leader.Set(0)
+			if err := term.Release(); err != nil {
+				c.log.Error(err, "Cannot release the leader lock; a standby takes over once it expires")
+			}
+		}()
+	}
+	lock, err := c.acquireStateLock(ctx, term)
 	if err != nil {
+		stopServing()
 		if ctx.Err() != nil {
 			return nil
 		}
 		return fmt.Errorf("cannot start the controller: %w", err)
 	}
 	defer lock.Release()
-
-	w, err := newWatcher(c.log, c.opts.Debounce)
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", c.configDir, err)
+	if w == nil {
+		if w, srv, err = c.watchAndServe(watchCtx, watchDone); err != nil {
+			return err
+		}
 	}
-	// The config dir must be watchable; the folders of core_paths targets
-	// elsewhere are watched when they can be.
-	if err := w.watchFiles([]string{filepath.Join(c.configDir, api.LXCFile)}); err != nil {
-		w.fsw.Close()
-		return fmt.Errorf("watch %s: %w", c.configDir, err)
-	}
-
-	srv, err := c.serve()
-	if err != nil {
-		w.fsw.Close()
-		return err
-	}
+	c.term.Store(term)
+	c.standby.Store(false)
+	c.metrics.Leader.Set(1)
+	c.metrics.LeaderTransitions.Inc()
 	c.log.Info("Starting controller", "configDir", c.configDir, "stateDir", c.opts.StateDir,
 		"workers", c.opts.Workers, "resync", c.opts.Resync.String(), "prune", c.opts.Prune, "pid", os.Getpid())
 
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	watchDone := make(chan struct{})
-	go func() {
-		defer close(watchDone)
-		w.run(watchCtx)
-	}()
 	// Work runs on its own context so that a stop signal does not cut
 	// in-flight steps short before ShutdownTimeout.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -213,10 +253,16 @@ func (c *Controller) Run(ctx context.Context) error {
 		defer t.Stop()
 		resync = t.C
 	}
+	var lost <-chan struct{}
+	if term != nil {
+		lost = term.Lost()
+	}
 loop:
 	for {
 		select {
 		case <-ctx.Done():
+			break loop
+		case <-lost:
 			break loop
 		case <-w.reload:
 			c.reload(w)
@@ -225,7 +271,16 @@ loop:
 		}
 	}
 
-	c.log.Info("Shutting down; no new work is taken", "inFlightGrace", c.opts.ShutdownTimeout.String())
+	grace := c.opts.ShutdownTimeout
+	if term != nil && term.Err() != nil {
+		// Another controller may lead as soon as the lock expires: stop
+		// now rather than race it.
+		c.metrics.Leader.Set(0)
+		c.log.Error(term.Err(), "Lost the leader lock; cancelling in-flight reconciles and exiting")
+		grace = 0
+	} else {
+		c.log.Info("Shutting down; no new work is taken", "inFlightGrace", grace.String())
+	}
 	c.stopping.Store(true)
 	stopWatch()
 	<-watchDone
@@ -235,22 +290,46 @@ loop:
 		wg.Wait()
 		close(done)
 	}()
-	grace := time.NewTimer(c.opts.ShutdownTimeout)
+	timer := time.NewTimer(grace)
 	select {
 	case <-done:
-	case <-grace.C:
+	case <-timer.C:
 		c.log.Info("Cancelling in-flight reconciles")
 		cancelWork()
 		<-done
 	}
-	grace.Stop()
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = srv.Shutdown(sctx)
-		cancel()
+	timer.Stop()
+	stopServing()
+	if term != nil && term.Err() != nil {
+		return fmt.Errorf("stopped leading: %w", term.Err())
 	}
 	c.log.Info("Controller stopped")
 	return nil
+}
+
+// watchAndServe starts watching the config dir (until ctx ends; done is
+// closed then) and the HTTP listener.
+func (c *Controller) watchAndServe(ctx context.Context, done chan struct{}) (*watcher, *http.Server, error) {
+	w, err := newWatcher(c.log, c.opts.Debounce)
+	if err != nil {
+		return nil, nil, fmt.Errorf("watch %s: %w", c.configDir, err)
+	}
+	// The config dir must be watchable; the folders of core_paths targets
+	// elsewhere are watched when they can be.
+	if err := w.watchFiles([]string{filepath.Join(c.configDir, api.LXCFile)}); err != nil {
+		w.fsw.Close()
+		return nil, nil, fmt.Errorf("watch %s: %w", c.configDir, err)
+	}
+	srv, err := c.serve()
+	if err != nil {
+		w.fsw.Close()
+		return nil, nil, err
+	}
+	go func() {
+		defer close(done)
+		w.run(ctx)
+	}()
+	return w, srv, nil
 }
 
 // serve starts the HTTP listener, when one is configured.
@@ -268,6 +347,10 @@ func (c *Controller) serve() (*http.Server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if c.standby.Load() {
+			c.standbyReady(w)
+			return
+		}
 		if !c.ready.Load() {
 			http.Error(w, "not ready: the first full sync has not finished", http.StatusServiceUnavailable)
 			return
@@ -338,6 +421,12 @@ func (c *Controller) reload(w *watcher) {
 	}
 	c.metrics.ConfigValid.Set(1)
 	c.metrics.ConfigReloads.WithLabelValues(metrics.ResultSuccess).Inc()
+	if c.standby.Load() {
+		// A standby only checks the files; it loads them for real, and
+		// diffs against the host's state, when it starts leading.
+		c.log.V(1).Info("Config valid; standing by", "guests", len(cfg.IDs))
+		return
+	}
 	if p, ok := c.host.(hypervisor.Placer); ok {
 		// A multi-node backend (pve-api) places new guests by their node
 		// field: it must see the state the next reconciles act on.
@@ -502,6 +591,13 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	defer c.queue.Done(id)
 	if c.stopping.Load() {
 		return false
+	}
+	if t := c.term.Load(); t != nil && !t.Fresh() {
+		// This process stalled long enough for the leader lock to expire:
+		// another controller may lead now. Act only once a renewal
+		// confirms the lock (or stop when it fails).
+		c.queue.AddAfter(id, time.Second)
+		return true
 	}
 	start := time.Now()
 	kind, err := c.reconcileSafely(ctx, id)

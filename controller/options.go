@@ -50,6 +50,18 @@ type Options struct {
 	LogFormat string
 	// Verbosity is the logr V level shown (-v N).
 	Verbosity int
+
+	// LeaderElect makes the controller stand by until it holds the leader
+	// lock (see package leader); only the leader reconciles.
+	LeaderElect bool
+	// LeaderRenew is how often the lock is tried and, once held, renewed.
+	LeaderRenew time.Duration
+	// LeaderLease is how long the state dir's lock file stays held
+	// without a renewal; the pmxcfs lock's lifetime is pmxcfs' own 120 s.
+	LeaderLease time.Duration
+	// PVEEtc is where pmxcfs is mounted: with a priv folder there the
+	// leader lock is the cluster-wide pmxcfs lock.
+	PVEEtc string
 }
 
 // DefaultOptions are the flag defaults.
@@ -66,6 +78,9 @@ func DefaultOptions() Options {
 		RetryBurst:      100,
 		ShutdownTimeout: 30 * time.Second,
 		LogFormat:       "text",
+		LeaderRenew:     10 * time.Second,
+		LeaderLease:     30 * time.Second,
+		PVEEtc:          "/etc/pve",
 	}
 }
 
@@ -82,6 +97,10 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "on SIGINT/SIGTERM, how long in-flight reconciles may finish before they are cancelled")
 	fs.BoolVar(&o.PProf, "pprof", o.PProf, "serve net/http/pprof under /debug/pprof/ on the metrics address")
 	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "log format: text or json")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "run as one of several controllers on one config: reconcile only while holding the leader lock (pmxcfs' cluster-wide lock when <pve-etc>/priv exists, else a lock file in the state dir), stand by otherwise")
+	fs.DurationVar(&o.LeaderRenew, "leader-renew", o.LeaderRenew, "with --leader-elect: how often the leader lock is tried and renewed (under half its lifetime)")
+	fs.DurationVar(&o.LeaderLease, "leader-lease", o.LeaderLease, "with --leader-elect and the state dir's lock file: how long a leader that stopped renewing keeps the lock (pmxcfs' lifetime is a fixed 120s)")
+	fs.StringVar(&o.PVEEtc, "pve-etc", o.PVEEtc, "with --leader-elect: where pmxcfs is mounted")
 	fs.IntVarP(&o.Verbosity, "v", "v", o.Verbosity, "log verbosity: 0 (changes and errors), 1 (every reconcile and action), 2 (steps and watch events)")
 }
 
@@ -104,6 +123,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("-v %d: want 0 or more", o.Verbosity)
 	case o.LogFormat != "text" && o.LogFormat != "json":
 		return fmt.Errorf("--log-format %q: want text or json", o.LogFormat)
+	case o.LeaderElect && (o.LeaderRenew <= 0 || o.LeaderLease <= 0):
+		// How renew relates to the lifetime depends on the lock in use
+		// (pmxcfs' is fixed): leader.NewElector checks that.
+		return fmt.Errorf("--leader-renew %s, --leader-lease %s: want both more than 0", o.LeaderRenew, o.LeaderLease)
 	case o.ConfigDir == "" || o.StateDir == "":
 		return fmt.Errorf("config dir and state dir must be set")
 	}

@@ -46,6 +46,12 @@ type Metrics struct {
 	ConfigReloads *prometheus.CounterVec
 	// ConvergeTotal counts full-chain converges started by a new token.
 	ConvergeTotal prometheus.Counter
+	// Leader is 1 while this controller leads (reconciles), 0 while it
+	// stands by.
+	Leader prometheus.Gauge
+	// LeaderTransitions counts the times this controller became the
+	// leader.
+	LeaderTransitions prometheus.Counter
 	// DriftedGuests is the number of guests, by kind, whose host config
 	// differs from the desired state they were last applied with.
 	DriftedGuests *prometheus.GaugeVec
@@ -83,6 +89,14 @@ func New(reg prometheus.Registerer, kinds, phases []string, guests func() map[[2
 			Name: "phoenix_converge_total",
 			Help: "Total number of full-chain converges started by a new converge.phoenix.io/requestedAt token.",
 		}),
+		Leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "phoenix_leader",
+			Help: "Whether this controller is the leader and reconciles (1) or stands by (0).",
+		}),
+		LeaderTransitions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "phoenix_leader_transitions_total",
+			Help: "Total number of times this controller became the leader.",
+		}),
 		DriftedGuests: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "phoenix_drifted_guests",
 			Help: "Number of guests, by kind, whose config on the host differs from the desired state they were last applied with (condition Drifted).",
@@ -103,7 +117,7 @@ func New(reg prometheus.Registerer, kinds, phases []string, guests func() map[[2
 		kinds: kinds, phases: phases, count: guests,
 	}
 	for _, c := range []prometheus.Collector{m.ReconcileTotal, m.ReconcileDuration, m.StepDuration,
-		m.ConfigValid, m.ConfigReloads, m.ConvergeTotal, m.DriftedGuests, gc} {
+		m.ConfigValid, m.ConfigReloads, m.ConvergeTotal, m.Leader, m.LeaderTransitions, m.DriftedGuests, gc} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
