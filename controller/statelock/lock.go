@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 )
 
 // FileName is the lock file's name inside the state dir.
@@ -53,10 +55,10 @@ type Lock struct {
 func Path(stateDir string) string { return filepath.Join(stateDir, FileName) }
 
 func open(stateDir string) (*os.File, error) {
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+	if err := fsutil.MkdirPrivate(stateDir); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	return os.OpenFile(Path(stateDir), os.O_CREATE|os.O_RDWR, 0o600)
+	return fsutil.OpenNoFollow(Path(stateDir), os.O_CREATE|os.O_RDWR, 0o600)
 }
 
 // try takes the lock without blocking; ok is false when someone else's lock

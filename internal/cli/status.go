@@ -27,6 +27,7 @@ func (a *app) statusCommand() *cobra.Command {
 phoenix recorded about it (phase, last applied, last error). With one ID and
 -o json it prints one object; otherwise a JSON array.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			a.opts.readOnly = true
 			e, targets, err := a.prepare("status", args)
 			if err != nil {
 				return err
@@ -84,7 +85,8 @@ phoenix recorded about it (phase, last applied, last error). With one ID and
 func (a *app) view(cmd *cobra.Command, e *env, kind api.Kind, id api.ID) (StatusView, error) {
 	st, err := e.status.Get(id, kind)
 	if err != nil {
-		return StatusView{}, err
+		// One unreadable record hides that guest's history, not the rest.
+		st = &api.Status{ID: id.String(), Kind: kind, Phase: api.PhaseUnknown, LastError: err.Error()}
 	}
 	if st.Kind == "" {
 		st.Kind = kind

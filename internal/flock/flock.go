@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 )
 
 // Dir hands out per-key locks as files in one folder.
@@ -16,7 +18,7 @@ type Dir struct{ dir string }
 
 // New returns the locks kept in dir, creating it (0700).
 func New(dir string) (*Dir, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := fsutil.MkdirPrivate(dir); err != nil {
 		return nil, fmt.Errorf("lock folder: %w", err)
 	}
 	return &Dir{dir: dir}, nil
@@ -25,7 +27,7 @@ func New(dir string) (*Dir, error) {
 // Lock takes the lock named key, waiting until it is free or ctx ends. The
 // kernel releases it if the process dies.
 func (d *Dir) Lock(ctx context.Context, key string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(d.dir, key+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := fsutil.OpenNoFollow(filepath.Join(d.dir, key+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}

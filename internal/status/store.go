@@ -29,17 +29,23 @@ type Store struct {
 	stripeOnce sync.Once
 	stripeErr  error
 	stripes    [stripeCount]*os.File
+	readOnly   bool
 }
 
 const stripeCount = 32
 
 // NewStore opens the status folder, creating it (0700) when needed.
 func NewStore(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := fsutil.MkdirPrivate(dir); err != nil {
 		return nil, fmt.Errorf("status folder: %w", err)
 	}
 	return &Store{dir: dir}, nil
 }
+
+// NewReadOnlyStore opens the status folder for reading only: it creates
+// nothing (a missing folder reads as no statuses) and Update fails. For
+// status and --dry-run, which must work on a read-only state dir.
+func NewReadOnlyStore(dir string) *Store { return &Store{dir: dir, readOnly: true} }
 
 // Dir is the status folder.
 func (s *Store) Dir() string { return s.dir }
@@ -49,7 +55,7 @@ func (s *Store) path(id api.ID) string { return filepath.Join(s.dir, id.String()
 // Get returns the recorded status of a guest; a guest never applied gets a
 // Pending status.
 func (s *Store) Get(id api.ID, kind api.Kind) (*api.Status, error) {
-	data, err := os.ReadFile(s.path(id))
+	data, err := fsutil.ReadFileNoFollow(s.path(id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return &api.Status{ID: id.String(), Kind: kind, Phase: api.PhasePending}, nil
 	}
@@ -66,6 +72,9 @@ func (s *Store) Get(id api.ID, kind api.Kind) (*api.Status, error) {
 // Update applies fn to the guest's status and writes it back, under a lock
 // that other phoenix processes respect too.
 func (s *Store) Update(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error) {
+	if s.readOnly {
+		return nil, fmt.Errorf("write status of %s: the status store is open read-only", id)
+	}
 	unlock, err := s.lock(id)
 	if err != nil {
 		return nil, err
@@ -120,12 +129,13 @@ func (s *Store) lock(id api.ID) (func(), error) {
 }
 
 func (s *Store) openStripes() {
-	dir := filepath.Join(s.dir, ".locks")
-	if s.stripeErr = os.MkdirAll(dir, 0o700); s.stripeErr != nil {
+	dir, err := fsutil.SubdirPrivate(s.dir, ".locks")
+	if err != nil {
+		s.stripeErr = err
 		return
 	}
 	for i := range s.stripes {
-		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(i)), os.O_CREATE|os.O_RDWR, 0o600)
+		f, err := fsutil.OpenNoFollow(filepath.Join(dir, strconv.Itoa(i)), os.O_CREATE|os.O_RDWR, 0o600)
 		if err != nil {
 			s.stripeErr = err
 			return
@@ -146,6 +156,9 @@ func (s *Store) Close() error {
 
 // Delete removes a guest's status file.
 func (s *Store) Delete(id api.ID) error {
+	if s.readOnly {
+		return fmt.Errorf("delete status of %s: the status store is open read-only", id)
+	}
 	err := os.Remove(s.path(id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -156,6 +169,9 @@ func (s *Store) Delete(id api.ID) error {
 // IDs lists the guests that have a status file, ascending.
 func (s *Store) IDs() ([]api.ID, error) {
 	entries, err := os.ReadDir(s.dir)
+	if s.readOnly && errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

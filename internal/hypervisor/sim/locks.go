@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"os"
 	"path/filepath"
 	"sync"
@@ -44,11 +45,11 @@ type stripes struct {
 }
 
 func (s *stripes) open() {
-	if s.err = os.MkdirAll(s.dir, 0o700); s.err != nil {
+	if _, s.err = fsutil.SubdirPrivate(filepath.Dir(s.dir), filepath.Base(s.dir)); s.err != nil {
 		return
 	}
 	for i := range s.files {
-		f, err := os.OpenFile(filepath.Join(s.dir, fmt.Sprintf("%02d", i)), os.O_CREATE|os.O_RDWR, 0o600)
+		f, err := fsutil.OpenNoFollow(filepath.Join(s.dir, fmt.Sprintf("%02d", i)), os.O_CREATE|os.O_RDWR, 0o600)
 		if err != nil {
 			s.err = err
 			return

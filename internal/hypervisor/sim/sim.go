@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 )
 
@@ -30,6 +31,10 @@ type Options struct {
 	FailRate float64
 	// Seed makes injected failures repeatable.
 	Seed uint64
+	// ReadOnly opens the node for reading only: nothing is created (a
+	// missing folder is an empty node) and every change fails. For status
+	// and --dry-run on a read-only state dir.
+	ReadOnly bool
 }
 
 // Sim is a simulated Proxmox node.
@@ -74,6 +79,8 @@ func identOf(fi os.FileInfo) (fileIdent, bool) {
 	return fileIdent{ino: uint64(st.Ino), size: fi.Size(), mtime: fi.ModTime().UnixNano()}, true
 }
 
+var errReadOnly = errors.New("sim: the simulated node is open read-only")
+
 var (
 	_ hypervisor.Host        = (*Sim)(nil)
 	_ hypervisor.SetupRunner = (*Sim)(nil)
@@ -81,12 +88,19 @@ var (
 
 // New opens (creating if needed) the simulated node in opts.Dir.
 func New(opts Options) (*Sim, error) {
-	if err := os.MkdirAll(filepath.Join(opts.Dir, "guests"), 0o700); err != nil {
-		return nil, fmt.Errorf("sim state: %w", err)
-	}
-	log, err := os.OpenFile(filepath.Join(opts.Dir, "ops.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("sim state: %w", err)
+	var log *os.File
+	if !opts.ReadOnly {
+		if err := fsutil.MkdirPrivate(opts.Dir); err != nil {
+			return nil, fmt.Errorf("sim state: %w", err)
+		}
+		if _, err := fsutil.SubdirPrivate(opts.Dir, "guests"); err != nil {
+			return nil, fmt.Errorf("sim state: %w", err)
+		}
+		var err error
+		log, err = fsutil.OpenNoFollow(filepath.Join(opts.Dir, "ops.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("sim state: %w", err)
+		}
 	}
 	s := &Sim{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), log: log}
 	s.stripes.dir = filepath.Join(opts.Dir, "locks")
@@ -96,6 +110,9 @@ func New(opts Options) (*Sim, error) {
 // Close releases the node's open files.
 func (s *Sim) Close() error {
 	s.stripes.close()
+	if s.log == nil {
+		return nil
+	}
 	return s.log.Close()
 }
 
@@ -179,7 +196,10 @@ func (s *Sim) write(r *record) error {
 	}
 	path := s.path(r.ID)
 	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if s.opts.ReadOnly {
+		return errReadOnly
+	}
+	f, err := fsutil.OpenNoFollow(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -267,6 +287,9 @@ func (s *Sim) fail() bool {
 // record appends one line per change to ops.log. Each line is one write
 // on an O_APPEND file, so lines from several processes never interleave.
 func (s *Sim) record(line string) error {
+	if s.log == nil {
+		return errReadOnly
+	}
 	_, err := s.log.WriteString(time.Now().UTC().Format(time.RFC3339Nano) + " " + line + "\n")
 	return err
 }
