@@ -45,8 +45,12 @@ var guestFieldNames = specFieldNames()
 func exactGuest(ps *problems, file, guest string, own []byte) bool {
 	before := errCount(*ps)
 	scanValue(ps, file, guest, "", own)
-	d := fastDec{b: own}
-	d.object(func(key string, v []byte) bool {
+	if len(own) == 0 || own[0] != '{' {
+		return errCount(*ps) > before
+	}
+	entries, _ := objectEntries(own)
+	for _, e := range entries {
+		key, v := e.key, e.raw
 		checkKey(ps, file, guest, "", key, guestFieldNames)
 		if intFields[key] {
 			checkInt(ps, file, guest, key, v)
@@ -64,8 +68,7 @@ func exactGuest(ps *problems, file, guest string, own []byte) bool {
 				return true
 			})
 		}
-		return true
-	})
+	}
 	return errCount(*ps) > before
 }
 
@@ -74,13 +77,16 @@ func exactObject(ps *problems, file, guest, field string, v []byte, known []stri
 	if i := strings.IndexByte(base, '['); i >= 0 {
 		base = base[:i]
 	}
-	(&fastDec{b: v}).object(func(key string, m []byte) bool {
-		checkKey(ps, file, guest, field+".", key, known)
-		if intFields[base+"."+key] {
-			checkInt(ps, file, guest, field+"."+key, m)
+	if len(v) == 0 || v[0] != '{' {
+		return
+	}
+	entries, _ := objectEntries(v)
+	for _, e := range entries {
+		checkKey(ps, file, guest, field+".", e.key, known)
+		if intFields[base+"."+e.key] {
+			checkInt(ps, file, guest, field+"."+e.key, e.raw)
 		}
-		return true
-	})
+	}
 }
 
 func errCount(ps problems) int {
