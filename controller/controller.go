@@ -23,6 +23,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
 	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
 	"github.com/phoenix-hypervisor/phoenix/internal/desired"
+	"github.com/phoenix-hypervisor/phoenix/internal/httpguard"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
@@ -118,6 +119,10 @@ func New(opts Options, host hypervisor.Host, store StatusStore, log logr.Logger,
 	})
 	return c, nil
 }
+
+// AllowedHosts are the names besides IP addresses and localhost that the
+// listener accepts as Host (--ui-allowed-host).
+func (c *Controller) AllowedHosts() []string { return c.opts.AllowedHosts }
 
 // Addr is the address the metrics listener is bound to, once Run listens.
 func (c *Controller) Addr() string {
@@ -261,11 +266,11 @@ func (c *Controller) serve() (*http.Server, error) {
 		return nil, fmt.Errorf("--metrics-addr %s: %w", c.opts.MetricsAddr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !c.ready.Load() {
 			http.Error(w, "not ready: the first full sync has not finished", http.StatusServiceUnavailable)
 			return
@@ -273,18 +278,20 @@ func (c *Controller) serve() (*http.Server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	if c.opts.PProf {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	c.mu.Lock()
 	for _, rt := range c.routes {
 		mux.Handle(rt.pattern, rt.handler)
 	}
 	c.mu.Unlock()
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Every route, the status page's included, gets the Host check: the
+	// metrics and pprof are as much worth reading through DNS rebinding.
+	srv := httpguard.NewServer(httpguard.Guard(mux, c.opts.AllowedHosts))
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			c.log.Error(err, "Metrics listener failed")
