@@ -46,7 +46,13 @@ type Metrics struct {
 	ConfigReloads *prometheus.CounterVec
 	// ConvergeTotal counts full-chain converges started by a new token.
 	ConvergeTotal prometheus.Counter
+	// PrunesTotal counts guests destroyed by --prune, by result: success,
+	// error, or refused (more left the files at once than --prune-max).
+	PrunesTotal *prometheus.CounterVec
 }
+
+// ResultRefused is the prune result of a guest --prune-max kept.
+const ResultRefused = "refused"
 
 // New creates the phoenix_* metrics and registers them with reg, along with
 // a phoenix_guests collector that asks guests for the current counts at each
@@ -80,8 +86,15 @@ func New(reg prometheus.Registerer, kinds, phases []string, guests func() map[[2
 			Name: "phoenix_converge_total",
 			Help: "Total number of full-chain converges started by a new converge.phoenix.io/requestedAt token.",
 		}),
+		PrunesTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phoenix_prunes_total",
+			Help: "Total number of guests --prune destroyed (success), failed to destroy (error) or kept because more left the files at once than --prune-max (refused).",
+		}, []string{"result"}),
 	}
 	// Series that exist from the start, so that rates are 0, not absent.
+	for _, r := range []string{ResultSuccess, ResultError, ResultRefused} {
+		m.PrunesTotal.WithLabelValues(r)
+	}
 	for _, k := range kinds {
 		m.ReconcileTotal.WithLabelValues(k, ResultSuccess)
 		m.ReconcileTotal.WithLabelValues(k, ResultError)
@@ -95,7 +108,7 @@ func New(reg prometheus.Registerer, kinds, phases []string, guests func() map[[2
 		kinds: kinds, phases: phases, count: guests,
 	}
 	for _, c := range []prometheus.Collector{m.ReconcileTotal, m.ReconcileDuration, m.StepDuration,
-		m.ConfigValid, m.ConfigReloads, m.ConvergeTotal, gc} {
+		m.ConfigValid, m.ConfigReloads, m.ConvergeTotal, m.PrunesTotal, gc} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
