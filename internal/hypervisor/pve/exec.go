@@ -82,6 +82,7 @@ func (e *CommandError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Output)
 	}
+	b.WriteString(unlockHint(e.Argv, e.Output))
 	return b.String()
 }
 
