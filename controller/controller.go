@@ -26,6 +26,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/httpguard"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
@@ -51,7 +52,8 @@ type Controller struct {
 	metrics   *metrics.Metrics
 	flows     *reconcilers.Workflows
 	book      *phaseBook
-	locks     *keyedLock
+	drift     driftBook
+	locks     *lock.Keyed[api.ID]
 	queue     workqueue.TypedRateLimitingInterface[api.ID]
 
 	// cfg is the last valid desired state; nil until one was loaded.
@@ -98,7 +100,7 @@ func New(opts Options, host hypervisor.Host, store StatusStore, log logr.Logger,
 		reg:       reg,
 		flows:     reconcilers.NewWorkflows(host, reconcilers.Scripts{Dir: opts.ScriptsDir}),
 		book:      book,
-		locks:     newKeyedLock(),
+		locks:     &lock.Keyed[api.ID]{},
 		removed:   map[api.ID]api.Kind{},
 		removedAt: map[api.ID]time.Time{},
 		loads:     desired.NewLoader(),
@@ -308,6 +310,19 @@ func (c *Controller) serve() (*http.Server, error) {
 	return srv, nil
 }
 
+// problemKV locates a problem for the log: file, guest and field, each
+// only when known (a file that is not JSON has no guest), so that a log
+// search for guest="" finds nothing.
+func problemKV(p api.Problem) []any {
+	var kv []any
+	for _, f := range [][2]string{{"file", p.File}, {"guest", p.Guest}, {"field", p.Field}} {
+		if f[1] != "" {
+			kv = append(kv, f[0], f[1])
+		}
+	}
+	return kv
+}
+
 // reload reads the whole desired state again. An invalid state is logged
 // problem by problem (the messages of `phoenix validate`) and changes
 // nothing; a valid one replaces the last and queues what changed.
@@ -336,8 +351,7 @@ func (c *Controller) reload(w *watcher) {
 		var inv *api.InvalidError
 		if errors.As(err, &inv) {
 			for _, p := range inv.Problems {
-				c.log.Error(errors.New(p.String()), "Invalid desired state; acting on the last valid one",
-					"file", p.File, "guest", p.Guest, "field", p.Field)
+				c.log.Error(errors.New(p.String()), "Invalid desired state; acting on the last valid one", problemKV(p)...)
 			}
 		} else {
 			c.log.Error(err, "Config reload failed; acting on the last valid one")
@@ -510,6 +524,19 @@ func (c *Controller) initialDone(id api.ID) {
 	}
 }
 
+// reconcileSafely is reconcile with a panic turned into an error, so that
+// the guest is retried with backoff and the process stays up.
+func (c *Controller) reconcileSafely(ctx context.Context, id api.ID) (kind api.Kind, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			pe := plan.Recovered(v)
+			c.log.Error(pe, "Reconcile panicked", "guest", id, "stack", string(pe.Stack))
+			err = fmt.Errorf("reconcile %s: %w", id, pe)
+		}
+	}()
+	return c.reconcile(ctx, id)
+}
+
 // processNext reconciles one key; false means the queue is shut down.
 func (c *Controller) processNext(ctx context.Context) bool {
 	id, shutdown := c.queue.Get()
@@ -521,7 +548,7 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		return false
 	}
 	start := time.Now()
-	kind, err := c.reconcile(ctx, id)
+	kind, err := c.reconcileSafely(ctx, id)
 	if ctx.Err() != nil {
 		// Cut short by shutdown: not the guest's success or failure. The
 		// next start reconciles it again (Provisioning and Failed guests

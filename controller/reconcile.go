@@ -34,7 +34,9 @@ const (
 //     (Pending, Provisioning after a crash, Failed): create its chain,
 //     existing dependencies satisfied and unfinished ones finished;
 //   - its spec changed: run its create workflow, on it alone;
-//   - else nothing: no host change, no status write.
+//   - else no host change: only keys changed on the host behind phoenix's
+//     back are reported (checkDrift), with a status write only when that
+//     report changes.
 func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error) {
 	cfg := c.cfg.Load()
 	g := cfg.Guest(id)
@@ -52,7 +54,8 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 			return g.Kind, err
 		}
 	}
-	_, exists, err := hypervisor.Exists(ctx, c.host, g.Kind, id)
+	// Existence only: a guest that needs no work costs no config read.
+	_, exists, err := hypervisor.Probe(ctx, c.host, g.Kind, id)
 	if err != nil {
 		return g.Kind, fmt.Errorf("look up %s %s: %w", g.Kind, id, err)
 	}
@@ -79,7 +82,7 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 		p, why = plan.Apply(cfg, []api.ID{id}), whySpecChanged
 	default:
 		log.V(1).Info("Guest is up to date")
-		return g.Kind, nil
+		return g.Kind, c.driftPass(ctx, log, g, st)
 	}
 	if !converge {
 		waitForExisting(p)
@@ -122,6 +125,9 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 	if err != nil {
 		return g.Kind, err
 	}
+	if err := c.clearDrift(g); err != nil {
+		return g.Kind, err
+	}
 	log.Info("Reconciled guest", "reason", why, "duration", time.Since(start).Round(time.Millisecond).String())
 	return g.Kind, nil
 }
@@ -145,7 +151,7 @@ func waitForExisting(p *plan.Plan) {
 // dependency create it once.
 func (c *Controller) runAction(runner *reconcilers.Runner, converge bool) plan.RunFunc {
 	return func(ctx context.Context, a *plan.Action, report func(plan.StepResult)) plan.ActionResult {
-		unlock, err := c.locks.lock(ctx, a.ID)
+		unlock, err := c.locks.Lock(ctx, a.ID)
 		if err != nil {
 			return plan.ActionResult{Result: plan.ResultCancelled, Err: fmt.Errorf("%s %s: %w", a.Action, a.ID, err)}
 		}
@@ -180,12 +186,12 @@ func (c *Controller) reconcileRemoved(ctx context.Context, id api.ID) (api.Kind,
 		return "", nil
 	}
 	log := c.log.WithValues("guest", id, "kind", kind)
-	unlock, err := c.locks.lock(ctx, id)
+	unlock, err := c.locks.Lock(ctx, id)
 	if err != nil {
 		return kind, err
 	}
 	defer unlock()
-	_, exists, err := hypervisor.Exists(ctx, c.host, kind, id)
+	_, exists, err := hypervisor.Probe(ctx, c.host, kind, id)
 	if err != nil {
 		return kind, fmt.Errorf("look up %s %s: %w", kind, id, err)
 	}
@@ -194,6 +200,7 @@ func (c *Controller) reconcileRemoved(ctx context.Context, id api.ID) (api.Kind,
 		delete(c.removed, id)
 		c.mu.Unlock()
 		c.book.remove(id)
+		c.metrics.DriftedGuests.WithLabelValues(string(kind)).Set(float64(c.drift.set(id, kind, false)))
 	}
 	switch {
 	case !exists:
@@ -279,6 +286,11 @@ func (o *observer) StepDone(a *plan.Action, s plan.StepResult) {
 
 func (o *observer) ActionDone(a *plan.Action, r plan.ActionResult) {
 	if r.Result == plan.ResultFailed {
+		var pe *plan.PanicError
+		if errors.As(r.Err, &pe) {
+			o.log.Error(r.Err, "Action failed", "action", a.Action, "id", a.ID, "reason", a.Reason, "stack", string(pe.Stack))
+			return
+		}
 		o.log.Error(r.Err, "Action failed", "action", a.Action, "id", a.ID, "reason", a.Reason)
 		return
 	}

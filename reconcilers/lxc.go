@@ -19,7 +19,7 @@ const (
 	SnapshotFinal         = "phoenix-final"
 )
 
-// lxcSteps is the LXC create workflow (DESIGN section 4).
+// lxcSteps is the LXC create workflow (docs/design.md, "Workflows").
 var lxcSteps = []step{
 	{"define", lxcDefine},
 	{"configure", lxcConfigure},
@@ -63,25 +63,21 @@ func lxcDefine(ctx context.Context, r *run) (outcome, error) {
 }
 
 func lxcConfigure(ctx context.Context, r *run) (outcome, error) {
-	return r.applyConfig(ctx, LXCConfig(r.g), ownedKey("dev"))
+	return r.applyConfig(ctx, LXCConfig(r.g), ownedDev)
 }
 
 func lxcVolumes(ctx context.Context, r *run) (outcome, error) {
-	want := map[string]string{}
-	vols := append(append([]api.Volume{}, r.g.Spec.ZFSVolumes...), r.g.Spec.Volumes...)
-	for i, v := range vols {
-		want["mp"+strconv.Itoa(i)] = fmt.Sprintf("%s:%d,mp=%s", v.Pool, v.SizeGB, v.MountPoint)
-	}
+	want := LXCVolumes(r.g)
 	if len(want) == 0 {
 		cur, err := r.guest(ctx)
 		if err != nil {
 			return "", err
 		}
-		if !hasOwned(cur.Config, ownedKey("mp")) {
+		if !hasOwned(cur.Config, ownedMP) {
 			return skipped, nil
 		}
 	}
-	return r.applyConfig(ctx, want, ownedKey("mp"))
+	return r.applyConfig(ctx, want, ownedMP)
 }
 
 func growDisk(ctx context.Context, r *run) (outcome, error) {
@@ -142,6 +138,10 @@ func lxcHealthCheck(ctx context.Context, r *run) (outcome, error) {
 	return "", fmt.Errorf("health check %q failed after %d tries: %w", hc.Command, hc.Retries+1, err)
 }
 
+// ownedDev and ownedMP are the key families phoenix owns in a container's
+// config: what the host has of them and the spec does not is removed.
+var ownedDev, ownedMP = ownedKey("dev"), ownedKey("mp")
+
 func ownedKey(prefix string) func(string) bool {
 	re := regexp.MustCompile(`^` + prefix + `[0-9]+$`)
 	return re.MatchString
@@ -154,6 +154,17 @@ func hasOwned(cfg map[string]string, owned func(string) bool) bool {
 		}
 	}
 	return false
+}
+
+// LXCVolumes are the container's mount points phoenix wants, mp0 first:
+// zfs_volumes, then volumes.
+func LXCVolumes(g *api.Guest) map[string]string {
+	want := map[string]string{}
+	vols := append(append([]api.Volume{}, g.Spec.ZFSVolumes...), g.Spec.Volumes...)
+	for i, v := range vols {
+		want["mp"+strconv.Itoa(i)] = fmt.Sprintf("%s:%d,mp=%s", v.Pool, v.SizeGB, v.MountPoint)
+	}
+	return want
 }
 
 // LXCConfig is the container config phoenix wants for g, by pct config key.

@@ -17,6 +17,16 @@ type StatusWriter interface {
 	Delete(id api.ID) error
 }
 
+// noSyncWriter is a StatusWriter that can also write without waiting for
+// the disk (status.Store does). The Provisioning mark is written that way:
+// it must survive a killed process, so that the next run finishes the
+// guest, but the status it replaces is as safe to come back after a power
+// cut (it makes the next run re-check the guest too). So only the outcome
+// of a workflow waits for the disk: one fsync per guest, not two.
+type noSyncWriter interface {
+	UpdateNoSync(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error)
+}
+
 // Runner carries out plan actions on a host and records each guest's
 // status as it goes. The CLI and the controller share it.
 type Runner struct {
@@ -34,8 +44,23 @@ func (r *Runner) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Run carries out one action; it is a RunFunc.
-func (r *Runner) Run(ctx context.Context, a *plan.Action, report func(plan.StepResult)) plan.ActionResult {
+// Run carries out one action; it is a RunFunc. A panic inside it fails
+// the action and records its guest Failed with reason InternalError.
+func (r *Runner) Run(ctx context.Context, a *plan.Action, report func(plan.StepResult)) (res plan.ActionResult) {
+	defer func() {
+		if v := recover(); v != nil {
+			err := fmt.Errorf("%s %s %s: %w", a.Action, a.Kind, a.ID, plan.Recovered(v))
+			if a.Guest != nil {
+				now := r.now()
+				r.record(a.Guest, func(st *api.Status) {
+					st.Phase = api.PhaseFailed
+					st.LastError = err.Error()
+					st.SetReady("False", api.ReasonInternalError, err.Error(), now)
+				})
+			}
+			res = plan.ActionResult{Result: plan.ResultFailed, Err: err}
+		}
+	}()
 	host := r.Workflows.Host()
 	switch a.Action {
 	case plan.ActSkip:
@@ -113,13 +138,22 @@ func (r *Runner) simple(ctx context.Context, a *plan.Action, report func(plan.St
 
 func (r *Runner) create(ctx context.Context, a *plan.Action, report func(plan.StepResult)) plan.ActionResult {
 	g := a.Guest
-	if err := r.record(g, func(st *api.Status) {
+	provisioning := func(st *api.Status) {
 		st.Phase = api.PhaseProvisioning
 		st.SetReady("False", api.ReasonProgressing, "running the create workflow", r.now())
-	}); err != nil {
+	}
+	var werr error
+	if w, ok := r.Status.(noSyncWriter); ok {
+		if _, err := w.UpdateNoSync(g.ID, g.Kind, provisioning); err != nil {
+			werr = fmt.Errorf("save status of %s %s: %w", g.Kind, g.ID, err)
+		}
+	} else {
+		werr = r.record(g, provisioning)
+	}
+	if werr != nil {
 		// Nothing was done yet: better not to start than to build a
 		// guest whose status then lies.
-		return plan.ActionResult{Result: plan.ResultFailed, Err: err}
+		return plan.ActionResult{Result: plan.ResultFailed, Err: werr}
 	}
 	steps, err := r.Workflows.Apply(ctx, r.Config, g, report)
 	records := make([]api.StepRecord, len(steps))
@@ -174,7 +208,7 @@ func (r *Runner) record(g *api.Guest, fn func(*api.Status)) error {
 // simply exists). Callers check it under the guest's lock, which is how two
 // plans sharing a missing dependency create it once.
 func UpToDate(ctx context.Context, host hypervisor.Host, st plan.StatusReader, a *plan.Action) (bool, error) {
-	_, exists, err := hypervisor.Exists(ctx, host, a.Kind, a.ID)
+	_, exists, err := hypervisor.Probe(ctx, host, a.Kind, a.ID)
 	if err != nil || !exists {
 		return false, err
 	}

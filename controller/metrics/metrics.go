@@ -49,6 +49,9 @@ type Metrics struct {
 	// PrunesTotal counts guests destroyed by --prune, by result: success,
 	// error, or refused (more left the files at once than --prune-max).
 	PrunesTotal *prometheus.CounterVec
+	// DriftedGuests is the number of guests, by kind, whose host config
+	// differs from the desired state they were last applied with.
+	DriftedGuests *prometheus.GaugeVec
 }
 
 // ResultRefused is the prune result of a guest --prune-max kept.
@@ -90,6 +93,10 @@ func New(reg prometheus.Registerer, kinds, phases []string, guests func() map[[2
 			Name: "phoenix_prunes_total",
 			Help: "Total number of guests --prune destroyed (success), failed to destroy (error) or kept because more left the files at once than --prune-max (refused).",
 		}, []string{"result"}),
+		DriftedGuests: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "phoenix_drifted_guests",
+			Help: "Number of guests, by kind, whose config on the host differs from the desired state they were last applied with (condition Drifted).",
+		}, []string{"kind"}),
 	}
 	// Series that exist from the start, so that rates are 0, not absent.
 	for _, r := range []string{ResultSuccess, ResultError, ResultRefused} {
@@ -98,6 +105,7 @@ func New(reg prometheus.Registerer, kinds, phases []string, guests func() map[[2
 	for _, k := range kinds {
 		m.ReconcileTotal.WithLabelValues(k, ResultSuccess)
 		m.ReconcileTotal.WithLabelValues(k, ResultError)
+		m.DriftedGuests.WithLabelValues(k)
 	}
 	m.ConfigReloads.WithLabelValues(ResultSuccess)
 	m.ConfigReloads.WithLabelValues(ResultError)
@@ -108,7 +116,7 @@ func New(reg prometheus.Registerer, kinds, phases []string, guests func() map[[2
 		kinds: kinds, phases: phases, count: guests,
 	}
 	for _, c := range []prometheus.Collector{m.ReconcileTotal, m.ReconcileDuration, m.StepDuration,
-		m.ConfigValid, m.ConfigReloads, m.ConvergeTotal, m.PrunesTotal, gc} {
+		m.ConfigValid, m.ConfigReloads, m.ConvergeTotal, m.PrunesTotal, m.DriftedGuests, gc} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

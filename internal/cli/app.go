@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/desired"
-	"github.com/phoenix-hypervisor/phoenix/internal/flock"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/internal/status"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
@@ -91,6 +92,11 @@ func (a *app) open(cfg *api.Config) (*env, error) {
 		// A multi-node backend places new guests by their node field.
 		p.SetPlacement(cfg)
 	}
+	if c, ok := host.(configChecker); ok {
+		if err := c.CheckConfig(cfg); err != nil {
+			return nil, err
+		}
+	}
 	var st *status.Store
 	if dir := filepath.Join(a.opts.StateDir, "status"); a.opts.readOnly || a.opts.DryRun {
 		st = status.NewReadOnlyStore(dir)
@@ -123,19 +129,14 @@ func (a *app) prepare(verb string, args []string) (*env, []api.ID, error) {
 // execute runs (or, with --dry-run, prints) a plan.
 func (a *app) execute(ctx context.Context, e *env, p *plan.Plan) error {
 	if a.opts.DryRun {
-		if a.opts.Output == "json" {
-			return a.writeJSON(plan.Doc(p, nil))
-		}
-		fmt.Fprintf(a.stdout, "%s: plan of %d actions (dry run, nothing changed)\n", p.Verb, len(p.Actions))
-		fmt.Fprint(a.stdout, p.String())
-		return nil
+		return a.dryRun(ctx, e, p)
 	}
 	var obs plan.Observer
 	if a.opts.Output == "text" {
-		obs = newProgress(a.stdout)
+		obs = newProgress(a.stdout, a.colors(), p)
 	}
 	runner := &reconcilers.Runner{Workflows: e.flows, Config: e.cfg, Status: e.status}
-	locks, err := flock.New(filepath.Join(e.stateDir, "locks"))
+	locks, err := lock.NewDir(filepath.Join(e.stateDir, "locks"))
 	if err != nil {
 		return err
 	}
@@ -145,7 +146,7 @@ func (a *app) execute(ctx context.Context, e *env, p *plan.Plan) error {
 			return err
 		}
 	} else {
-		summarize(a.stdout, out)
+		summarize(a.stdout, a.colors(), out)
 	}
 	if !out.OK() {
 		if a.opts.Output == "json" {
@@ -156,6 +157,38 @@ func (a *app) execute(ctx context.Context, e *env, p *plan.Plan) error {
 			}
 		}
 		return errFailed
+	}
+	return nil
+}
+
+// dryRun prints a plan without running it, each create action followed by
+// what it would change on the host, key by key.
+func (a *app) dryRun(ctx context.Context, e *env, p *plan.Plan) error {
+	for _, act := range p.Actions {
+		if act.Action != plan.ActCreate {
+			continue
+		}
+		changes, err := reconcilers.Diff(ctx, e.host, act.Guest)
+		if err != nil {
+			return fmt.Errorf("look up %s %s: %w", act.Kind, act.ID, err)
+		}
+		act.Changes = changes
+	}
+	if a.opts.Output == "json" {
+		return a.writeJSON(plan.Doc(p, nil))
+	}
+	pal := a.colors()
+	fmt.Fprintf(a.stdout, "%s: plan of %s (dry run, nothing changed)\n", p.Verb, plural(len(p.Actions), "action"))
+	lines := strings.SplitAfter(p.String(), "\n")
+	for i, act := range p.Actions {
+		fmt.Fprint(a.stdout, lines[i])
+		if act.Action != plan.ActCreate {
+			continue
+		}
+		if len(act.Changes) == 0 {
+			fmt.Fprintln(a.stdout, "        no change on the host")
+		}
+		printChanges(a.stdout, pal, "        ", act.Changes)
 	}
 	return nil
 }
@@ -209,11 +242,23 @@ guest of the chain is created only when it does not exist yet.`,
 		})
 }
 
-// convergeShort is the seed plan's wording, kept for users of the old tool.
-const convergeShort = "Creates a guest if it doesn't exist, and forcefully re-applies all configurations and features for the guest and its entire dependency chain."
+// convergeSentence is the old tool's description of converge, kept word
+// for word for its users; the short help puts it after an imperative head
+// and drops the final period, like the other verbs'.
+const convergeSentence = "Creates a guest if it doesn't exist, and forcefully re-applies all configurations and features for the guest and its entire dependency chain."
+
+const convergeShort = "Repair a chain: creates a guest if it doesn't exist, and forcefully re-applies all configurations and features for the guest and its entire dependency chain"
+
+const convergeLong = convergeSentence + `
+
+converge runs the full create workflow on every guest of the named guests'
+chains (clone sources and dependencies), existing or not, dependencies
+first. With --dry-run it prints each action with what it would change on the
+host, key by key. When a phoenix controller runs on the state dir, converge
+hands the request to it (the converge annotation) and waits for the outcome.`
 
 func (a *app) convergeCommand() *cobra.Command {
-	cmd := a.planVerb("converge ID...", convergeShort, convergeShort,
+	cmd := a.planVerb("converge ID...", convergeShort, convergeLong,
 		func(ctx context.Context, e *env, targets []api.ID) (*plan.Plan, error) {
 			return plan.Converge(e.cfg, targets), nil
 		})
@@ -264,7 +309,7 @@ starts every non-template guest whose start_at_boot is not false, by
 // processes on the state dir. A dependency the plan would create is skipped
 // when another process finished it while this one waited; guests the user
 // named always get their workflow.
-func guarded(e *env, locks *flock.Dir, run plan.RunFunc) plan.RunFunc {
+func guarded(e *env, locks *lock.Dir, run plan.RunFunc) plan.RunFunc {
 	return func(ctx context.Context, a *plan.Action, report func(plan.StepResult)) plan.ActionResult {
 		unlock, err := locks.Lock(ctx, "guest-"+a.ID.String())
 		if err != nil {

@@ -11,17 +11,15 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
+	"github.com/phoenix-hypervisor/phoenix/internal/version"
 )
 
-// Exit codes (DESIGN section 7).
+// Exit codes (docs/design.md, "Output and exit codes").
 const (
 	ExitOK     = 0
 	ExitFailed = 1
 	ExitUsage  = 2
 )
-
-// Version is set at build time with -ldflags "-X ...cli.Version=...".
-var Version = "dev"
 
 // exitError carries an exit code through cobra.
 type exitError struct {
@@ -38,6 +36,13 @@ func usageErr(format string, args ...any) error {
 
 // failed is returned when an action failed; its details were already printed.
 var errFailed = &exitError{code: ExitFailed, err: errors.New("one or more actions failed")}
+
+// Command returns phoenix's command tree, for generating man pages and
+// shell completions; Run is how the binary executes it.
+func Command(stdout, stderr io.Writer) *cobra.Command {
+	a := &app{stdout: stdout, stderr: stderr}
+	return a.rootCommand()
+}
 
 // Run runs phoenix with args (without the program name) and returns the
 // exit code.
@@ -101,12 +106,16 @@ func (a *app) rootCommand() *cobra.Command {
 		Long: `phoenix provisions Proxmox VE guests (LXC containers and QEMU VMs) from the
 JSON files in its config directory, following the dependency graph between
 them (clone sources and dependencies).`,
-		Version:       Version,
+		Version:       version.Get().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &cobraUsage{err} })
 	a.opts.bindFlags(root)
+	// Declared here so that cobra does not give --version the shorthand -v:
+	// -v is the controller's log verbosity, and one letter means one thing.
+	root.Flags().Bool("version", false, "print the version on one line (the version verb prints more)")
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(
 		a.createCommand(),
 		a.convergeCommand(),
@@ -119,8 +128,12 @@ them (clone sources and dependencies).`,
 		a.setupCommand(),
 		a.validateCommand(),
 		a.graphCommand(),
+		a.diffCommand(),
 		a.controllerCommand(),
+		a.versionCommand(),
 	)
+	root.SetUsageTemplate(usageTemplate)
+	a.registerCompletions(root)
 	return root
 }
 

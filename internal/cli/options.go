@@ -36,6 +36,7 @@ type options struct {
 	Output      string
 	Parallel    int
 	DryRun      bool
+	NoColor     bool
 	pve         pveFlags
 	// readOnly is set for verbs that must write nothing (status,
 	// --dry-run): the state dir is checked, never created.
@@ -58,6 +59,7 @@ func (o *options) bindFlags(cmd *cobra.Command) {
 	f.Float64Var(&o.SimFailRate, "sim-fail-rate", envFloat("PHOENIX_SIM_FAIL_RATE"), "sim: probability that a host operation fails (env PHOENIX_SIM_FAIL_RATE)")
 	f.Uint64Var(&o.SimSeed, "sim-seed", envUint("PHOENIX_SIM_SEED"), "sim: seed for injected failures (env PHOENIX_SIM_SEED)")
 	f.StringVarP(&o.Output, "output", "o", "text", "output format: text or json")
+	f.BoolVar(&o.NoColor, "no-color", false, "never colour the output (colour is on only on a terminal, and off when NO_COLOR is set)")
 	f.IntVar(&o.Parallel, "parallel", 4, "how many actions may run at once (1 = the old strictly serial order)")
 	o.pve.bindFlags(f)
 }
@@ -167,7 +169,13 @@ func (o *options) newHost(notice io.Writer) (hypervisor.Host, error) {
 		if o.Backend == "auto" || o.Backend == "" {
 			fmt.Fprintf(notice, "phoenix: no Proxmox host here (no /etc/pve or pct); using the simulated host in %s\n", dir)
 		}
-		return sim.New(sim.Options{Dir: dir, Latency: o.SimLatency, FailRate: o.SimFailRate, Seed: o.SimSeed, ReadOnly: o.readOnly || o.DryRun})
+		sopts := sim.Options{Dir: dir, Latency: o.SimLatency, FailRate: o.SimFailRate, Seed: o.SimSeed}
+		if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) && (o.readOnly || o.DryRun) {
+			// A read-only verb creates nothing: no simulated node yet is
+			// an empty one, opened in a throwaway folder.
+			return emptySim(sopts)
+		}
+		return sim.New(sopts)
 	case "pve":
 		return newPVE(o)
 	case "pve-api":
@@ -175,4 +183,26 @@ func (o *options) newHost(notice io.Writer) (hypervisor.Host, error) {
 	default:
 		return nil, usageErr("--backend %q: want auto, sim, pve or pve-api", o.Backend)
 	}
+}
+
+// throwawaySim is a simulated node in a temp folder removed on Close.
+type throwawaySim struct{ *sim.Sim }
+
+func (t throwawaySim) Close() error {
+	err := t.Sim.Close()
+	return errors.Join(err, os.RemoveAll(t.Sim.Dir()))
+}
+
+func emptySim(opts sim.Options) (hypervisor.Host, error) {
+	dir, err := os.MkdirTemp("", "phoenix-sim-")
+	if err != nil {
+		return nil, err
+	}
+	opts.Dir = dir
+	s, err := sim.New(opts)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return throwawaySim{s}, nil
 }

@@ -114,7 +114,7 @@ func Execute(ctx context.Context, p *Plan, parallel int, run RunFunc, obs Observ
 			switch {
 			case failedDep[i] != "":
 				ready = ready[1:]
-				finish(i, ActionResult{Result: ResultCancelled, Err: fmt.Errorf("%s %s cancelled: %s failed or was cancelled", a.Action, a.ID, failedDep[i])})
+				finish(i, ActionResult{Result: ResultCancelled, Err: fmt.Errorf("%s %s cancelled: it needs %s, which did not finish", a.Action, a.ID, failedDep[i])})
 				continue
 			case ctx.Err() != nil:
 				ready = ready[1:]
@@ -138,7 +138,7 @@ func Execute(ctx context.Context, p *Plan, parallel int, run RunFunc, obs Observ
 							obs.StepDone(a, s)
 						}
 					}
-					r := run(ctx, a, report)
+					r := runSafely(ctx, a, run, report)
 					r.Duration = time.Since(t0)
 					doneCh <- done{i, r}
 				}(i, a)
@@ -157,6 +157,23 @@ func Execute(ctx context.Context, p *Plan, parallel int, run RunFunc, obs Observ
 	out.CriticalPath = criticalPath(p, out.Results)
 	return out
 }
+
+// runSafely runs one action; a panic in it fails that action alone (as
+// controller-runtime's RecoverPanic does), so that Execute still hears of
+// it and independent actions go on.
+func runSafely(ctx context.Context, a *Action, run RunFunc, report func(StepResult)) (r ActionResult) {
+	defer func() {
+		if v := recover(); v != nil {
+			r = ActionResult{Result: ResultFailed, Err: fmt.Errorf("%s %s %s: %w", a.Action, a.Kind, a.ID, Recovered(v))}
+		}
+	}()
+	return run(ctx, a, report)
+}
+
+// CriticalPath is the longest chain of dependent action durations of
+// results, one per action of p: for a run phoenix learned of afterwards
+// (the controller's, after a converge hand-off).
+func CriticalPath(p *Plan, results []ActionResult) time.Duration { return criticalPath(p, results) }
 
 // criticalPath is the longest chain of dependent action durations. Plans
 // list actions in a valid order, so one pass suffices.

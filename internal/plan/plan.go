@@ -48,6 +48,9 @@ type Action struct {
 	// Needs holds the indices of the actions that must finish first.
 	Needs []int
 	Guest *api.Guest
+	// Changes, filled in for a dry run, are what the action would change
+	// on the host, key by key.
+	Changes []Change
 }
 
 // Plan is a DAG of actions, listed in a valid execution order.
@@ -96,7 +99,7 @@ type StatusReader interface {
 // HostLookup asks the host, and the recorded status when st is not nil.
 func HostLookup(h hypervisor.Host, cfg *api.Config, st StatusReader) Lookup {
 	return func(ctx context.Context, kind api.Kind, id api.ID) (State, error) {
-		g, ok, err := hypervisor.Exists(ctx, h, kind, id)
+		g, ok, err := hypervisor.Probe(ctx, h, kind, id)
 		if err != nil || !ok {
 			return State{}, err
 		}
@@ -105,8 +108,15 @@ func HostLookup(h hypervisor.Host, cfg *api.Config, st StatusReader) Lookup {
 			switch {
 			case spec.Spec.IsTemplate && !g.Template:
 				s.Unfinished = true
-			case !spec.Spec.IsTemplate && spec.Spec.TemplateSnapshotName != "" && !g.HasSnapshot(spec.Spec.TemplateSnapshotName):
-				s.Unfinished = true
+			case !spec.Spec.IsTemplate && spec.Spec.TemplateSnapshotName != "":
+				// Only this case needs the snapshots: a backend whose Probe
+				// skipped them (a StateReader) is asked for them now.
+				if _, cheap := h.(hypervisor.StateReader); cheap {
+					if g, err = h.Get(ctx, kind, id); err != nil {
+						return State{}, err
+					}
+				}
+				s.Unfinished = !g.HasSnapshot(spec.Spec.TemplateSnapshotName)
 			}
 		}
 		if st != nil {
