@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
 	"github.com/phoenix-hypervisor/phoenix/internal/desired"
+	"github.com/phoenix-hypervisor/phoenix/internal/httpguard"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/leader"
 	"github.com/phoenix-hypervisor/phoenix/internal/lock"
@@ -61,8 +63,10 @@ type Controller struct {
 	loads *desired.Loader
 
 	mu sync.Mutex
-	// removed holds the guests that left the files (Orphaned or to prune).
-	removed map[api.ID]api.Kind
+	// removed holds the guests that left the files (Orphaned or to prune),
+	// removedAt when each was first seen gone (the start of --prune-grace).
+	removed   map[api.ID]api.Kind
+	removedAt map[api.ID]time.Time
 	// initial holds the keys of the first full sync that have not been
 	// reconciled once yet; nil before the first valid load.
 	initial map[api.ID]bool
@@ -105,6 +109,7 @@ func New(opts Options, host hypervisor.Host, store StatusStore, log logr.Logger,
 		book:      book,
 		locks:     &lock.Keyed[api.ID]{},
 		removed:   map[api.ID]api.Kind{},
+		removedAt: map[api.ID]time.Time{},
 		loads:     desired.NewLoader(),
 	}
 	if c.metrics, err = metrics.New(reg, allKinds, allPhases, book.counts); err != nil {
@@ -132,6 +137,10 @@ func New(opts Options, host hypervisor.Host, store StatusStore, log logr.Logger,
 	})
 	return c, nil
 }
+
+// AllowedHosts are the names besides IP addresses and localhost that the
+// listener accepts as Host (--ui-allowed-host).
+func (c *Controller) AllowedHosts() []string { return c.opts.AllowedHosts }
 
 // Addr is the address the metrics listener is bound to, once Run listens.
 func (c *Controller) Addr() string {
@@ -342,11 +351,11 @@ func (c *Controller) serve() (*http.Server, error) {
 		return nil, fmt.Errorf("--metrics-addr %s: %w", c.opts.MetricsAddr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if c.standby.Load() {
 			c.standbyReady(w)
 			return
@@ -358,18 +367,20 @@ func (c *Controller) serve() (*http.Server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	if c.opts.PProf {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	c.mu.Lock()
 	for _, rt := range c.routes {
 		mux.Handle(rt.pattern, rt.handler)
 	}
 	c.mu.Unlock()
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Every route, the status page's included, gets the Host check: the
+	// metrics and pprof are as much worth reading through DNS rebinding.
+	srv := httpguard.NewServer(httpguard.Guard(mux, c.opts.AllowedHosts))
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			c.log.Error(err, "Metrics listener failed")
@@ -404,6 +415,17 @@ func (c *Controller) reload(w *watcher) {
 	}
 	t0 := time.Now()
 	cfg, err := c.loads.Load(c.configDir)
+	if err == nil && c.opts.Strict {
+		err = desired.Strict(cfg)
+	}
+	if err == nil {
+		if missing := missingFiles(c.cfg.Load(), cfg); len(missing) > 0 {
+			// A file that vanished (an editor's save, a ConfigMap swap, a
+			// mount gone) is not "no guests": nothing of it may be
+			// orphaned or pruned on its account.
+			err = fmt.Errorf("%s missing; to remove every guest of a file, leave it with an empty list instead", strings.Join(missing, " and "))
+		}
+	}
 	hits, misses := c.loads.Stats()
 	c.log.V(1).Info("Config read", "duration", time.Since(t0).String(), "guestsUnchanged", hits, "guestsChecked", misses)
 	if err != nil {
@@ -418,6 +440,9 @@ func (c *Controller) reload(w *watcher) {
 			c.log.Error(err, "Config reload failed; acting on the last valid one")
 		}
 		return
+	}
+	for _, w := range cfg.Warnings {
+		c.log.Info("Warning: "+w.Msg+" (an error with --strict)", "file", w.File, "guest", w.Guest, "field", w.Field)
 	}
 	c.metrics.ConfigValid.Set(1)
 	c.metrics.ConfigReloads.WithLabelValues(metrics.ResultSuccess).Inc()
@@ -436,16 +461,29 @@ func (c *Controller) reload(w *watcher) {
 	d := diff(prev, cfg)
 
 	c.mu.Lock()
+	now := time.Now()
 	for id, kind := range d.removed {
-		c.removed[id] = kind
+		c.markRemoved(id, kind, now)
 	}
 	for _, id := range d.added {
 		delete(c.removed, id)
+		delete(c.removedAt, id)
 	}
 	first := c.initial == nil
 	c.mu.Unlock()
 
 	keys := d.enqueue()
+	if c.opts.Prune && !first {
+		// Guests already gone are looked at again: a prune --prune-max held
+		// back may be allowed now that fewer are waiting.
+		c.mu.Lock()
+		for id := range c.removed {
+			if _, just := d.removed[id]; !just {
+				keys = append(keys, id)
+			}
+		}
+		c.mu.Unlock()
+	}
 	if first {
 		keys = append(keys, c.seed(cfg)...)
 	} else {
@@ -500,6 +538,7 @@ func (c *Controller) seed(cfg *api.Config) []api.ID {
 		return nil
 	}
 	var gone []api.ID
+	now := time.Now()
 	for _, id := range ids {
 		if cfg.Guest(id) != nil {
 			continue
@@ -508,9 +547,14 @@ func (c *Controller) seed(cfg *api.Config) []api.ID {
 		if err != nil || st.Kind == "" {
 			continue
 		}
+		if (st.Kind == api.KindLXC && cfg.LXCPath == "") || (st.Kind == api.KindVM && cfg.VMPath == "") {
+			// The file its kind lives in is not there: unknown, not gone.
+			c.log.Info("Recorded guest's file is missing; leaving it alone", "guest", id, "kind", st.Kind)
+			continue
+		}
 		c.book.set(id, st.Kind, st.Phase)
 		c.mu.Lock()
-		c.removed[id] = st.Kind
+		c.markRemoved(id, st.Kind, now)
 		c.mu.Unlock()
 		gone = append(gone, id)
 	}
@@ -630,4 +674,29 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	}
 	c.initialDone(id)
 	return true
+}
+
+// markRemoved records a guest that left the files; the grace before a
+// prune runs from the first time it was seen gone. c.mu is held.
+func (c *Controller) markRemoved(id api.ID, kind api.Kind, now time.Time) {
+	c.removed[id] = kind
+	if _, ok := c.removedAt[id]; !ok {
+		c.removedAt[id] = now
+	}
+}
+
+// missingFiles names the guest files the previous valid state was read
+// from that the new one lacks.
+func missingFiles(prev, next *api.Config) []string {
+	if prev == nil {
+		return nil
+	}
+	var out []string
+	if prev.LXCPath != "" && next.LXCPath == "" {
+		out = append(out, prev.LXCPath)
+	}
+	if prev.VMPath != "" && next.VMPath == "" {
+		out = append(out, prev.VMPath)
+	}
+	return out
 }

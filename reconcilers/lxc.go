@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
@@ -215,9 +216,11 @@ func LXCConfig(g *api.Guest) map[string]string {
 	}
 	// A key given more than once (lxc.mount.entry, lxc.cgroup2.devices.allow)
 	// keeps every value, one per line, as in the container's config file.
+	// Entries are "lxc.key=value" or "lxc.key:value" (validated on load);
+	// lxc.cap.keep's comma list is one line per capability.
 	for _, opt := range s.LXCOptions {
-		if k, v, ok := strings.Cut(opt, "="); ok {
-			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		for _, kv := range desired.LXCOptionLines(opt) {
+			k, v := kv[0], kv[1]
 			if prev, dup := c[k]; dup && k != "lxc.apparmor.profile" {
 				v = prev + "\n" + v
 			}

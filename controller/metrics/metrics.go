@@ -52,10 +52,16 @@ type Metrics struct {
 	// LeaderTransitions counts the times this controller became the
 	// leader.
 	LeaderTransitions prometheus.Counter
+	// PrunesTotal counts guests destroyed by --prune, by result: success,
+	// error, or refused (more left the files at once than --prune-max).
+	PrunesTotal *prometheus.CounterVec
 	// DriftedGuests is the number of guests, by kind, whose host config
 	// differs from the desired state they were last applied with.
 	DriftedGuests *prometheus.GaugeVec
 }
+
+// ResultRefused is the prune result of a guest --prune-max kept.
+const ResultRefused = "refused"
 
 // New creates the phoenix_* metrics and registers them with reg, along with
 // a phoenix_guests collector that asks guests for the current counts at each
@@ -97,12 +103,19 @@ func New(reg prometheus.Registerer, kinds, phases []string, guests func() map[[2
 			Name: "phoenix_leader_transitions_total",
 			Help: "Total number of times this controller became the leader.",
 		}),
+		PrunesTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phoenix_prunes_total",
+			Help: "Total number of guests --prune destroyed (success), failed to destroy (error) or kept because more left the files at once than --prune-max (refused).",
+		}, []string{"result"}),
 		DriftedGuests: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "phoenix_drifted_guests",
 			Help: "Number of guests, by kind, whose config on the host differs from the desired state they were last applied with (condition Drifted).",
 		}, []string{"kind"}),
 	}
 	// Series that exist from the start, so that rates are 0, not absent.
+	for _, r := range []string{ResultSuccess, ResultError, ResultRefused} {
+		m.PrunesTotal.WithLabelValues(r)
+	}
 	for _, k := range kinds {
 		m.ReconcileTotal.WithLabelValues(k, ResultSuccess)
 		m.ReconcileTotal.WithLabelValues(k, ResultError)
@@ -117,7 +130,7 @@ func New(reg prometheus.Registerer, kinds, phases []string, guests func() map[[2
 		kinds: kinds, phases: phases, count: guests,
 	}
 	for _, c := range []prometheus.Collector{m.ReconcileTotal, m.ReconcileDuration, m.StepDuration,
-		m.ConfigValid, m.ConfigReloads, m.ConvergeTotal, m.Leader, m.LeaderTransitions, m.DriftedGuests, gc} {
+		m.ConfigValid, m.ConfigReloads, m.ConvergeTotal, m.Leader, m.LeaderTransitions, m.PrunesTotal, m.DriftedGuests, gc} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
