@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/pveschema"
 )
 
 // validateGuests runs the checks a schema cannot express: references,
@@ -19,6 +20,7 @@ func validateGuests(ps *problems, c *loading) {
 		}
 		validateRefs(ps, c, g)
 		validateNetwork(ps, g)
+		validateProxmox(ps, g)
 		validateScripts(ps, g)
 	}
 	for _, cyc := range c.Cycles() {
@@ -122,6 +124,21 @@ func validateNetwork(ps *problems, g *api.Guest) {
 		hw, err := net.ParseMAC(m)
 		if err != nil || len(hw) != 6 || strings.Count(m, ":") != 5 {
 			ps.add(g.File, gid, "mac_address", "%q is not a MAC address (like 52:54:00:12:34:56)", m)
+		}
+	}
+}
+
+// validateProxmox refuses values Proxmox's parameter verification would
+// refuse halfway through a plan: the guest name is its hostname (dns-name
+// format, no "_"), and a NIC needs a unicast MAC address.
+func validateProxmox(ps *problems, g *api.Guest) {
+	gid := g.ID.String()
+	if n := g.Spec.Name; n != "" && pveschema.CheckFormat("dns-name", n) != nil {
+		ps.add(g.File, gid, "name", "%q is not a host name Proxmox accepts (letters, digits, '-' and '.'; no '_' or spaces)", n)
+	}
+	if m := g.Spec.MACAddress; m != "" && pveschema.CheckFormat("mac-addr", m) != nil {
+		if hw, err := net.ParseMAC(m); err == nil && len(hw) == 6 && hw[0]&1 == 1 {
+			ps.add(g.File, gid, "mac_address", "%q is a multicast address; a NIC needs a unicast one (first byte even, like 52:54:00:12:34:56)", m)
 		}
 	}
 }
