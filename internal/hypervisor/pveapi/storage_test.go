@@ -30,7 +30,7 @@ func TestHost_storageDecidesClonesAndSnapshots(t *testing.T) {
 		wantErr  string // refused before any write, with this text
 	}{
 		{name: "container template on zfs: linked",
-			src:  fakepveapi.Guest{Type: "lxc", Template: true, Config: map[string]string{"rootfs": "tank:basevol-900-disk-0,size=8G", "template": "1"}}},
+			src: fakepveapi.Guest{Type: "lxc", Template: true, Config: map[string]string{"rootfs": "tank:basevol-900-disk-0,size=8G", "template": "1"}}},
 		{name: "container template on dir: full",
 			src:      fakepveapi.Guest{Type: "lxc", Template: true, Config: map[string]string{"rootfs": "files:900/base-900-disk-0.raw,size=8G", "template": "1"}},
 			wantFull: "1"},
