@@ -2,6 +2,7 @@ package reconcilers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
 // Lifecycle snapshot names, taken when enable_lifecycle_snapshots is set.
@@ -123,15 +125,16 @@ func lxcHealthCheck(ctx context.Context, r *run) (outcome, error) {
 	}
 	s := hypervisor.Script{Kind: hypervisor.HealthScript, Name: "health_check",
 		Command: []string{"sh", "-c", hc.Command}, Spec: r.g.Raw}
+	tries := retry.Policy{Initial: time.Duration(hc.Interval) * time.Second, Retries: hc.Retries}.Start()
 	var err error
-	for attempt := 0; attempt <= hc.Retries; attempt++ {
+	for {
 		if err = r.w.host.Run(ctx, r.g.Kind, r.g.ID, s); err == nil {
 			return changed, nil
 		}
-		if attempt < hc.Retries {
-			if err := hypervisor.Sleep(ctx, time.Duration(hc.Interval)*time.Second); err != nil {
-				return "", err
-			}
+		if werr := tries.Wait(ctx); errors.Is(werr, retry.ErrExhausted) {
+			break
+		} else if werr != nil {
+			return "", werr
 		}
 	}
 	return "", fmt.Errorf("health check %q failed after %d tries: %w", hc.Command, hc.Retries+1, err)
