@@ -2,6 +2,7 @@ package reconcilers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -9,7 +10,9 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
 // Lifecycle snapshot names, taken when enable_lifecycle_snapshots is set.
@@ -123,15 +126,16 @@ func lxcHealthCheck(ctx context.Context, r *run) (outcome, error) {
 	}
 	s := hypervisor.Script{Kind: hypervisor.HealthScript, Name: "health_check",
 		Command: []string{"sh", "-c", hc.Command}, Spec: r.g.Raw}
+	tries := retry.Policy{Initial: time.Duration(hc.Interval) * time.Second, Retries: hc.Retries}.Start()
 	var err error
-	for attempt := 0; attempt <= hc.Retries; attempt++ {
+	for {
 		if err = r.w.host.Run(ctx, r.g.Kind, r.g.ID, s); err == nil {
 			return changed, nil
 		}
-		if attempt < hc.Retries {
-			if err := hypervisor.Sleep(ctx, time.Duration(hc.Interval)*time.Second); err != nil {
-				return "", err
-			}
+		if werr := tries.Wait(ctx); errors.Is(werr, retry.ErrExhausted) {
+			break
+		} else if werr != nil {
+			return "", werr
 		}
 	}
 	return "", fmt.Errorf("health check %q failed after %d tries: %w", hc.Command, hc.Retries+1, err)
@@ -212,9 +216,11 @@ func LXCConfig(g *api.Guest) map[string]string {
 	}
 	// A key given more than once (lxc.mount.entry, lxc.cgroup2.devices.allow)
 	// keeps every value, one per line, as in the container's config file.
+	// Entries are "lxc.key=value" or "lxc.key:value" (validated on load);
+	// lxc.cap.keep's comma list is one line per capability.
 	for _, opt := range s.LXCOptions {
-		if k, v, ok := strings.Cut(opt, "="); ok {
-			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		for _, kv := range desired.LXCOptionLines(opt) {
+			k, v := kv[0], kv[1]
 			if prev, dup := c[k]; dup && k != "lxc.apparmor.profile" {
 				v = prev + "\n" + v
 			}

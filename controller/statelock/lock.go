@@ -12,7 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/lock"
+	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
 // FileName is the lock file's name inside the state dir.
@@ -55,10 +57,10 @@ type Lock struct {
 func Path(stateDir string) string { return filepath.Join(stateDir, FileName) }
 
 func open(stateDir string) (*os.File, error) {
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+	if err := fsutil.MkdirPrivate(stateDir); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	return os.OpenFile(Path(stateDir), os.O_CREATE|os.O_RDWR, 0o600)
+	return fsutil.OpenNoFollow(Path(stateDir), os.O_CREATE|os.O_RDWR, 0o600)
 }
 
 // AcquireController takes the lock for a controller watching configDir and
@@ -91,7 +93,7 @@ func AcquireController(ctx context.Context, stateDir, configDir string, waiting 
 			waiting()
 			told = true
 		}
-		if err := sleep(ctx, pollInterval); err != nil {
+		if err := retry.Sleep(ctx, pollInterval); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -140,7 +142,7 @@ func AcquireShared(ctx context.Context, stateDir string, wait time.Duration) (*L
 			f.Close()
 			return nil, &HeldError{Path: f.Name(), Holder: h}
 		}
-		if err := sleep(ctx, min(pollInterval, time.Until(deadline))); err != nil {
+		if err := retry.Sleep(ctx, min(pollInterval, time.Until(deadline))); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -203,18 +205,4 @@ func readHolder(path string) Holder {
 func alive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

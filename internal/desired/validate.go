@@ -19,8 +19,11 @@ func validateGuests(ps *problems, c *loading) {
 		}
 		validateRefs(ps, c, g)
 		validateNetwork(ps, g)
+		validateAddresses(ps, g)
+		validateValues(ps, c, g)
 		validateScripts(ps, g)
 	}
+	validateUnique(ps, c)
 	for _, cyc := range c.Cycles() {
 		parts := make([]string, len(cyc))
 		for i, id := range cyc {
@@ -120,8 +123,13 @@ func validateNetwork(ps *problems, g *api.Guest) {
 	}
 	if m := g.Spec.MACAddress; m != "" {
 		hw, err := net.ParseMAC(m)
-		if err != nil || len(hw) != 6 || strings.Count(m, ":") != 5 {
+		switch {
+		case err != nil || len(hw) != 6 || strings.Count(m, ":") != 5:
 			ps.add(g.File, gid, "mac_address", "%q is not a MAC address (like 52:54:00:12:34:56)", m)
+		case hw[0]&1 != 0:
+			ps.add(g.File, gid, "mac_address", "%q is a multicast address; a guest needs a unicast MAC (even first byte)", m)
+		case string(hw) == "\x00\x00\x00\x00\x00\x00":
+			ps.add(g.File, gid, "mac_address", "%q is the all-zero MAC", m)
 		}
 	}
 }

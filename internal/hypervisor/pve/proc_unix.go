@@ -5,24 +5,48 @@ package pve
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 )
 
-// killProcessGroup makes cmd the leader of its own process group and, on
-// cancellation, sends SIGTERM to the whole group; exec's WaitDelay then
-// SIGKILLs the leader if it is still there.
-func killProcessGroup(cmd *exec.Cmd) {
+// killProcessGroup makes cmd the leader of its own process group. On
+// cancellation (a timeout) the whole group gets SIGTERM, and SIGKILL after
+// killGrace: exec's own WaitDelay would SIGKILL only the leader, leaving
+// the workers pct and qm fork (and whatever a host script started) running
+// with the guest's lock. The returned function, called once the command
+// was waited for, SIGKILLs whatever of a cancelled group is still there.
+func killProcessGroup(cmd *exec.Cmd) (reap func()) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var (
+		mu        sync.Mutex
+		cancelled bool
+		timer     *time.Timer
+	)
+	killGroup := func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.Cancel = func() error {
+		mu.Lock()
+		cancelled = true
+		timer = time.AfterFunc(killGrace, killGroup)
+		mu.Unlock()
 		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		if errors.Is(err, syscall.ESRCH) {
 			return os.ErrProcessDone
 		}
 		return err
+	}
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !cancelled {
+			return
+		}
+		timer.Stop()
+		killGroup()
 	}
 }
 
@@ -34,25 +58,16 @@ func flockTimeout(ctx context.Context, path string, wait time.Duration) (func(),
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(wait)
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		if time.Now().After(deadline) {
-			f.Close()
+	err = lock.Flock(ctx, f, syscall.LOCK_EX, flockPoll, time.Now().Add(wait))
+	if err != nil {
+		f.Close()
+		if errors.Is(err, lock.ErrTimeout) {
 			return nil, errLockTimeout
 		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+		return nil, err
 	}
+	return func() { f.Close() }, nil
 }
+
+// flockPoll is how often a config lock held by pct is tried again.
+const flockPoll = 50 * time.Millisecond

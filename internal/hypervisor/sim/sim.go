@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
 // Options configure a simulated node.
@@ -46,14 +48,14 @@ var (
 
 // New opens (creating if needed) the simulated node in opts.Dir.
 func New(opts Options) (*Sim, error) {
-	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+	if err := fsutil.MkdirPrivate(opts.Dir); err != nil {
 		return nil, fmt.Errorf("sim state: %w", err)
 	}
 	state, err := openLog(opts.Dir)
 	if err != nil {
 		return nil, err
 	}
-	log, err := os.OpenFile(filepath.Join(opts.Dir, "ops.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	log, err := fsutil.OpenNoFollow(filepath.Join(opts.Dir, "ops.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		state.close()
 		return nil, fmt.Errorf("sim state: %w", err)
@@ -179,10 +181,7 @@ func (s *Sim) opLocked(ctx context.Context, name string, kind api.Kind, id api.I
 }
 
 func (s *Sim) pause(ctx context.Context) error {
-	if s.opts.Latency <= 0 {
-		return ctx.Err()
-	}
-	return hypervisor.Sleep(ctx, s.opts.Latency)
+	return retry.Sleep(ctx, s.opts.Latency)
 }
 
 func (s *Sim) fail() bool {
