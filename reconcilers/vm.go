@@ -130,8 +130,8 @@ func VMConfig(g *api.Guest) map[string]string {
 		if len(parts) > 0 {
 			c["ipconfig0"] = strings.Join(parts, ",")
 		}
-		if len(n.Nameservers) > 0 {
-			c["nameserver"] = strings.Join(n.Nameservers, " ")
+		if dns := n.DNS(); len(dns) > 0 {
+			c["nameserver"] = strings.Join(dns, " ")
 		}
 	}
 	if u, ok := s.UserConfig["username"].(string); ok && u != "" {
