@@ -215,7 +215,7 @@ type Spec struct {
 	LXCOptions               []string          `json:"lxc_options"`
 	ApparmorProfile          string            `json:"apparmor_profile"`
 	StartAtBoot              *bool             `json:"start_at_boot"`
-	BootOrder                int               `json:"boot_order"`
+	BootOrder                *int              `json:"boot_order"`
 	BootDelay                int               `json:"boot_delay"`
 	ZFSVolumes               []Volume          `json:"zfs_volumes"`
 	Volumes                  []Volume          `json:"volumes"`
@@ -274,6 +274,18 @@ func (g *Guest) ConvergeToken() string { return g.Spec.Annotations[ConvergeAnnot
 // StartsAtBoot reports whether LetsGo should start the guest.
 func (g *Guest) StartsAtBoot() bool {
 	return g.Spec.StartAtBoot == nil || *g.Spec.StartAtBoot
+}
+
+// UnsetBootOrder is the boot order of a guest that sets none: after every
+// guest that does, as the old tool had it.
+const UnsetBootOrder = 999
+
+// BootRank is the guest's boot_order, or UnsetBootOrder.
+func (g *Guest) BootRank() int {
+	if g.Spec.BootOrder == nil {
+		return UnsetBootOrder
+	}
+	return *g.Spec.BootOrder
 }
 
 // IsTemplateSource reports whether the guest exists to be cloned: a VM

@@ -80,7 +80,7 @@ func (a *app) open(cfg *api.Config) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	flows := reconcilers.NewWorkflows(host, reconcilers.Scripts{Dir: a.opts.ScriptsDir})
+	flows := reconcilers.NewWorkflows(host, a.opts.scripts())
 	return &env{cfg: cfg, host: host, status: st, flows: flows, stateDir: a.opts.StateDir}, nil
 }
 

@@ -200,7 +200,9 @@ func decodeSpecField(f uint, v []byte, s *api.Spec) bool {
 	case fStartAtBoot:
 		s.StartAtBoot, ok = jsonBoolPtr(v)
 	case fBootOrder:
-		s.BootOrder, ok = jsonInt(v, 0)
+		var n int
+		n, ok = jsonInt(v, 0)
+		s.BootOrder = &n
 	case fBootDelay:
 		s.BootDelay, ok = jsonInt(v, 0)
 	case fEnableLifecycleSnapshots:
