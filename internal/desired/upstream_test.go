@@ -86,8 +86,8 @@ func TestUpstreamFilesLoad(t *testing.T) {
 				p.Spec.Volumes[0].Server != "10.0.0.13" || p.Spec.Volumes[0].MountPoint != "/persistent-storage" {
 				t.Errorf("VM %d volumes = %+v", tt.portaVM, p.Spec.Volumes)
 			}
-			if p.Spec.BootOrder != 4 || p.Spec.BootDelay != 2 || !p.StartsAtBoot() || p.Spec.UserConfig["username"] != "phoenix_user" {
-				t.Errorf("VM %d boot %d/%d start %v user %v", tt.portaVM, p.Spec.BootOrder, p.Spec.BootDelay, p.StartsAtBoot(), p.Spec.UserConfig)
+			if p.BootRank() != 4 || p.Spec.BootDelay != 2 || !p.StartsAtBoot() || p.Spec.UserConfig["username"] != "phoenix_user" {
+				t.Errorf("VM %d boot %d/%d start %v user %v", tt.portaVM, p.BootRank(), p.Spec.BootDelay, p.StartsAtBoot(), p.Spec.UserConfig)
 			}
 			if (c.Stacks != nil) != tt.stacksOK {
 				t.Errorf("stacks file loaded = %v, want %v", c.Stacks != nil, tt.stacksOK)

@@ -115,7 +115,9 @@ func (h *Host) runInDir(ctx context.Context, kind api.Kind, id api.ID, loc *loca
 	if err := h.inGuest(ctx, kind, id, loc, nil, []string{"mkdir", "-p", "-m", "0700", s.Dir}); err != nil {
 		return fmt.Errorf("make %s in the guest: %w", s.Dir, err)
 	}
-	defer func() { _ = h.inGuest(context.WithoutCancel(ctx), kind, id, loc, nil, []string{"rm", "-rf", "--", s.Dir}) }()
+	defer func() {
+		_ = h.inGuest(context.WithoutCancel(ctx), kind, id, loc, nil, []string{"rm", "-rf", "--", s.Dir})
+	}()
 	for _, f := range files {
 		if err := h.inGuest(ctx, kind, id, loc, f.data, []string{"install", "-m", f.perms, "/dev/stdin", f.dest}); err != nil {
 			return fmt.Errorf("copy %s into the guest: %w", f.dest, err)
