@@ -38,7 +38,7 @@ fake-cluster: ## a fake 3-node Proxmox VE API cluster on 127.0.0.1:8006 for --ba
 	$(GO) run ./hack/fake-cluster -dir .fake-cluster $(FAKE_CLUSTER_FLAGS)
 
 BENCH_FLAGS ?=
-bench: ## every row of the performance targets (issue 6) as a table, to stdout and docs/benchmarks.md (BENCH_FLAGS=-h lists the knobs)
+bench: ## every row of the performance targets as a table, to stdout and docs/benchmarks.md (BENCH_FLAGS=-h lists the knobs)
 	$(GO) run ./hack/bench $(BENCH_FLAGS)
 
 bench-go: ## Go benchmarks of the hot paths

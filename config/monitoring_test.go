@@ -38,8 +38,7 @@ const (
 	rulesFile     = "prometheus/phoenix-rules.yml"
 )
 
-// dashboardPanels are the panels of the dashboard, by title (issue 5,
-// item 1).
+// dashboardPanels are the panels of the dashboard, by title.
 var dashboardPanels = []string{
 	"Reconcile rate by kind", "Reconcile error ratio by kind", "Reconcile duration p50/p90/p99",
 	"Step duration by step", "Guests by phase", "Config validity", "Config reloads",

@@ -12,8 +12,8 @@ import (
 	"github.com/tidwall/sjson"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/internal/flock"
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 )
 
 // RequestConverge asks a running controller for a full-chain converge of
@@ -44,7 +44,7 @@ func RequestConverge(guests []*api.Guest, token string) error {
 // (a CLI converge and one from the status page) never lose each other's
 // annotation.
 func annotateFile(file string, guests []*api.Guest, token string) error {
-	locks, err := flock.New(filepath.Dir(file))
+	locks, err := lock.NewDir(filepath.Dir(file))
 	if err != nil {
 		return err
 	}

@@ -231,7 +231,7 @@ func TestCLI_lockRule(t *testing.T) {
 	}
 }
 
-// resultSchema pins the -o json document (DESIGN section 7).
+// resultSchema pins the -o json document (docs/design.md, "Output and exit codes").
 const resultSchema = "../internal/cli/testdata/result.schema.json"
 
 func validateResult(t *testing.T, doc string) {

@@ -24,6 +24,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
 	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
@@ -49,7 +50,7 @@ type Controller struct {
 	metrics   *metrics.Metrics
 	flows     *reconcilers.Workflows
 	book      *phaseBook
-	locks     *keyedLock
+	locks     *lock.Keyed[api.ID]
 	queue     workqueue.TypedRateLimitingInterface[api.ID]
 
 	// cfg is the last valid desired state; nil until one was loaded.
@@ -94,7 +95,7 @@ func New(opts Options, host hypervisor.Host, store StatusStore, log logr.Logger,
 		reg:       reg,
 		flows:     reconcilers.NewWorkflows(host, reconcilers.DetectScripts(opts.ConfigDir, opts.ScriptsDir)),
 		book:      book,
-		locks:     newKeyedLock(),
+		locks:     &lock.Keyed[api.ID]{},
 		removed:   map[api.ID]api.Kind{},
 		loads:     desired.NewLoader(),
 	}

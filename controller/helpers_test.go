@@ -21,7 +21,6 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
 	"github.com/phoenix-hypervisor/phoenix/internal/status"
-
 	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 )
 

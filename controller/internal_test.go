@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,44 +64,6 @@ func TestDiff(t *testing.T) {
 				t.Errorf("diff = %+v, want %+v", got, tt.want)
 			}
 		})
-	}
-}
-
-func TestKeyedLock_oneHolderPerKey(t *testing.T) {
-	k := newKeyedLock()
-	var inside [2]atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 40 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id := api.ID(100 + i%2)
-			unlock, err := k.lock(context.Background(), id)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if n := inside[i%2].Add(1); n != 1 {
-				t.Errorf("%d holders of %s", n, id)
-			}
-			time.Sleep(time.Millisecond)
-			inside[i%2].Add(-1)
-			unlock()
-		}()
-	}
-	wg.Wait()
-	if len(k.locks) != 0 {
-		t.Errorf("%d entries left behind", len(k.locks))
-	}
-	unlock, _ := k.lock(context.Background(), 100)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := k.lock(ctx, 100); err == nil {
-		t.Error("lock of a held key with a cancelled context succeeded")
-	}
-	unlock()
-	if len(k.locks) != 0 {
-		t.Errorf("%d entries left behind after a cancelled wait", len(k.locks))
 	}
 }
 

@@ -139,7 +139,7 @@ func waitForExisting(p *plan.Plan) {
 // dependency create it once.
 func (c *Controller) runAction(runner *reconcilers.Runner, converge bool) plan.RunFunc {
 	return func(ctx context.Context, a *plan.Action, report func(plan.StepResult)) plan.ActionResult {
-		unlock, err := c.locks.lock(ctx, a.ID)
+		unlock, err := c.locks.Lock(ctx, a.ID)
 		if err != nil {
 			return plan.ActionResult{Result: plan.ResultCancelled, Err: fmt.Errorf("%s %s: %w", a.Action, a.ID, err)}
 		}
@@ -174,7 +174,7 @@ func (c *Controller) reconcileRemoved(ctx context.Context, id api.ID) (api.Kind,
 		return "", nil
 	}
 	log := c.log.WithValues("guest", id, "kind", kind)
-	unlock, err := c.locks.lock(ctx, id)
+	unlock, err := c.locks.Lock(ctx, id)
 	if err != nil {
 		return kind, err
 	}

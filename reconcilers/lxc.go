@@ -19,7 +19,7 @@ const (
 	SnapshotFinal         = "phoenix-final"
 )
 
-// lxcSteps is the LXC create workflow (DESIGN section 4).
+// lxcSteps is the LXC create workflow (docs/design.md, "Workflows").
 var lxcSteps = []step{
 	{"define", lxcDefine},
 	{"configure", lxcConfigure},

@@ -10,7 +10,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 )
 
-// vmSteps is the VM create workflow (DESIGN section 4).
+// vmSteps is the VM create workflow (docs/design.md, "Workflows").
 var vmSteps = []step{
 	{"define", vmDefine},
 	{"configure", vmConfigure},

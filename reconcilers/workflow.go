@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 )
 
@@ -61,7 +61,7 @@ type Workflows struct {
 	// clones serializes clones per source: Proxmox locks the source for the
 	// whole clone, so a second clone from it at once fails with "CT is
 	// locked (disk)"; waiting here is cheaper than failing and retrying.
-	clones keyedMutex
+	clones lock.Keyed[api.ID]
 }
 
 // NewWorkflows returns the workflows for host, with scripts resolved in
@@ -122,27 +122,6 @@ func FailedStep(err error) string {
 		return se.Step
 	}
 	return ""
-}
-
-// keyedMutex is a set of mutexes by guest ID.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[api.ID]*sync.Mutex
-}
-
-func (k *keyedMutex) lock(id api.ID) func() {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[api.ID]*sync.Mutex{}
-	}
-	m := k.locks[id]
-	if m == nil {
-		m = &sync.Mutex{}
-		k.locks[id] = m
-	}
-	k.mu.Unlock()
-	m.Lock()
-	return m.Unlock
 }
 
 // setDiff returns the keys of want whose value differs on the host, plus
@@ -276,8 +255,11 @@ func (r *run) define(ctx context.Context, create func(ctx context.Context) error
 		if source != nil && !source.Spec.IsTemplate {
 			spec.Snapshot = source.Spec.TemplateSnapshotName
 		}
-		unlock := r.w.clones.lock(src)
-		err := r.w.host.Clone(ctx, r.g.Kind, src, r.g.ID, spec)
+		unlock, err := r.w.clones.Lock(ctx, src)
+		if err != nil {
+			return "", fmt.Errorf("clone %s from %s: wait for other clones of %s: %w", r.g.ID, src, src, err)
+		}
+		err = r.w.host.Clone(ctx, r.g.Kind, src, r.g.ID, spec)
 		unlock()
 		if err != nil {
 			return "", fmt.Errorf("clone %s from %s: %w", r.g.ID, src, err)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 )
 
 // FileName is the lock file's name inside the state dir.
@@ -59,24 +61,6 @@ func open(stateDir string) (*os.File, error) {
 	return os.OpenFile(Path(stateDir), os.O_CREATE|os.O_RDWR, 0o600)
 }
 
-// try takes the lock without blocking; ok is false when someone else's lock
-// is in the way.
-func try(f *os.File, how int) (ok bool, err error) {
-	for {
-		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
-		switch {
-		case err == nil:
-			return true, nil
-		case errors.Is(err, syscall.EINTR):
-			continue
-		case errors.Is(err, syscall.EWOULDBLOCK):
-			return false, nil
-		default:
-			return false, err
-		}
-	}
-}
-
 // AcquireController takes the lock for a controller watching configDir and
 // writes "<pid>\n<configDir>\n" into it. When another controller holds it,
 // it returns a *HeldError at once. When one-shot CLI verbs hold it (shared),
@@ -88,7 +72,7 @@ func AcquireController(ctx context.Context, stateDir, configDir string, waiting 
 	}
 	told := false
 	for {
-		ok, err := try(f, syscall.LOCK_EX)
+		ok, err := lock.TryFlock(f, syscall.LOCK_EX)
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
@@ -119,7 +103,7 @@ func AcquireController(ctx context.Context, stateDir, configDir string, waiting 
 			err = f.Sync()
 		}
 		if err != nil {
-			syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+			lock.Unflock(f)
 			f.Close()
 			return nil, fmt.Errorf("write %s: %w", f.Name(), err)
 		}
@@ -137,7 +121,7 @@ func AcquireShared(ctx context.Context, stateDir string, wait time.Duration) (*L
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		ok, err := try(f, syscall.LOCK_SH)
+		ok, err := lock.TryFlock(f, syscall.LOCK_SH)
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
@@ -174,7 +158,7 @@ func Running(stateDir string) (Holder, bool, error) {
 		return Holder{}, false, err
 	}
 	defer f.Close()
-	ok, err := try(f, syscall.LOCK_SH)
+	ok, err := lock.TryFlock(f, syscall.LOCK_SH)
 	if err != nil {
 		return Holder{}, false, fmt.Errorf("lock %s: %w", f.Name(), err)
 	}

@@ -1,4 +1,4 @@
-// Command bench runs every row of the performance targets (issue 6) and
+// Command bench runs every row of the performance targets (docs/benchmarks.md) and
 // prints one table, medians over several runs with min and max, to stdout
 // and to docs/benchmarks.md, with the machine, the Go version and the date.
 //
@@ -629,7 +629,7 @@ func output(dir, name string, args ...string) string {
 func (b *bench) report(started time.Time, load0 string) string {
 	var w strings.Builder
 	w.WriteString("# Benchmarks\n\n")
-	w.WriteString("Written by `make bench` (`go run ./hack/bench`); the targets are those of issue 6. Medians over\n")
+	w.WriteString("Written by `make bench` (`go run ./hack/bench`); the targets are the project's performance targets. Medians over\n")
 	w.WriteString("several runs, with min and max. Speed is shown here only, never asserted by tests.\n\n")
 	fmt.Fprintf(&w, "- date: %s (took %s)\n", started.UTC().Format("2006-01-02 15:04 MST"), time.Since(started).Round(time.Second))
 	fmt.Fprintf(&w, "- machine: %d CPUs (nproc), %s, %s; load average %s at the start, %s at the end\n",

@@ -11,8 +11,8 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/desired"
-	"github.com/phoenix-hypervisor/phoenix/internal/flock"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/internal/status"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
@@ -118,7 +118,7 @@ func (a *app) execute(ctx context.Context, e *env, p *plan.Plan) error {
 		obs = newProgress(a.stdout)
 	}
 	runner := &reconcilers.Runner{Workflows: e.flows, Config: e.cfg, Status: e.status}
-	locks, err := flock.New(filepath.Join(e.stateDir, "locks"))
+	locks, err := lock.NewDir(filepath.Join(e.stateDir, "locks"))
 	if err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ guest of the chain is created only when it does not exist yet.`,
 		})
 }
 
-// convergeShort is the seed plan's wording, kept for users of the old tool.
+// convergeShort is the wording users of the old tool know.
 const convergeShort = "Creates a guest if it doesn't exist, and forcefully re-applies all configurations and features for the guest and its entire dependency chain."
 
 func (a *app) convergeCommand() *cobra.Command {
@@ -247,7 +247,7 @@ starts every non-template guest whose start_at_boot is not false, by
 // processes on the state dir. A dependency the plan would create is skipped
 // when another process finished it while this one waited; guests the user
 // named always get their workflow.
-func guarded(e *env, locks *flock.Dir, run plan.RunFunc) plan.RunFunc {
+func guarded(e *env, locks *lock.Dir, run plan.RunFunc) plan.RunFunc {
 	return func(ctx context.Context, a *plan.Action, report func(plan.StepResult)) plan.ActionResult {
 		unlock, err := locks.Lock(ctx, "guest-"+a.ID.String())
 		if err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 )
 
-// Exit codes (DESIGN section 7).
+// Exit codes (docs/design.md, "Output and exit codes").
 const (
 	ExitOK     = 0
 	ExitFailed = 1

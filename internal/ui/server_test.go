@@ -26,7 +26,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/internal/ui"
 )
 
-// The status document of DESIGN section 6 (`phoenix status -o json`).
+// The status document (`phoenix status -o json`, docs/design.md "Status contract").
 const statusSchema = "../cli/testdata/status.schema.json"
 
 const testToken = "0123456789abcdef0123456789abcdef"

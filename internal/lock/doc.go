@@ -1,0 +1,8 @@
+// Package lock holds phoenix's locks: a mutex per key inside one process
+// (Keyed) and flock(2) locks between processes that share a state dir
+// (Flock, Dir).
+//
+// Waiting always honours a context. flock itself cannot be interrupted, so
+// a waiting caller polls with LOCK_NB; the kernel drops a flock when its
+// process dies, which is what makes these locks safe after a crash.
+package lock
