@@ -212,3 +212,40 @@ func TestDropIn_createRunsTheOldScriptsTheOldWay(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s", code, out)
 	}
 }
+
+// Before any guest is touched, every script the plan will run must be
+// there and runnable; otherwise exit 2 naming each script and its guest.
+func TestDropIn_preflightNamesEveryMissingScript(t *testing.T) {
+	o := newOldHost(t, upstreamLab)
+	for _, rel := range []string{"lxc_setup/phoenix_hypervisor_feature_install_traefik.sh", "phoenix_hypervisor_lxc_103.sh"} {
+		if err := os.Remove(filepath.Join(o.bin, rel)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Not executable: the old tool ran its scripts directly.
+	if err := os.Chmod(filepath.Join(o.bin, "lxc_setup/phoenix_hypervisor_feature_install_step_ca.sh"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := o.run(t, "create", "102")
+	if code != 2 {
+		t.Fatalf("create 102 with missing scripts: exit %d, want 2\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		`lxc 102: features script "traefik"`, "phoenix_hypervisor_feature_install_traefik.sh",
+		`lxc 103: apps script "phoenix_hypervisor_lxc_103.sh"`,
+		`lxc 103: features script "step_ca"`, "not executable",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr does not name %q:\n%s", want, errOut)
+		}
+	}
+	for _, c := range fakeCalls(t) {
+		f := strings.Fields(c)
+		if len(f) > 1 && !slices.Contains([]string{"status", "config", "listsnapshot", "list"}, f[1]) {
+			t.Errorf("the host was changed before the preflight refused: %s", c)
+		}
+	}
+	if _, err := os.Stat(o.hostLog); err == nil {
+		t.Errorf("a host script ran: %v", o.hostCalls(t))
+	}
+}
