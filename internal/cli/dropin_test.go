@@ -249,3 +249,37 @@ func TestDropIn_preflightNamesEveryMissingScript(t *testing.T) {
 		t.Errorf("a host script ran: %v", o.hostCalls(t))
 	}
 }
+
+// setup runs the old hypervisor_setup scripts in the old order, each with
+// the hypervisor config file (the ZFS one in its safe mode), once.
+func TestDropIn_setupRunsTheOldSetupScriptsInOrder(t *testing.T) {
+	o := newOldHost(t, upstreamLab)
+	code, _, errOut := o.run(t, "setup")
+	if code != 2 || !strings.Contains(errOut, "hypervisor_setup/hypervisor_initial_setup.sh") {
+		t.Fatalf("setup without the setup scripts: exit %d, want 2 naming them\n%s", code, errOut)
+	}
+	if _, err := os.Stat(o.hostLog); err == nil {
+		t.Fatalf("a setup script ran although some were missing: %v", o.hostCalls(t))
+	}
+	for _, s := range legacySetupScripts {
+		o.write(t, "hypervisor_setup/"+s)
+	}
+	if code, out, errOut := o.run(t, "setup"); code != 0 {
+		t.Fatalf("setup: exit %d\n%s\n%s", code, out, errOut)
+	}
+	hv := filepath.Join(o.etc, "phoenix_hypervisor_config.json")
+	var want []string
+	for _, s := range legacySetupScripts {
+		args := hv
+		if s == "hypervisor_feature_setup_zfs.sh" {
+			args = "--config " + hv + " --mode safe"
+		}
+		want = append(want, "hypervisor_setup/"+s+" "+args)
+	}
+	if got := o.hostCalls(t); !slices.Equal(got, want) {
+		t.Errorf("setup ran\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if code, _, _ := o.run(t, "setup"); code != 0 || len(o.hostCalls(t)) != len(want) {
+		t.Errorf("second setup: exit %d, ran again: %d calls", code, len(o.hostCalls(t)))
+	}
+}

@@ -360,3 +360,12 @@ func writeTemp(pattern string, data []byte) (string, error) {
 	}
 	return f.Name(), nil
 }
+
+// RunOnHost runs a script of the scripts folder on the host with args (the
+// old tool's host setup scripts), under the same checks as every script.
+func (h *Host) RunOnHost(ctx context.Context, path string, args []string) error {
+	if err := h.runOnHost(ctx, hypervisor.Script{Path: path, Args: args}); err != nil {
+		return fmt.Errorf("host script %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}

@@ -515,3 +515,15 @@ func (s *Sim) EnsureDir(ctx context.Context, path string, uid, gid int) error {
 	}
 	return s.record(fmt.Sprintf("hostdir %s %d:%d", path, uid, gid))
 }
+
+// RunOnHost records a script run on the node itself; the simulated node
+// runs nothing.
+func (s *Sim) RunOnHost(ctx context.Context, path string, args []string) error {
+	if err := s.pause(ctx); err != nil {
+		return err
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("sim: host script: %w", err)
+	}
+	return s.record(fmt.Sprintf("hostscript %s %d", filepath.Base(path), len(args)))
+}
