@@ -118,6 +118,7 @@ them (clone sources and dependencies).`,
 		a.setupCommand(),
 		a.validateCommand(),
 		a.graphCommand(),
+		a.doctorCommand(),
 		a.controllerCommand(),
 	)
 	return root

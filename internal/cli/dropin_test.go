@@ -19,9 +19,10 @@ const upstreamLab = "../../testdata/upstream-2025-11"
 // oldHost lays out a host as the old tool left it: <base>/etc holding
 // today's upstream files and <base>/bin its script tree, with a stub for
 // every script the files name. Host-side stubs append "<script path
-// relative to bin> <args>" to hostLog. The bind mounts' host folders are
-// moved under the test's temp folder (phoenix creates them as root), the
-// only change to the files.
+// relative to bin> <args>" to hostLog. The bind mounts' host folders and
+// the ostemplate's folder are moved under the test's temp folder (phoenix
+// creates the first as root, doctor looks for the second), the only change
+// to the files.
 type oldHost struct {
 	base, etc, bin, hostLog string
 }
@@ -49,6 +50,7 @@ func newOldHost(t *testing.T, src string) *oldHost {
 			t.Fatal(err)
 		}
 		data = bytes.ReplaceAll(data, []byte(`"host_path": "/mnt/`), []byte(`"host_path": "`+mounts+`/`))
+		data = bytes.ReplaceAll(data, []byte(`"template": "/fastData/`), []byte(`"template": "`+base+`/fastData/`))
 		if err := os.WriteFile(filepath.Join(o.etc, e.Name()), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -103,6 +105,15 @@ func (o *oldHost) run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	full := append([]string{"--config-dir", o.etc, "--state-dir", filepath.Join(o.base, "state"), "--backend", "pve", "--parallel", "1"}, pveFakeFlags(t)...)
+	code := Run(context.Background(), append(full, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// runBackend runs phoenix on another backend with the same folders.
+func (o *oldHost) runBackend(t *testing.T, backend string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	full := []string{"--config-dir", o.etc, "--state-dir", filepath.Join(o.base, "state"), "--backend", backend}
 	code := Run(context.Background(), append(full, args...), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
