@@ -156,6 +156,9 @@ func (h *Host) runInDir(ctx context.Context, kind api.Kind, id api.ID, s hypervi
 			if err != nil {
 				return err
 			}
+			if len(data) > maxAgentInput {
+				return fmt.Errorf("%s is %d bytes; the guest agent takes at most %d", f.src, len(data), maxAgentInput)
+			}
 			if err := h.runInGuest(ctx, kind, id, data, []string{"install", "-m", f.perms, "/dev/stdin", f.dest}); err != nil {
 				return fmt.Errorf("copy %s into the guest: %w", f.dest, err)
 			}
