@@ -172,3 +172,48 @@ func TestMountPointsAndIDMaps(t *testing.T) {
 		}
 	}
 }
+
+// scriptLog keeps every script a host was asked to run.
+type scriptLog struct {
+	hypervisor.Host
+	runs []hypervisor.Script
+}
+
+func (s *scriptLog) Run(ctx context.Context, k api.Kind, id api.ID, sc hypervisor.Script) error {
+	s.runs = append(s.runs, sc)
+	return s.Host.Run(ctx, k, id, sc)
+}
+
+// A VM's nfs volumes are mounted inside it through the guest agent: an
+// fstab line and a mount, the values passed as arguments of a fixed
+// script, never as shell text.
+func TestVMNFSMounts(t *testing.T) {
+	cfg := load(t, "../testdata/upstream-2025-11")
+	log := &scriptLog{Host: newSim(t, 0)}
+	w := NewWorkflows(log, Scripts{})
+	ctx := context.Background()
+	for _, id := range []api.ID{9000, 1001} {
+		if _, err := w.Apply(ctx, cfg, cfg.Guest(id), nil); err != nil {
+			t.Fatalf("apply %d: %v", id, err)
+		}
+	}
+	var mounts [][]string
+	for _, s := range log.runs {
+		if len(s.Command) > 0 && s.Command[len(s.Command)-1] != "" && strings.HasPrefix(s.Name, "nfs ") {
+			mounts = append(mounts, s.Command)
+		}
+	}
+	want := [][]string{
+		{"sh", "-c", nfsMountScript, "phoenix-nfs", "10.0.0.13:/quickOS/vm-persistent-data/1001 /persistent-storage nfs defaults,auto,nofail 0 0", "/persistent-storage"},
+		{"sh", "-c", nfsMountScript, "phoenix-nfs", "10.0.0.13:/quickOS/vm-persistent-data/1001/.step-ca /etc/step-ca/certs nfs defaults,auto,nofail 0 0", "/etc/step-ca/certs"},
+	}
+	if !slices.EqualFunc(mounts, want, slices.Equal[[]string]) {
+		t.Errorf("nfs mounts = %q\nwant %q", mounts, want)
+	}
+	// The mounts come before the features, which may use them.
+	first := slices.IndexFunc(log.runs, func(s hypervisor.Script) bool { return s.Kind == hypervisor.FeatureScript && !strings.HasPrefix(s.Name, "nfs ") })
+	last := slices.IndexFunc(log.runs, func(s hypervisor.Script) bool { return s.Name == "nfs /etc/step-ca/certs" })
+	if first >= 0 && last > first {
+		t.Errorf("nfs mounts ran after the features")
+	}
+}
