@@ -2,28 +2,43 @@
 export GOTOOLCHAIN := go1.27.3
 GO       ?= go
 BIN      ?= bin/phoenix
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X github.com/phoenix-hypervisor/phoenix/internal/cli.Version=$(VERSION)
+# Version stamp (see docs/install.md): git describe of the tree, the commit,
+# and the commit's date as build date (SOURCE_DATE_EPOCH wins) so that the
+# same commit always builds the same bytes.
+VERSION  ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || echo v0.0.0-$$(git rev-list --count HEAD 2>/dev/null || echo 0)-g$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$$(git diff --quiet HEAD 2>/dev/null || echo -dirty))
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell if [ -n "$$SOURCE_DATE_EPOCH" ]; then date -u -d "@$$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ; else TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null; fi)
+VERSION_PKG := github.com/phoenix-hypervisor/phoenix/internal/version
+LDFLAGS  := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT) -X $(VERSION_PKG).Date=$(BUILD_DATE)
 DEMO_STATE ?= .demo-state
 
-.PHONY: help build test test-go test-race check-monitoring demo demo-controller bench bench-go lint fmt fuzz staticcheck vulncheck static fake-cluster
+.PHONY: help build test test-go test-race check-monitoring prometheus-tools install deb man completions demo demo-controller bench bench-go lint fmt fuzz staticcheck vulncheck static fake-cluster
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-build: ## build bin/phoenix
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/phoenix
+build: ## build bin/phoenix (static: CGO_ENABLED=0, so the package runs on any Proxmox release)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/phoenix
 
 test: lint test-go check-monitoring ## everything CI runs: vet, gofmt, Go tests, promtool checks
 
-test-go: ## the Go tests
+# Nested modules: config/monitoring keeps the PromQL parser (and the
+# Prometheus server test) out of phoenix's own go.mod. go test ./... and
+# go vet ./... stop at a nested go.mod, so each is run in its own folder.
+NESTED_MODULES := config/monitoring
+
+test-go: prometheus-tools ## the Go tests, of the main module and the nested ones
 	$(GO) test -count=1 ./...
+	set -e; for m in $(NESTED_MODULES); do (cd $$m && $(GO) test -count=1 ./...); done
 
 test-race: ## the Go tests under the race detector
 	$(GO) test -count=1 -race ./...
 
-check-monitoring: ## promtool checks of the Prometheus rules (installs promtool when missing)
+check-monitoring: prometheus-tools ## promtool checks of the Prometheus rules
 	bash hack/check-monitoring.sh
+
+prometheus-tools: ## Debian's prometheus and promtool unpacked into .cache/prometheus (installs nothing)
+	bash hack/prometheus-tools.sh
 
 demo: ## LetsGo on the example lab, on the simulated host (state in .demo-state/)
 	$(GO) run ./cmd/phoenix --config-dir config/examples/lab --scripts-dir config/examples/scripts \
@@ -65,9 +80,74 @@ vulncheck: ## govulncheck against the vulnerability database from the module pro
 
 static: lint staticcheck vulncheck ## every static check CI runs
 
-lint: ## go vet and gofmt
+lint: ## go vet, gofmt, and go mod tidy -diff of every module
 	$(GO) vet ./...
+	set -e; for m in $(NESTED_MODULES); do (cd $$m && $(GO) vet ./...); done
+	set -e; for m in . $(NESTED_MODULES); do (cd $$m && $(GO) mod tidy -diff) || { echo "go mod tidy would change $$m/go.mod or go.sum"; exit 1; }; done
 	@out=$$($$($(GO) env GOROOT)/bin/gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 fmt: ## gofmt the tree
 	$$($(GO) env GOROOT)/bin/gofmt -w $$(git ls-files '*.go')
+
+# Install and package (docs/install.md). PREFIX and DESTDIR as usual; the
+# env file stays in /etc/default whatever PREFIX is, because the unit reads
+# it there.
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/phoenix
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR  ?= /etc
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/share/zsh/vendor-completions,$(PREFIX)/share/zsh/site-functions)
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+GENDIR      ?= bin/gen
+
+completions: man
+man: ## man pages and bash/zsh/fish completions from the command tree, into bin/gen (hack/gendocs)
+	rm -rf $(GENDIR)
+	env -u PHOENIX_CONFIG_DIR -u PHOENIX_STATE_DIR -u PHOENIX_SCRIPTS_DIR -u PHOENIX_BACKEND \
+		$(GO) run ./hack/gendocs -out $(GENDIR) -version '$(VERSION)' -date '$(BUILD_DATE)'
+
+install: build man ## install binary, unit, /etc/default/phoenix (kept if present), man pages, completions, docs and examples
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) \
+		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)/monitoring
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/phoenix
+	sed 's#@BINDIR@#$(BINDIR)#g' packaging/phoenix-controller.service.in > $(GENDIR)/phoenix-controller.service
+	install -m 0644 $(GENDIR)/phoenix-controller.service $(DESTDIR)$(UNITDIR)/phoenix-controller.service
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/default/phoenix ]; then \
+		echo "keeping $(DESTDIR)$(SYSCONFDIR)/default/phoenix (the new default is packaging/phoenix.default)"; \
+	else install -m 0644 packaging/phoenix.default $(DESTDIR)$(SYSCONFDIR)/default/phoenix; fi
+	for f in $(GENDIR)/man/*.1; do gzip -9n < $$f > $(DESTDIR)$(MANDIR)/man1/$${f##*/}.gz; done
+	install -m 0644 $(GENDIR)/completions/phoenix.bash $(DESTDIR)$(BASHCOMPDIR)/phoenix
+	install -m 0644 $(GENDIR)/completions/_phoenix $(DESTDIR)$(ZSHCOMPDIR)/_phoenix
+	install -m 0644 $(GENDIR)/completions/phoenix.fish $(DESTDIR)$(FISHCOMPDIR)/phoenix.fish
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	cp -R docs $(DESTDIR)$(DOCDIR)/
+	rm -rf $(DESTDIR)$(DOCDIR)/examples/lab $(DESTDIR)$(DOCDIR)/examples/scripts
+	cp -R config/examples/lab config/examples/scripts $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 packaging/pve-api-hardening.conf $(DESTDIR)$(DOCDIR)/examples/
+	cp config/prometheus/*.yml config/grafana/*.json $(DESTDIR)$(DOCDIR)/monitoring/
+	cp -R config/grafana/provisioning $(DESTDIR)$(DOCDIR)/monitoring/
+	@echo "installed; to run the controller: edit $(SYSCONFDIR)/default/phoenix, then systemctl daemon-reload && systemctl enable --now phoenix-controller"
+
+NFPM_VERSION ?= v2.45.2
+NFPM         := .cache/bin/nfpm-$(NFPM_VERSION)
+# git describe -> Debian version: v1.2.0-5-gabc1234-dirty -> 1.2.0+git5.gabc1234.dirty
+# (sorts after 1.2.0), v1.3.0-rc1 -> 1.3.0~rc1 (sorts before 1.3.0).
+DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -E 's/^v//; s/-([0-9]+)-g([0-9a-f]+)/+git\1.g\2/; s/-dirty$$/.dirty/; s/-/~/g')
+DEB_ARCH    ?= $(shell $(GO) env GOARCH)
+DEB         := dist/phoenix_$(DEB_VERSION)_$(DEB_ARCH).deb
+
+$(NFPM):
+	mkdir -p .cache/bin
+	GOBIN=$(CURDIR)/.cache/bin $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	mv .cache/bin/nfpm $@
+
+deb: $(NFPM) ## dist/phoenix_<version>_<arch>.deb with nfpm (binary, unit, env file as conffile, man pages, completions, docs)
+	rm -rf dist/root
+	$(MAKE) install DESTDIR=$(CURDIR)/dist/root PREFIX=/usr
+	DEB_VERSION='$(DEB_VERSION)' DEB_ARCH='$(DEB_ARCH)' $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(DEB)
+	@echo $(DEB)

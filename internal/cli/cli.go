@@ -10,6 +10,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
+	"github.com/phoenix-hypervisor/phoenix/internal/version"
 )
 
 // Exit codes (docs/design.md, "Output and exit codes").
@@ -18,9 +19,6 @@ const (
 	ExitFailed = 1
 	ExitUsage  = 2
 )
-
-// Version is set at build time with -ldflags "-X ...cli.Version=...".
-var Version = "dev"
 
 // exitError carries an exit code through cobra.
 type exitError struct {
@@ -37,6 +35,13 @@ func usageErr(format string, args ...any) error {
 
 // failed is returned when an action failed; its details were already printed.
 var errFailed = &exitError{code: ExitFailed, err: errors.New("one or more actions failed")}
+
+// Command returns phoenix's command tree, for generating man pages and
+// shell completions; Run is how the binary executes it.
+func Command(stdout, stderr io.Writer) *cobra.Command {
+	a := &app{stdout: stdout, stderr: stderr}
+	return a.rootCommand()
+}
 
 // Run runs phoenix with args (without the program name) and returns the
 // exit code.
@@ -100,12 +105,16 @@ func (a *app) rootCommand() *cobra.Command {
 		Long: `phoenix provisions Proxmox VE guests (LXC containers and QEMU VMs) from the
 JSON files in its config directory, following the dependency graph between
 them (clone sources and dependencies).`,
-		Version:       Version,
+		Version:       version.Get().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &cobraUsage{err} })
 	a.opts.bindFlags(root)
+	// Declared here so that cobra does not give --version the shorthand -v:
+	// -v is the controller's log verbosity, and one letter means one thing.
+	root.Flags().Bool("version", false, "print the version on one line (the version verb prints more)")
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(
 		a.createCommand(),
 		a.convergeCommand(),
@@ -120,6 +129,7 @@ them (clone sources and dependencies).`,
 		a.graphCommand(),
 		a.doctorCommand(),
 		a.controllerCommand(),
+		a.versionCommand(),
 	)
 	return root
 }

@@ -1,4 +1,4 @@
-package config_test
+package monitoring_test
 
 import (
 	"bytes"
@@ -25,17 +25,19 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/controller"
 	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
 	"github.com/phoenix-hypervisor/phoenix/internal/status"
 )
 
+// The assets live beside this module, where docs/monitoring.md and the
+// package point users; the test reads them there.
 const (
-	exampleLab    = "examples/lab"
-	dashboardFile = "grafana/phoenix-dashboard.json"
-	rulesFile     = "prometheus/phoenix-rules.yml"
+	exampleLab    = "../examples/lab"
+	dashboardFile = "../grafana/phoenix-dashboard.json"
+	rulesFile     = "../prometheus/phoenix-rules.yml"
+	scrapeFile    = "../prometheus/scrape.yml"
 )
 
 // dashboardPanels are the panels of the dashboard, by title.
@@ -63,10 +65,7 @@ func TestMonitoring_metricNamesExist(t *testing.T) {
 	dashboard, rules := readFile(t, dashboardFile), readFile(t, rulesFile)
 
 	t.Run("promtool check metrics", func(t *testing.T) {
-		promtool := findPromtool()
-		if promtool == "" {
-			t.Skip("promtool not found (PROMTOOL, PATH, /usr/bin/promtool): `promtool check metrics` not run; .ci/run installs it")
-		}
+		promtool := findTool(t, "promtool", "PROMTOOL")
 		cmd := exec.Command(promtool, "check", "metrics")
 		cmd.Stdin = strings.NewReader(body)
 		out, err := cmd.CombinedOutput()
@@ -177,22 +176,50 @@ func TestMonitoring_dashboard(t *testing.T) {
 	}
 }
 
-// scrapeController runs the controller in-process on a copy of the
-// example lab and the simulated host (as controller/helpers_test.go does),
-// waits for the first full sync and a successful reconcile, and returns
-// /metrics.
+// scrapeController runs the controller on the example lab, waits for a
+// successful reconcile and returns /metrics.
 func scrapeController(t *testing.T) string {
 	t.Helper()
-	cfgDir, stateDir := t.TempDir(), t.TempDir()
-	for _, f := range []string{api.HypervisorFile, api.LXCFile, api.VMFile} {
-		data, err := os.ReadFile(filepath.Join(exampleLab, f))
-		if os.IsNotExist(err) && f == api.HypervisorFile {
-			continue
+	c := startController(t, "127.0.0.1:0", 0)
+	var body string
+	waitFor(t, "a successful reconcile in /metrics", func() (bool, string) {
+		var code int
+		if code, body = c.get("/metrics"); code != http.StatusOK {
+			return false, fmt.Sprintf("/metrics: %d %s", code, body)
 		}
+		n, err := successfulReconciles(body)
+		if err != nil {
+			return false, err.Error()
+		}
+		return n >= 1, fmt.Sprintf("%v successful reconciles", n)
+	})
+	return body
+}
+
+// labController is a controller running in-process on a copy of the
+// example lab and the simulated host.
+type labController struct {
+	addr   string // where /metrics is served
+	cfgDir string // its config directory, a copy the test may edit
+	host   *sim.Sim
+}
+
+// startController runs the controller (as controller/helpers_test.go
+// does) with metrics on metricsAddr and the given resync period, and waits
+// for its first full sync.
+func startController(t *testing.T, metricsAddr string, resync time.Duration) *labController {
+	t.Helper()
+	cfgDir, stateDir := t.TempDir(), t.TempDir()
+	files, err := filepath.Glob(filepath.Join(exampleLab, "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no JSON files in %s (%v)", exampleLab, err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(cfgDir, f), data, 0o640); err != nil {
+		if err := os.WriteFile(filepath.Join(cfgDir, filepath.Base(f)), data, 0o640); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -208,8 +235,8 @@ func scrapeController(t *testing.T) string {
 
 	opts := controller.DefaultOptions()
 	opts.ConfigDir, opts.StateDir = cfgDir, stateDir
-	opts.MetricsAddr = "127.0.0.1:0"
-	opts.Resync = 0
+	opts.MetricsAddr = metricsAddr
+	opts.Resync = resync
 	opts.Debounce = 50 * time.Millisecond
 	opts.RetryBaseDelay = 50 * time.Millisecond
 	log, err := opts.NewLogger(testWriter{t})
@@ -235,49 +262,48 @@ func scrapeController(t *testing.T) string {
 		}
 	})
 
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + c.Addr() + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
+	lc := &labController{cfgDir: cfgDir, host: host}
 	waitFor(t, "the first full sync", func() (bool, string) {
 		select {
 		case err := <-done:
 			t.Fatalf("controller stopped: %v", err)
 		default:
 		}
-		if c.Addr() == "" {
+		if lc.addr = c.Addr(); lc.addr == "" {
 			return false, "not listening"
 		}
-		code, body := get("/readyz")
+		code, body := lc.get("/readyz")
 		return code == http.StatusOK, body
 	})
-	var body string
-	waitFor(t, "a successful reconcile in /metrics", func() (bool, string) {
-		var code int
-		if code, body = get("/metrics"); code != http.StatusOK {
-			return false, fmt.Sprintf("/metrics: %d %s", code, body)
-		}
-		tp := expfmt.NewTextParser(model.LegacyValidation)
-		mfs, err := tp.TextToMetricFamilies(strings.NewReader(body))
-		if err != nil {
-			return false, err.Error()
-		}
-		reconciles := 0.0
-		for _, m := range mfs["phoenix_reconcile_total"].GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" && l.GetValue() == metrics.ResultSuccess {
-					reconciles += m.GetCounter().GetValue()
-				}
+	return lc
+}
+
+func (c *labController) get(path string) (int, string) {
+	resp, err := http.Get("http://" + c.addr + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// successfulReconciles sums phoenix_reconcile_total{result="success"}.
+func successfulReconciles(body string) (float64, error) {
+	tp := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := tp.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	n := 0.0
+	for _, m := range mfs["phoenix_reconcile_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "result" && l.GetValue() == metrics.ResultSuccess {
+				n += m.GetCounter().GetValue()
 			}
 		}
-		return reconciles >= 1, fmt.Sprintf("%v successful reconciles", reconciles)
-	})
-	return body
+	}
+	return n, nil
 }
 
 // waitFor polls cond until it holds or a minute passes; the limit only
@@ -327,23 +353,6 @@ func mutate(t *testing.T, data []byte, from, to string) []byte {
 		t.Fatalf("%q is not in the file any more; update the test case", from)
 	}
 	return bytes.ReplaceAll(data, []byte(from), []byte(to))
-}
-
-// findPromtool returns $PROMTOOL, promtool on PATH or in the usual places,
-// or "" (hack/check-monitoring.sh looks in the same places).
-func findPromtool() string {
-	if p := os.Getenv("PROMTOOL"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("promtool"); err == nil {
-		return p
-	}
-	for _, p := range []string{"/usr/bin/promtool", "/usr/local/bin/promtool", "/usr/sbin/promtool"} {
-		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	return ""
 }
 
 // exposition maps each metric family in a /metrics output to its type.
