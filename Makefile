@@ -65,10 +65,12 @@ bench-go: ## Go benchmarks of the hot paths
 FUZZ_LOAD_EXECS ?= 40000x
 FUZZ_GRAPH_EXECS ?= 60000x
 FUZZ_FAST_EXECS ?= 400000x
+FUZZ_ANSWER_EXECS ?= 20000x
 fuzz: ## run each fuzz target for a fixed number of executions (about 20 s each here)
 	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZ_LOAD_EXECS) -fuzzminimizetime 0
 	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzGraph$$' -fuzztime $(FUZZ_GRAPH_EXECS) -fuzzminimizetime 0
 	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzFastSpec$$' -fuzztime $(FUZZ_FAST_EXECS) -fuzzminimizetime 0
+	$(GO) test ./internal/hypervisor/pveapi -run XXX -fuzz '^FuzzAnswer$$' -fuzztime $(FUZZ_ANSWER_EXECS) -fuzzminimizetime 0
 
 STATICCHECK_VERSION ?= v0.8.2
 staticcheck: ## staticcheck (installed with go install when missing)

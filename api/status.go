@@ -31,6 +31,9 @@ const (
 	ReasonSucceeded = "ReconciliationSucceeded"
 	// ReasonFailed: the last workflow failed.
 	ReasonFailed = "ReconciliationFailed"
+	// ReasonInternalError: phoenix itself failed (a panic) while working on
+	// the guest; the stack is in the log.
+	ReasonInternalError = "InternalError"
 	// ReasonOrphaned: the guest was removed from the files.
 	ReasonOrphaned = "RemovedFromConfig"
 )

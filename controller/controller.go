@@ -467,6 +467,19 @@ func (c *Controller) initialDone(id api.ID) {
 	}
 }
 
+// reconcileSafely is reconcile with a panic turned into an error, so that
+// the guest is retried with backoff and the process stays up.
+func (c *Controller) reconcileSafely(ctx context.Context, id api.ID) (kind api.Kind, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			pe := plan.Recovered(v)
+			c.log.Error(pe, "Reconcile panicked", "guest", id, "stack", string(pe.Stack))
+			err = fmt.Errorf("reconcile %s: %w", id, pe)
+		}
+	}()
+	return c.reconcile(ctx, id)
+}
+
 // processNext reconciles one key; false means the queue is shut down.
 func (c *Controller) processNext(ctx context.Context) bool {
 	id, shutdown := c.queue.Get()
@@ -478,7 +491,7 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		return false
 	}
 	start := time.Now()
-	kind, err := c.reconcile(ctx, id)
+	kind, err := c.reconcileSafely(ctx, id)
 	if ctx.Err() != nil {
 		// Cut short by shutdown: not the guest's success or failure. The
 		// next start reconciles it again (Provisioning and Failed guests

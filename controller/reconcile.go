@@ -46,7 +46,8 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 		log.Error(err, "Unreadable status; treating the guest as never applied")
 		st = &api.Status{ID: id.String(), Kind: g.Kind, Phase: api.PhasePending}
 	}
-	_, exists, err := hypervisor.Exists(ctx, c.host, g.Kind, id)
+	// Existence only: a guest that needs no work costs no config read.
+	_, exists, err := hypervisor.Probe(ctx, c.host, g.Kind, id)
 	if err != nil {
 		return g.Kind, fmt.Errorf("look up %s %s: %w", g.Kind, id, err)
 	}
@@ -179,7 +180,7 @@ func (c *Controller) reconcileRemoved(ctx context.Context, id api.ID) (api.Kind,
 		return kind, err
 	}
 	defer unlock()
-	_, exists, err := hypervisor.Exists(ctx, c.host, kind, id)
+	_, exists, err := hypervisor.Probe(ctx, c.host, kind, id)
 	if err != nil {
 		return kind, fmt.Errorf("look up %s %s: %w", kind, id, err)
 	}
@@ -267,6 +268,11 @@ func (o *observer) StepDone(a *plan.Action, s plan.StepResult) {
 
 func (o *observer) ActionDone(a *plan.Action, r plan.ActionResult) {
 	if r.Result == plan.ResultFailed {
+		var pe *plan.PanicError
+		if errors.As(r.Err, &pe) {
+			o.log.Error(r.Err, "Action failed", "action", a.Action, "id", a.ID, "reason", a.Reason, "stack", string(pe.Stack))
+			return
+		}
 		o.log.Error(r.Err, "Action failed", "action", a.Action, "id", a.ID, "reason", a.Reason)
 		return
 	}

@@ -33,8 +33,23 @@ func (r *Runner) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Run carries out one action; it is a RunFunc.
-func (r *Runner) Run(ctx context.Context, a *plan.Action, report func(plan.StepResult)) plan.ActionResult {
+// Run carries out one action; it is a RunFunc. A panic inside it fails
+// the action and records its guest Failed with reason InternalError.
+func (r *Runner) Run(ctx context.Context, a *plan.Action, report func(plan.StepResult)) (res plan.ActionResult) {
+	defer func() {
+		if v := recover(); v != nil {
+			err := fmt.Errorf("%s %s %s: %w", a.Action, a.Kind, a.ID, plan.Recovered(v))
+			if a.Guest != nil {
+				now := r.now()
+				r.record(a.Guest, func(st *api.Status) {
+					st.Phase = api.PhaseFailed
+					st.LastError = err.Error()
+					st.SetReady("False", api.ReasonInternalError, err.Error(), now)
+				})
+			}
+			res = plan.ActionResult{Result: plan.ResultFailed, Err: err}
+		}
+	}()
 	host := r.Workflows.Host()
 	switch a.Action {
 	case plan.ActSkip:
@@ -163,12 +178,12 @@ func (r *Runner) record(g *api.Guest, fn func(*api.Status)) {
 // word: a clone source whose template snapshot is gone is not up to date,
 // whatever its status says.
 func UpToDate(ctx context.Context, host hypervisor.Host, st plan.StatusReader, a *plan.Action) (bool, error) {
-	g, exists, err := hypervisor.Exists(ctx, host, a.Kind, a.ID)
+	g, exists, err := hypervisor.Probe(ctx, host, a.Kind, a.ID)
 	if err != nil || !exists {
 		return false, err
 	}
-	if plan.Unfinished(a.Guest, g) {
-		return false, nil
+	if unfinished, err := plan.Unfinished(ctx, host, a.Guest, g); err != nil || unfinished {
+		return false, err
 	}
 	if a.Reason == plan.ReasonExists {
 		return true, nil

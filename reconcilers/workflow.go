@@ -259,8 +259,12 @@ func (r *run) define(ctx context.Context, create func(ctx context.Context) error
 		if err != nil {
 			return "", fmt.Errorf("clone %s from %s: wait for other clones of %s: %w", r.g.ID, src, src, err)
 		}
-		err = r.w.host.Clone(ctx, r.g.Kind, src, r.g.ID, spec)
-		unlock()
+		// The lock is released by defer: a panic in Clone, recovered as a
+		// failed action, must not leave every later clone of src waiting.
+		err = func() error {
+			defer unlock()
+			return r.w.host.Clone(ctx, r.g.Kind, src, r.g.ID, spec)
+		}()
 		if err != nil {
 			return "", fmt.Errorf("clone %s from %s: %w", r.g.ID, src, err)
 		}

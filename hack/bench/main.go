@@ -156,6 +156,13 @@ func run(o options) error {
 	doc := b.report(started, load0)
 	fmt.Print(doc)
 	if o.out != "" {
+		// Sections under "## " headings come from other benchmarks
+		// (docs/benchmarks.md says which): keep them.
+		if old, err := os.ReadFile(o.out); err == nil {
+			if i := strings.Index(string(old), "\n## "); i >= 0 {
+				doc += string(old[i:])
+			}
+		}
 		if err := os.WriteFile(o.out, []byte(doc), 0o644); err != nil {
 			return err
 		}

@@ -35,14 +35,15 @@ func main() {
 	useSSH := flag.Bool("ssh", true, "start an SSH server per node, for container scripts and lxc.* keys")
 	taskDuration := flag.Duration("task-duration", 300*time.Millisecond, "how long every task runs")
 	local := flag.String("local-storages", "local,local-lvm", "storages that are not shared (no cross-node clones from them)")
+	agentDelay := flag.Duration("agent-delay", 0, "how long after a VM starts its guest agent answers (a cloud image installing it)")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
-	if err := run(*addr, *nodes, *dir, *useTLS, *useSSH, *taskDuration, *local); err != nil {
+	if err := run(*addr, *nodes, *dir, *useTLS, *useSSH, *taskDuration, *local, *agentDelay); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(addr, nodes, dir string, useTLS, useSSH bool, taskDuration time.Duration, local string) error {
+func run(addr, nodes, dir string, useTLS, useSSH bool, taskDuration time.Duration, local string, agentDelay time.Duration) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return err
@@ -70,6 +71,7 @@ func run(addr, nodes, dir string, useTLS, useSSH bool, taskDuration time.Duratio
 		TokenID:       tokenID,
 		Secret:        hex.EncodeToString(secret),
 		TaskDuration:  taskDuration,
+		AgentDelay:    agentDelay,
 		LocalStorages: strings.Split(local, ","),
 	})
 	defer c.Close()

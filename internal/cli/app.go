@@ -77,6 +77,11 @@ func (a *app) open(cfg *api.Config) (*env, error) {
 		// A multi-node backend places new guests by their node field.
 		p.SetPlacement(cfg)
 	}
+	if c, ok := host.(configChecker); ok {
+		if err := c.CheckConfig(cfg); err != nil {
+			return nil, err
+		}
+	}
 	st, err := status.NewStore(filepath.Join(a.opts.StateDir, "status"))
 	if err != nil {
 		return nil, err

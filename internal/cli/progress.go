@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -47,6 +48,10 @@ func (p *progress) ActionDone(a *plan.Action, r plan.ActionResult) {
 		fmt.Fprintf(p.w, "xxx %s %s %s cancelled: %v\n", a.Action, a.Kind, a.ID, r.Err)
 	case plan.ResultFailed:
 		fmt.Fprintf(p.w, "!!! %s %s %s failed after %s: %v\n", a.Action, a.Kind, a.ID, dur(r.Duration), r.Err)
+		var pe *plan.PanicError
+		if errors.As(r.Err, &pe) {
+			fmt.Fprintf(p.w, "%s\n", pe.Stack)
+		}
 	default:
 		fmt.Fprintf(p.w, "<== %s %s %s: %s in %s\n", a.Action, a.Kind, a.ID, r.Result, dur(r.Duration))
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/pveapi"
 )
@@ -26,6 +27,7 @@ type pveAPIFlags struct {
 	Timeout         time.Duration
 	TaskTimeout     time.Duration
 	TaskPoll        time.Duration
+	AgentTimeout    time.Duration
 	Retries         int
 	Backoff         time.Duration
 	NodeConcurrency int
@@ -43,6 +45,7 @@ func (p *pveAPIFlags) bindFlags(f *pflag.FlagSet) {
 	f.StringVar(&p.DefaultNode, "pve-default-node", os.Getenv("PHOENIX_PVE_DEFAULT_NODE"), "pve-api: node for guests with no node field and no clone source (env PHOENIX_PVE_DEFAULT_NODE)")
 	f.DurationVar(&p.Timeout, "pve-api-timeout", 30*time.Second, "pve-api: time limit of one API request")
 	f.DurationVar(&p.TaskTimeout, "pve-api-task-timeout", 15*time.Minute, "pve-api: time limit of one task (create, clone, start, ...) and of one script in a VM")
+	f.DurationVar(&p.AgentTimeout, "pve-api-agent-timeout", 5*time.Minute, "pve-api: how long to wait for a VM's guest agent to answer (agent/ping) before running a script in it")
 	f.IntVar(&p.Retries, "pve-api-retries", 4, "pve-api: retries, with backoff, of a request refused by a lock or a transient 5xx (0: none)")
 	f.IntVar(&p.NodeConcurrency, "pve-api-node-concurrency", 4, "pve-api: writes (and their tasks) in flight per node")
 	f.StringVar(&p.SSHKey, "pve-ssh-key", os.Getenv("PHOENIX_PVE_SSH_KEY"), "pve-api: private key for SSH to the nodes, for container scripts, lxc.* keys and setup, which the API cannot do (env PHOENIX_PVE_SSH_KEY)")
@@ -54,6 +57,12 @@ func (p *pveAPIFlags) bindFlags(f *pflag.FlagSet) {
 	for _, n := range []string{"pve-api-task-poll", "pve-api-backoff"} {
 		_ = f.MarkHidden(n) // tuning for tests against the fake cluster
 	}
+}
+
+// configChecker is a backend that can refuse, before anything runs, a
+// desired state it cannot carry out (pve-api: what no API token may do).
+type configChecker interface {
+	CheckConfig(cfg *api.Config) error
 }
 
 // newPVEAPI builds the pve-api backend. Problems with the flags or the
@@ -92,6 +101,7 @@ func newPVEAPI(o *options, notice io.Writer) (hypervisor.Host, error) {
 		Timeout:         p.Timeout,
 		TaskTimeout:     p.TaskTimeout,
 		TaskPoll:        p.TaskPoll,
+		AgentTimeout:    p.AgentTimeout,
 		Retries:         retries,
 		Backoff:         p.Backoff,
 		NodeConcurrency: p.NodeConcurrency,

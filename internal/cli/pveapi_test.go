@@ -31,7 +31,7 @@ import (
 )
 
 const (
-	apiReferenceLab = "../../../shared/fixtures/reference-lab"
+	apiReferenceLab = "../../testdata/reference-lab"
 	apiTokenID      = "root@pam!phoenix"
 	// apiSecret must never appear in any output, log or state file.
 	apiSecret = "8d0c4e7a-6f1b-4c52-9a3e-5b7d2f1e0c9a"
@@ -65,7 +65,8 @@ type labOpt func(*fakepveapi.Options)
 func newAPILab(t testing.TB, opts ...labOpt) *apiLab {
 	t.Helper()
 	if _, err := os.Stat(apiReferenceLab); err != nil {
-		t.Skipf("reference lab %s not found", apiReferenceLab)
+		// The lab is part of the repository: a missing copy is a broken checkout.
+		t.Fatalf("reference lab: %v", err)
 	}
 	fo := fakepveapi.Options{TokenID: apiTokenID, Secret: apiSecret, TaskDuration: 2 * time.Millisecond}
 	for _, o := range opts {
@@ -135,12 +136,36 @@ func (l *apiLab) copyLab() {
 	for _, g := range vms["vms"].([]any) {
 		guest(fmt.Sprint(g.(map[string]any)["vmid"]), g.(map[string]any))
 	}
+	// The lab names its template and image by path, as the old tool did
+	// as root on the node; an API token must use volume IDs.
+	volumeIDs(lxc, "template", func(p string) string { return "local:vztmpl/" + filepath.Base(p) })
+	volumeIDs(vms, "template_image", func(p string) string {
+		return "local:import/" + strings.TrimSuffix(filepath.Base(p), ".img") + ".qcow2"
+	})
 	for name, doc := range map[string]map[string]any{"phoenix_lxc_configs.json": lxc, "phoenix_vm_configs.json": vms} {
 		data, _ := json.MarshalIndent(doc, "", "  ")
 		l.write(filepath.Join(l.cfgDir, name), string(data), 0o644)
 	}
 	for s := range scripts {
 		l.write(filepath.Join(l.scriptsDir, s), "#!/bin/bash\nset -e\necho "+s+"\n", 0o644)
+	}
+}
+
+// volumeIDs replaces every value of key in doc that is not a volume ID.
+func volumeIDs(doc any, key string, to func(string) string) {
+	switch d := doc.(type) {
+	case map[string]any:
+		for k, v := range d {
+			if s, ok := v.(string); ok && k == key && !strings.Contains(s, ":") {
+				d[k] = to(s)
+				continue
+			}
+			volumeIDs(v, key, to)
+		}
+	case []any:
+		for _, v := range d {
+			volumeIDs(v, key, to)
+		}
 	}
 }
 
@@ -606,9 +631,61 @@ func TestPVEAPI_failedTaskFailsTheStepAndIsRecorded(t *testing.T) {
 	}
 }
 
+// TestPVEAPI_taskStatusWithoutUPIDAndNode: a task status answer that
+// lacks upid and node (a proxy, another version) does not stop phoenix:
+// the task is tracked by the UPID the write answered.
+func TestPVEAPI_taskStatusWithoutUPIDAndNode(t *testing.T) {
+	l := newAPILab(t)
+	l.fake.FilterAnswers(func(method, path string, data any) any {
+		if st, ok := data.(map[string]any); ok && strings.Contains(path, "/tasks/") {
+			delete(st, "upid")
+			delete(st, "node")
+		}
+		return data
+	})
+	code, doc, errOut := l.runJSON("create", "941")
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, errOut)
+	}
+	if a := byID(doc)["941"]; a.Result != "ok" {
+		t.Errorf("941: %+v", a)
+	}
+	if g := l.fake.Guest(941); g == nil || !g.Running {
+		t.Errorf("941 after create: %+v", g)
+	}
+}
+
+// TestPVEAPI_taskStatusWithoutStatusFailsNamingTaskAndEndpoint: a task
+// status with no status at all fails the step with a message naming the
+// task and the endpoint, exit 1, no panic.
+func TestPVEAPI_taskStatusWithoutStatusFailsNamingTaskAndEndpoint(t *testing.T) {
+	l := newAPILab(t)
+	l.fake.FilterAnswers(func(method, path string, data any) any {
+		if strings.Contains(path, "/tasks/") {
+			return map[string]any{"exitstatus": nil}
+		}
+		return data
+	})
+	code, doc, errOut := l.runJSON("create", "900")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errOut)
+	}
+	a := byID(doc)["900"]
+	if !strings.Contains(a.Error, "wait for task vzcreate (started by POST /nodes/pve1/lxc): GET /nodes/pve1/tasks/UPID:pve1:") ||
+		!strings.Contains(a.Error, "/status: answer: no status") {
+		t.Errorf("900: %s", a.Error)
+	}
+}
+
 func TestPVEAPI_containerScriptsWithoutSSHFailWithAClearMessage(t *testing.T) {
 	l := newAPILab(t)
 	l.sshFlags = nil
+	// Drop what only root@pam may set, which is refused up front without
+	// SSH (TestPVEAPI_tokenRefusesWhatOnlyRootMay), to reach the raw keys.
+	l.editLXC(func(id string, g map[string]any) {
+		delete(g, "pct_options")
+		delete(g, "gpu_assignment")
+	})
 	code, doc, errOut := l.runJSON("create", "900")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, errOut)
@@ -619,6 +696,84 @@ func TestPVEAPI_containerScriptsWithoutSSHFailWithAClearMessage(t *testing.T) {
 	}
 	if l.fake.Guest(900) != nil {
 		t.Error("900 was created although its lxc.* keys cannot be set")
+	}
+}
+
+// editLXC changes the lab's containers in place.
+func (l *apiLab) editLXC(fn func(id string, g map[string]any)) {
+	l.t.Helper()
+	path := filepath.Join(l.cfgDir, "phoenix_lxc_configs.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		l.t.Fatal(err)
+	}
+	for id, g := range doc["lxc_configs"].(map[string]any) {
+		fn(id, g.(map[string]any))
+	}
+	data, _ = json.MarshalIndent(doc, "", "  ")
+	l.write(path, string(data), 0o644)
+}
+
+// TestPVEAPI_tokenRefusesWhatOnlyRootMay: a template named by its path,
+// and (without SSH) features other than nesting and device passthrough,
+// are refused before anything runs: exit 2, every problem named by file,
+// guest and field, nothing sent to the cluster but reads.
+func TestPVEAPI_tokenRefusesWhatOnlyRootMay(t *testing.T) {
+	l := newAPILab(t)
+	l.sshFlags = nil
+	l.editLXC(func(id string, g map[string]any) {
+		if id == "900" {
+			g["template"] = "/var/lib/vz/template/cache/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"
+		}
+	})
+	code, out, errOut := l.run("create", "900")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		`phoenix_lxc_configs.json: guest 900: field template: "/var/lib/vz/template/cache/ubuntu-24.04-standard_24.04-2_amd64.tar.zst" is a file path, and Proxmox answers an API token "Only root can pass arbitrary filesystem paths."; give the template's volume ID instead, e.g. local:vztmpl/`,
+		"field pct_options: features other than nesting",
+		"field gpu_assignment: device passthrough (dev[n]) can be set only by root@pam, which no API token is; give phoenix SSH access",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	for _, r := range l.fake.Requests() {
+		if r.Method != "GET" {
+			t.Errorf("sent %s %s", r.Method, r.Path)
+		}
+	}
+}
+
+// TestPVEAPI_rootOnlySettingsGoThroughPctOverSSH: with SSH, a container's
+// device passthrough and features beyond nesting are set with pct set on
+// its node; the API requests never carry them.
+func TestPVEAPI_rootOnlySettingsGoThroughPctOverSSH(t *testing.T) {
+	l := newAPILab(t)
+	l.mustRun("create", "941")
+	for _, r := range l.fake.Requests() {
+		for k := range r.Params {
+			if strings.HasPrefix(k, "dev") || (k == "features" && r.Params[k] != "nesting=1") {
+				t.Errorf("%s %s carried %s=%s", r.Method, r.Path, k, r.Params[k])
+			}
+		}
+	}
+	var checked int
+	for _, g := range l.fake.Guests() {
+		if g.Type != "lxc" {
+			continue
+		}
+		if g.Config["dev0"] != "" || strings.Contains(g.Config["features"], "keyctl") {
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Error("no container got its devices or features; the lab should have some")
 	}
 }
 
@@ -767,5 +922,70 @@ func TestPVEAPI_controllerPlacesGuestsByNodeField(t *testing.T) {
 	}
 	if strings.Contains(out.String()+errOut.String(), apiSecret) {
 		t.Error("the controller's output shows the token secret")
+	}
+}
+
+// TestPVEAPI_controllerResyncReadsOnlyTheGuestList: on a provisioned
+// cluster, resync passes send nothing but GET /cluster/resources; when a
+// guest disappears behind phoenix's back, configs and snapshots are read
+// only for it and the guests its chain needs.
+func TestPVEAPI_controllerResyncReadsOnlyTheGuestList(t *testing.T) {
+	l := newAPILab(t)
+	l.mustRun("LetsGo")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan int, 1)
+	var out, errOut bytes.Buffer
+	mark := len(l.fake.Requests())
+	go func() {
+		done <- cli.Run(ctx, append(l.baseArgs(), "controller", "--metrics-addr", "", "--workers", "4", "--resync", "100ms"), &out, &errOut)
+	}()
+	lists := func(from int) int {
+		n := 0
+		for _, r := range l.fake.Requests()[from:] {
+			if r.Path == "/cluster/resources" {
+				n++
+			}
+		}
+		return n
+	}
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			select {
+			case code := <-done:
+				t.Fatalf("controller exited %d\n%s", code, errOut.String())
+			case <-ctx.Done():
+				t.Fatalf("%s: not after 60s\n%s", what, errOut.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	// Several passes (the list is reused for 2s, passes come every 100ms).
+	waitUntil("three lists", func() bool { return lists(mark) >= 3 })
+	steady := l.fake.Requests()[mark:]
+	for _, r := range steady {
+		if r.Path != "/cluster/resources" {
+			t.Errorf("steady state sent %s %s; want only GET /cluster/resources", r.Method, r.Path)
+		}
+	}
+
+	gone := l.fake.Guest(941)
+	mark = len(l.fake.Requests())
+	l.fake.RemoveGuest(941)
+	waitUntil("941 back and running", func() bool { g := l.fake.Guest(941); return g != nil && g.Running && g.Lock == "" })
+	cancel()
+	<-done
+	inChain := func(id string) bool {
+		return id == "941" || l.dependsOn("941", func(d string) bool { return d == id })
+	}
+	for _, r := range l.fake.Requests()[mark:] {
+		seg := strings.Split(strings.Trim(r.Path, "/"), "/")
+		if r.Method == "GET" && len(seg) >= 5 && seg[0] == "nodes" && seg[2] != "tasks" && !inChain(seg[3]) {
+			t.Errorf("recreating 941 read %s, which 941 does not need", r.Path)
+		}
+	}
+	if g := l.fake.Guest(941); g.Node != gone.Node {
+		t.Errorf("941 came back on %s, was on %s", g.Node, gone.Node)
 	}
 }

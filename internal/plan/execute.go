@@ -138,7 +138,7 @@ func Execute(ctx context.Context, p *Plan, parallel int, run RunFunc, obs Observ
 							obs.StepDone(a, s)
 						}
 					}
-					r := run(ctx, a, report)
+					r := runSafely(ctx, a, run, report)
 					r.Duration = time.Since(t0)
 					doneCh <- done{i, r}
 				}(i, a)
@@ -156,6 +156,18 @@ func Execute(ctx context.Context, p *Plan, parallel int, run RunFunc, obs Observ
 	out.Elapsed = time.Since(start)
 	out.CriticalPath = criticalPath(p, out.Results)
 	return out
+}
+
+// runSafely runs one action; a panic in it fails that action alone (as
+// controller-runtime's RecoverPanic does), so that Execute still hears of
+// it and independent actions go on.
+func runSafely(ctx context.Context, a *Action, run RunFunc, report func(StepResult)) (r ActionResult) {
+	defer func() {
+		if v := recover(); v != nil {
+			r = ActionResult{Result: ResultFailed, Err: fmt.Errorf("%s %s %s: %w", a.Action, a.Kind, a.ID, Recovered(v))}
+		}
+	}()
+	return run(ctx, a, report)
 }
 
 // criticalPath is the longest chain of dependent action durations. Plans

@@ -97,11 +97,14 @@ type StatusReader interface {
 // HostLookup asks the host, and the recorded status when st is not nil.
 func HostLookup(h hypervisor.Host, cfg *api.Config, st StatusReader) Lookup {
 	return func(ctx context.Context, kind api.Kind, id api.ID) (State, error) {
-		g, ok, err := hypervisor.Exists(ctx, h, kind, id)
+		g, ok, err := hypervisor.Probe(ctx, h, kind, id)
 		if err != nil || !ok {
 			return State{}, err
 		}
-		s := State{Exists: true, Running: g.Running, Unfinished: Unfinished(cfg.Guest(id), g)}
+		s := State{Exists: true, Running: g.Running}
+		if s.Unfinished, err = Unfinished(ctx, h, cfg.Guest(id), g); err != nil {
+			return State{}, err
+		}
 		if st != nil {
 			if rec, err := st.Get(id, kind); err == nil && (rec.Phase == api.PhaseFailed || rec.Phase == api.PhaseProvisioning) {
 				s.Unfinished = true
@@ -115,17 +118,27 @@ func HostLookup(h hypervisor.Host, cfg *api.Config, st StatusReader) Lookup {
 // did not finish on guest g, whatever its recorded status says: a VM
 // template not converted, or a clone source without its template snapshot
 // (deleted by hand, or lost with a rollback). A clone of it would fail.
-func Unfinished(spec *api.Guest, g *hypervisor.Guest) bool {
+// g may come from hypervisor.Probe: only the snapshot case needs the
+// snapshots, and a backend whose probe skipped them (a StateReader) is
+// asked for them then.
+func Unfinished(ctx context.Context, h hypervisor.Host, spec *api.Guest, g *hypervisor.Guest) (bool, error) {
 	if spec == nil || g == nil {
-		return false
+		return false, nil
 	}
 	switch {
 	case spec.Spec.IsTemplate:
-		return !g.Template
+		return !g.Template, nil
 	case spec.Spec.TemplateSnapshotName != "":
-		return !g.HasSnapshot(spec.Spec.TemplateSnapshotName)
+		if _, cheap := h.(hypervisor.StateReader); cheap {
+			full, err := h.Get(ctx, spec.Kind, spec.ID)
+			if err != nil {
+				return false, err
+			}
+			g = full
+		}
+		return !g.HasSnapshot(spec.Spec.TemplateSnapshotName), nil
 	}
-	return false
+	return false, nil
 }
 
 type builder struct {

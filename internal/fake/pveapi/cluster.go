@@ -27,6 +27,13 @@ type Options struct {
 	// ImportedDiskGB is the size of a disk imported from a cloud image
 	// (import-from); default 3.
 	ImportedDiskGB int
+	// AgentDelay is how long after a VM starts its guest agent answers;
+	// before, the agent endpoints say "QEMU guest agent is not running",
+	// as they do while a cloud image boots and installs the agent.
+	AgentDelay time.Duration
+	// NoAudit are guests the token lacks VM.Audit on: /cluster/resources
+	// leaves them out, as Proxmox does, and their own endpoints answer 403.
+	NoAudit []int
 }
 
 // Guest is a guest as the fake cluster holds it.
@@ -50,6 +57,8 @@ type Guest struct {
 	Files map[string][]byte
 	// Execs are the commands run inside the guest, in order.
 	Execs [][]string
+	// StartedAt is when the guest last started.
+	StartedAt time.Time
 }
 
 // Snapshot is a snapshot with the config it froze.
@@ -111,6 +120,10 @@ type HTTPFault struct {
 	Message string
 	// Times is how many requests fail; 0 means every one.
 	Times int
+	// AfterServe serves the request first and then answers with the
+	// fault: the work is done but its answer lost, as when a proxy times
+	// out on a request the node carried out.
+	AfterServe bool
 
 	re *regexp.Regexp
 }
@@ -152,6 +165,7 @@ type Cluster struct {
 	nodeFiles map[string]map[string][]byte
 	nodeExecs map[string][][]string
 	onRequest func(method, path string)
+	filter    AnswerFilter
 	exec      ExecFunc
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -252,6 +266,26 @@ func (c *Cluster) OnRequest(fn func(method, path string)) {
 	c.onRequest = fn
 }
 
+// AnswerFilter rewrites the data of a successful answer before it is
+// sent, to give the client answers real Proxmox would not (fields
+// missing, nulls, wrong types). data is what the fake would send; the
+// result is sent instead.
+type AnswerFilter func(method, path string, data any) any
+
+// FilterAnswers sets the AnswerFilter; nil sends answers unchanged.
+func (c *Cluster) FilterAnswers(fn AnswerFilter) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.filter = fn
+}
+
+// SetAgentDelay changes Options.AgentDelay.
+func (c *Cluster) SetAgentDelay(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.opts.AgentDelay = d
+}
+
 // SetExec sets what commands run inside guests (and on nodes) do; nil
 // means every command succeeds silently.
 func (c *Cluster) SetExec(fn ExecFunc) {
@@ -321,6 +355,14 @@ func (c *Cluster) AddGuest(g Guest) {
 		g.Files = map[string][]byte{}
 	}
 	c.guests[g.VMID] = &g
+}
+
+// RemoveGuest deletes a guest directly, as someone acting behind
+// phoenix's back would.
+func (c *Cluster) RemoveGuest(vmid int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.guests, vmid)
 }
 
 func sortedIDs(m map[int]*Guest) []int {

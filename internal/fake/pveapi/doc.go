@@ -38,8 +38,25 @@
 // OnRequest runs a hook before each request is served. Requests,
 // MaxRunningTasks and Guest let tests see what happened.
 //
+//   - a token is never root@pam: a template or image given by path (500
+//     "Only root can pass arbitrary filesystem paths."), dev[n] and
+//     container features other than nesting (403 "Permission check
+//     failed (...)") are refused, as Proxmox refuses them to every token;
+//     pct set over SSH runs as root and may set them;
+//   - guests the token lacks VM.Audit on (Options.NoAudit) are missing
+//     from /cluster/resources and their endpoints answer 403;
+//   - a guest agent that answers only a while after its VM started
+//     (Options.AgentDelay, SetAgentDelay).
+//
+// FilterAnswers rewrites successful answers (fields missing, nulls), and
+// an HTTPFault with AfterServe does the work and then loses the answer.
+//
 // The token is compared, never logged or recorded.
 //
-// It does not model storage contents, permissions beyond the token, HA,
-// migration, pools, or the pending-changes queue of running VMs.
+// Parameters are checked only where the fake uses them (vmid, newid,
+// ostemplate, snapname, size; raw lxc.* keys are refused): it does not yet
+// check every create, set and clone parameter against Proxmox's schema,
+// which a schema validator of the API (pve-9-api.json) should do here.
+// It does not model storage contents or types, privileges other than the
+// above, HA, migration, pools, or the pending-changes queue of running VMs.
 package fakepveapi

@@ -168,3 +168,61 @@ func TestSplitShell(t *testing.T) {
 		}
 	}
 }
+
+// TestCluster_tokenIsNeverRoot: the fake is reached with a token, and
+// refuses what Proxmox lets only the user root@pam do, with Proxmox's
+// status and message.
+func TestCluster_tokenIsNeverRoot(t *testing.T) {
+	tests := []struct {
+		name   string
+		params url.Values
+		want   string
+	}{
+		{"template by path", url.Values{"ostemplate": {"/var/lib/vz/template/cache/u.tar.zst"}},
+			"500 Only root can pass arbitrary filesystem paths."},
+		{"device passthrough", url.Values{"unprivileged": {"1"}, "dev0": {"/dev/dri/renderD128"}},
+			"403 Permission check failed (configuring device passthrough is only allowed for root@pam)"},
+		{"features beyond nesting", url.Values{"unprivileged": {"1"}, "features": {"nesting=1,keyctl=1"}},
+			"403 Permission check failed (changing feature flags (except nesting) is only allowed for root@pam)"},
+		{"any feature of a privileged container", url.Values{"features": {"nesting=1"}},
+			"403 Permission check failed (changing feature flags for privileged container is only allowed for root@pam)"},
+		{"nesting on an unprivileged container", url.Values{"unprivileged": {"1"}, "features": {"nesting=1"}}, "200 OK"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, srv := newTestCluster(t)
+			p := url.Values{"vmid": {"900"}, "ostemplate": {"local:vztmpl/u.tar.zst"}}
+			for k, v := range tt.params {
+				p[k] = v
+			}
+			status, _ := call(t, srv, "POST", "/nodes/pve1/lxc", p)
+			if status != tt.want {
+				t.Errorf("status %q, want %q", status, tt.want)
+			}
+			if (c.Guest(900) != nil) != (tt.want == "200 OK") {
+				t.Errorf("guest made: %v", c.Guest(900) != nil)
+			}
+		})
+	}
+}
+
+// TestCluster_noAuditHidesGuests: a guest the token may not audit is
+// missing from /cluster/resources and its endpoints answer 403.
+func TestCluster_noAuditHidesGuests(t *testing.T) {
+	c := New(Options{TokenID: testTokenID, Secret: testSecret, NoAudit: []int{901}})
+	srv := httptest.NewServer(c)
+	t.Cleanup(func() { c.Close(); srv.Close() })
+	c.AddGuest(Guest{VMID: 900, Type: "lxc", Node: "pve1"})
+	c.AddGuest(Guest{VMID: 901, Type: "lxc", Node: "pve1"})
+	_, doc := call(t, srv, "GET", "/cluster/resources?type=vm", nil)
+	var ids []float64
+	for _, e := range doc["data"].([]any) {
+		ids = append(ids, e.(map[string]any)["vmid"].(float64))
+	}
+	if !reflect.DeepEqual(ids, []float64{900}) {
+		t.Errorf("listed %v, want only 900", ids)
+	}
+	if status, _ := call(t, srv, "GET", "/nodes/pve1/lxc/901/config", nil); status != "403 Permission check failed (/vms/901, VM.Audit)" {
+		t.Errorf("config of 901: %s", status)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // apiError is an error response: HTTP status, the message Proxmox puts in
@@ -140,21 +141,32 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if f := c.fault(r.Method, path); f != nil {
+	f, after := c.fault(r.Method, path)
+	if f != nil && !after {
 		writeError(w, f)
 		return
 	}
 	data, aerr := c.route(r.Method, seg, p)
+	if f != nil {
+		writeError(w, f)
+		return
+	}
 	if aerr != nil {
 		writeError(w, aerr)
 		return
+	}
+	c.mu.Lock()
+	filter := c.filter
+	c.mu.Unlock()
+	if filter != nil {
+		data = filter(r.Method, path, data)
 	}
 	body, _ := json.Marshal(map[string]any{"data": data})
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.Write(body)
 }
 
-func (c *Cluster) fault(method, path string) *apiError {
+func (c *Cluster) fault(method, path string) (*apiError, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, f := range c.httpFault {
@@ -165,10 +177,10 @@ func (c *Cluster) fault(method, path string) *apiError {
 					c.httpFault = append(c.httpFault[:i], c.httpFault[i+1:]...)
 				}
 			}
-			return &apiError{status: f.Status, msg: f.Message}
+			return &apiError{status: f.Status, msg: f.Message}, f.AfterServe
 		}
 	}
-	return nil
+	return nil, false
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
@@ -230,7 +242,7 @@ func (c *Cluster) route(method string, seg []string, p params) (any, *apiError) 
 }
 
 func (c *Cluster) listNodes() []map[string]any {
-	var out []map[string]any
+	out := []map[string]any{}
 	for _, n := range c.nodes {
 		st := "online"
 		if c.down[n] {
@@ -254,7 +266,8 @@ func (c *Cluster) clusterStatus() []map[string]any {
 }
 
 func (c *Cluster) resources(typ string) []map[string]any {
-	var out []map[string]any
+	// Proxmox answers an empty list as [], never null.
+	out := []map[string]any{}
 	if typ == "" || typ == "node" {
 		out = append(out, c.listNodes()...)
 	}
@@ -263,6 +276,10 @@ func (c *Cluster) resources(typ string) []map[string]any {
 	}
 	for _, id := range sortedIDs(c.guests) {
 		g := c.guests[id]
+		if slices.Contains(c.opts.NoAudit, id) {
+			// Proxmox lists only what the user may audit.
+			continue
+		}
 		st := "stopped"
 		if g.Running {
 			st = "running"
@@ -348,6 +365,9 @@ func (c *Cluster) routeNode(method, node string, seg []string, p params) (any, *
 	if err != nil {
 		return nil, badParam("vmid", "type check ('integer') failed - got '"+seg[1]+"'")
 	}
+	if slices.Contains(c.opts.NoAudit, vmid) {
+		return nil, errf(403, "Permission check failed (/vms/%d, VM.Audit)", vmid)
+	}
 	g := c.guests[vmid]
 	if g == nil || g.Node != node || g.Type != typ {
 		dir := "lxc"
@@ -378,6 +398,11 @@ func (c *Cluster) routeNode(method, node string, seg []string, p params) (any, *
 		return c.template(g)
 	case "DELETE ":
 		return c.destroy(g)
+	case "POST agent/ping":
+		if e := c.agentUp(g); e != nil {
+			return nil, e
+		}
+		return map[string]any{"result": map[string]any{}}, nil
 	case "POST agent/exec":
 		return c.agentExec(g, p)
 	case "GET agent/exec-status":
@@ -416,12 +441,45 @@ func checkKeys(typ string, p params) *apiError {
 	return nil
 }
 
+// notRoot refuses what Proxmox lets only the user root@pam do: the fake
+// is always reached with a token, and a token's user is never root@pam
+// (pve-container's check_ct_modify_config_perm, pve-storage's
+// check_volume_access). privileged says the container is privileged.
+func notRoot(typ string, p params, privileged bool) *apiError {
+	for _, k := range slices.Sorted(maps.Keys(p.s)) {
+		v := p.s[k]
+		switch {
+		case k == "ostemplate" && strings.HasPrefix(v, "/"),
+			diskKeyRE.MatchString(k) && strings.Contains(v, "import-from=/"):
+			return errf(500, "Only root can pass arbitrary filesystem paths.")
+		case typ != "lxc":
+		case devKeyRE.MatchString(k):
+			return errf(403, "Permission check failed (configuring device passthrough is only allowed for root@pam)")
+		case k == "features" && privileged:
+			return errf(403, "Permission check failed (changing feature flags for privileged container is only allowed for root@pam)")
+		case k == "features":
+			for _, f := range strings.Split(v, ",") {
+				if name, _, _ := strings.Cut(f, "="); name != "nesting" {
+					return errf(403, "Permission check failed (changing feature flags (except nesting) is only allowed for root@pam)")
+				}
+			}
+		}
+	}
+	return nil
+}
+
+var devKeyRE = regexp.MustCompile(`^dev\d+$`)
+
 func (c *Cluster) create(node, typ string, p params) (any, *apiError) {
 	vmid, ok := p.int("vmid")
 	if !ok {
 		return nil, badParam("vmid", "property is missing and it is not optional")
 	}
 	if e := checkKeys(typ, p); e != nil {
+		return nil, e
+	}
+	// pct create makes a privileged container unless told otherwise.
+	if e := notRoot(typ, p, p.s["unprivileged"] != "1"); e != nil {
 		return nil, e
 	}
 	if typ == "lxc" && p.s["ostemplate"] == "" {
@@ -511,6 +569,7 @@ func (c *Cluster) power(g *Guest, op string) (any, *apiError) {
 	}
 	return c.startTask(g.Node, taskType(g.Type, op), g.VMID, func() error {
 		g.Running = op == "start"
+		g.StartedAt = time.Now()
 		return nil
 	}, nil), nil
 }
@@ -544,6 +603,9 @@ func (c *Cluster) getConfig(g *Guest) map[string]any {
 
 func (c *Cluster) putConfig(g *Guest, p params) (any, *apiError) {
 	if e := checkKeys(g.Type, p); e != nil {
+		return nil, e
+	}
+	if e := notRoot(g.Type, p, g.Config["unprivileged"] != "1"); e != nil {
 		return nil, e
 	}
 	if e := c.locked(g); e != nil {
@@ -756,8 +818,8 @@ func (c *Cluster) agentExec(g *Guest, p params) (any, *apiError) {
 	if g.Type != "qemu" {
 		return nil, errf(501, "Method 'POST agent/exec' not implemented")
 	}
-	if !g.Running || !strings.HasPrefix(g.Config["agent"], "1") {
-		return nil, errf(500, "QEMU guest agent is not running")
+	if e := c.agentUp(g); e != nil {
+		return nil, e
 	}
 	argv := p.lists["command"]
 	if len(argv) == 0 {
@@ -773,6 +835,23 @@ func (c *Cluster) agentExec(g *Guest, p params) (any, *apiError) {
 	c.mu.Lock()
 	c.execs[pid] = execResult{out: out, code: code}
 	return map[string]any{"pid": pid}, nil
+}
+
+// agentUp answers as Proxmox does while a VM's guest agent is not there.
+func (c *Cluster) agentUp(g *Guest) *apiError {
+	if g.Type != "qemu" {
+		return errf(501, "Method 'POST agent' not implemented")
+	}
+	if !strings.HasPrefix(g.Config["agent"], "1") {
+		return errf(500, "No QEMU guest agent configured")
+	}
+	if !g.Running {
+		return errf(500, "VM %d is not running", g.VMID)
+	}
+	if time.Since(g.StartedAt) < c.opts.AgentDelay {
+		return errf(500, "QEMU guest agent is not running")
+	}
+	return nil
 }
 
 func (c *Cluster) agentExecStatus(g *Guest, p params) (any, *apiError) {

@@ -203,6 +203,8 @@ func (c *Cluster) sshCommand(node, line string, stdin []byte) (string, int) {
 			return msg, 255
 		}
 		return c.runExec(node, vmid, argv[4:], stdin)
+	case len(argv) >= 3 && argv[0] == "pct" && argv[1] == "set":
+		return c.pctSet(node, argv[2], argv[3:])
 	case len(argv) >= 5 && argv[0] == "sh" && argv[1] == "-c" && argv[3] == "phoenix-lxc-raw":
 		vmid, err := strconv.Atoi(argv[4])
 		if err != nil {
@@ -213,6 +215,48 @@ func (c *Cluster) sshCommand(node, line string, stdin []byte) (string, int) {
 		return "", 0
 	}
 	return c.runExec(node, 0, argv, stdin)
+}
+
+// pctSet is pct set run as root on node: "--key value" pairs and
+// "--delete k1,k2". As root it may set what no token may (dev[n], every
+// feature).
+func (c *Cluster) pctSet(node, id string, args []string) (string, int) {
+	vmid, err := strconv.Atoi(id)
+	if err != nil {
+		return fmt.Sprintf("400 Parameter verification failed.\nvmid: type check ('integer') failed - got '%s'\n", id), 255
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.guests[vmid]
+	if g == nil || g.Node != node || g.Type != "lxc" {
+		return fmt.Sprintf("Configuration file 'nodes/%s/lxc/%d.conf' does not exist\n", node, vmid), 255
+	}
+	if len(args)%2 != 0 {
+		return "400 not enough arguments\n", 255
+	}
+	set := map[string]string{}
+	var del []string
+	for i := 0; i < len(args); i += 2 {
+		k, ok := strings.CutPrefix(args[i], "--")
+		if !ok || k == "" {
+			return fmt.Sprintf("400 unable to parse option %q\n", args[i]), 255
+		}
+		if k == "delete" {
+			del = append(del, strings.Split(args[i+1], ",")...)
+			continue
+		}
+		set[k] = args[i+1]
+	}
+	if g.Lock != "" {
+		return fmt.Sprintf("CT is locked (%s)\n", g.Lock), 255
+	}
+	for _, k := range del {
+		delete(g.Config, k)
+	}
+	for k, v := range set {
+		g.Config[k] = v
+	}
+	return "", 0
 }
 
 // editRaw does what phoenix's raw-key editor does to

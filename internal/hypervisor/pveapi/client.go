@@ -1,6 +1,7 @@
 package pveapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,13 +11,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
-
-	proxmox "github.com/luthermonson/go-proxmox"
 
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 )
@@ -24,9 +25,7 @@ import (
 // ErrUnreachable is returned (wrapped) when a node did not answer in time.
 var ErrUnreachable = errors.New("node did not answer")
 
-// APIError is an error response of the API. Proxmox puts the message of a
-// 500 in the HTTP status line (newer versions also in the body's
-// "message") and the per-parameter complaints of a 400 in "errors".
+// APIError is an error response of the API.
 type APIError struct {
 	Method string
 	// Path is below /api2/json, without the query.
@@ -82,62 +81,29 @@ func (e *TaskError) Unwrap() error {
 	return nil
 }
 
-func isLockMessage(msg string) bool {
-	return strings.Contains(msg, "is locked") || strings.Contains(msg, "can't lock file") ||
-		strings.Contains(msg, "got timeout")
-}
+// lockMessageRE matches Proxmox's lock refusals only: "CT 100 is locked
+// (disk)", "VM is locked (clone)", "can't lock file '...' - got timeout".
+// Other timeouts are not lock contention.
+var lockMessageRE = regexp.MustCompile(`\b(?:CT|VM)(?: \d+)? is locked \(|can't lock file '[^']*' - got timeout`)
 
-// errorTransport turns every error response into an *APIError before
-// go-proxmox sees it. The library reduces a 500 to a bare error string and
-// tries to decode other error bodies as data; reading the response here
-// keeps the status, the status-line message, the body's message and the
-// parameter errors.
-type errorTransport struct {
-	base     http.RoundTripper
-	basePath string
-}
+func isLockMessage(msg string) bool { return lockMessageRE.MatchString(msg) }
 
-func (t errorTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	res, err := t.base.RoundTrip(req)
-	if err != nil || res.StatusCode < 400 {
-		return res, err
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-	e := &APIError{Method: req.Method, Path: strings.TrimPrefix(req.URL.Path, t.basePath), Status: res.StatusCode}
-	e.Message = strings.TrimSpace(strings.TrimPrefix(res.Status, fmt.Sprint(res.StatusCode)))
-	var doc struct {
-		Message string            `json:"message"`
-		Errors  map[string]string `json:"errors"`
-	}
-	if json.Unmarshal(body, &doc) == nil {
-		if m := strings.TrimSpace(doc.Message); m != "" && !strings.Contains(e.Message, m) {
-			if e.Message == "" || e.Message == http.StatusText(res.StatusCode) {
-				e.Message = m
-			} else {
-				e.Message += ": " + m
-			}
-		}
-		e.Fields = doc.Errors
-	}
-	return nil, e
-}
+// maxAnswer bounds the body of an answer phoenix reads. The biggest one
+// is /cluster/resources, about 400 bytes per guest: 16 MiB holds 40,000
+// guests and stops a proxy or a broken node from filling memory.
+const maxAnswer = 16 << 20
 
-// quietLog drops go-proxmox's log lines: its default logger writes to the
-// process's stderr behind the caller's back, and its debug lines carry
-// request bodies.
-type quietLog struct{}
+// maxErrorBody bounds what is read of an error answer.
+const maxErrorBody = 64 << 10
 
-func (quietLog) Debugf(string, ...any) {}
-func (quietLog) Errorf(string, ...any) {}
-func (quietLog) Infof(string, ...any)  {}
-func (quietLog) Warnf(string, ...any)  {}
-
-// client is go-proxmox plus what phoenix needs around it: errors that name
-// the endpoint, retries with backoff, a bound on writes per node, and
-// failing fast on a node that stopped answering.
+// client is a small client of the endpoints phoenix uses: typed answers
+// checked before use, errors that name the endpoint, one retry policy,
+// one task waiter, a bound on writes per node, and failing fast on a node
+// that stopped answering.
 type client struct {
-	pc   *proxmox.Client
+	hc   *http.Client
+	base string
+	auth string
 	opts *Options
 
 	mu    sync.Mutex
@@ -159,23 +125,18 @@ func newClient(opts *Options) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, _ := url.Parse(base)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
 	tr.Proxy = nil
 	hc := &http.Client{
-		Transport: errorTransport{base: tr, basePath: u.Path},
-		Timeout:   opts.Timeout,
+		Transport: tr,
+		// Covers reading the body too: an answer that never ends is cut.
+		Timeout: opts.Timeout,
 		// The token must not follow a redirect to another host.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	pc := proxmox.NewClient(base,
-		proxmox.WithHTTPClient(hc),
-		proxmox.WithAPIToken(opts.Token.ID, opts.Token.secret),
-		proxmox.WithUserAgent("phoenix"),
-		proxmox.WithLogger(quietLog{}),
-	)
-	return &client{pc: pc, opts: opts, slots: map[string]chan struct{}{}, down: map[string]time.Time{}, sleep: hypervisor.Sleep}, nil
+	return &client{hc: hc, base: base, auth: "PVEAPIToken=" + opts.Token.ID + "=" + opts.Token.secret, opts: opts,
+		slots: map[string]chan struct{}{}, down: map[string]time.Time{}, sleep: hypervisor.Sleep}, nil
 }
 
 // nodeOf returns the node a path addresses, or "".
@@ -188,35 +149,186 @@ func nodeOf(path string) string {
 	return node
 }
 
+// checker is an answer that can say whether it holds what phoenix uses.
+type checker interface{ check() error }
+
 // call does one request and decodes its data into out (nil: discard).
+// A GET whose answer has no data fails; other methods may answer null.
 func (c *client) call(ctx context.Context, method, path string, params map[string]any, out any) error {
 	node := nodeOf(path)
 	if err := c.checkDown(node, method, path); err != nil {
 		return err
 	}
-	var err error
-	switch method {
-	case http.MethodGet:
-		err = c.pc.Get(ctx, path, out)
-	case http.MethodPost:
-		err = c.pc.Post(ctx, path, params, out)
-	case http.MethodPut:
-		err = c.pc.Put(ctx, path, params, out)
-	case http.MethodDelete:
-		err = c.pc.Delete(ctx, path, out)
-	default:
-		return fmt.Errorf("%s %s: unsupported method", method, path)
+	raw, ctype, err := c.do(ctx, method, path, params)
+	if err != nil {
+		return c.explain(ctx, node, method, path, err)
 	}
-	return c.explain(ctx, node, method, path, err)
+	return decodeAnswer(method, stripQuery(path), ctype, raw, out)
 }
 
-// explain turns what go-proxmox returned into an error that names the
-// endpoint and says what went wrong.
-func (c *client) explain(ctx context.Context, node, method, path string, err error) error {
-	if err == nil {
+// decodeAnswer decodes a whole answer, {"data": ...}, into out and checks
+// it; its errors name the endpoint.
+func decodeAnswer(method, path, ctype string, raw []byte, out any) error {
+	data, err := envelope(method, path, ctype, raw)
+	if err != nil || out == nil {
+		return err
+	}
+	if err := decodeData(data, out, method == http.MethodGet); err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// decodeData decodes an answer's data into out and checks it.
+func decodeData(data json.RawMessage, out any, required bool) error {
+	if isNull(data) {
+		if required {
+			return errors.New("answer has no data")
+		}
 		return nil
 	}
-	path, _, _ = strings.Cut(path, "?")
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decode answer: %w", err)
+	}
+	if ch, ok := out.(checker); ok {
+		if err := ch.check(); err != nil {
+			return fmt.Errorf("answer: %w", err)
+		}
+	}
+	return nil
+}
+
+func isNull(data json.RawMessage) bool {
+	d := bytes.TrimSpace(data)
+	return len(d) == 0 || string(d) == "null"
+}
+
+func stripQuery(path string) string {
+	p, _, _ := strings.Cut(path, "?")
+	return p
+}
+
+// do sends one request and returns the body of a 2xx answer and its
+// Content-Type. Parameters go as a JSON body (POST, PUT) or the query
+// (GET, DELETE).
+func (c *client) do(ctx context.Context, method, path string, params map[string]any) ([]byte, string, error) {
+	u := c.base + path
+	var body io.Reader
+	switch method {
+	case http.MethodPost, http.MethodPut:
+		if params == nil {
+			params = map[string]any{}
+		}
+		b, err := json.Marshal(params)
+		if err != nil {
+			return nil, "", err
+		}
+		body = bytes.NewReader(b)
+	case http.MethodGet, http.MethodDelete:
+		if len(params) > 0 {
+			q := url.Values{}
+			for k, v := range params {
+				q.Set(k, fmt.Sprint(v))
+			}
+			sep := "?"
+			if strings.Contains(u, "?") {
+				sep = "&"
+			}
+			u += sep + q.Encode()
+		}
+	default:
+		return nil, "", fmt.Errorf("unsupported method %s", method)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set("Authorization", c.auth)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "phoenix")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer res.Body.Close()
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return nil, "", apiError(method, stripQuery(path), res)
+	}
+	raw, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer+1))
+	if err != nil {
+		return nil, "", err
+	}
+	if len(raw) > maxAnswer {
+		return nil, "", fmt.Errorf("%s %s: answer larger than %d MiB; refusing it", method, stripQuery(path), maxAnswer>>20)
+	}
+	return raw, res.Header.Get("Content-Type"), nil
+}
+
+// envelope returns the data of an answer, {"data": ...}.
+func envelope(method, path, ctype string, raw []byte) (json.RawMessage, error) {
+	var env struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return nil, &decodeError{method: method, path: path, ctype: ctype, body: raw, err: err}
+	}
+	return env.Data, nil
+}
+
+// decodeError is an answer that is not Proxmox's JSON envelope: an HTML
+// page from a proxy, a truncated body, anything.
+type decodeError struct {
+	method, path, ctype string
+	body                []byte
+	err                 error
+}
+
+func (e *decodeError) Error() string {
+	snip := e.body
+	if len(snip) > 60 {
+		snip = snip[:60]
+	}
+	return fmt.Sprintf("%s %s: answer is not the API's JSON (Content-Type %q, starts %q): %v", e.method, e.path, e.ctype, snip, e.err)
+}
+
+// apiError reads an error answer. Proxmox puts the message of a 500 in the
+// HTTP status line (newer versions also in the body's "message") and the
+// per-parameter complaints of a 400 in "errors".
+func apiError(method, path string, res *http.Response) *APIError {
+	body, _ := io.ReadAll(io.LimitReader(res.Body, maxErrorBody))
+	e := &APIError{Method: method, Path: path, Status: res.StatusCode}
+	e.Message = strings.TrimSpace(strings.TrimPrefix(res.Status, strconv.Itoa(res.StatusCode)))
+	if res.StatusCode >= 300 && res.StatusCode < 400 {
+		e.Message += fmt.Sprintf(": redirect to %q not followed (the token goes only to --pve-url)", res.Header.Get("Location"))
+		return e
+	}
+	var doc struct {
+		Message string            `json:"message"`
+		Errors  map[string]string `json:"errors"`
+	}
+	if json.Unmarshal(body, &doc) == nil {
+		if m := strings.TrimSpace(doc.Message); m != "" && !strings.Contains(e.Message, m) {
+			if e.Message == "" || e.Message == http.StatusText(res.StatusCode) {
+				e.Message = m
+			} else {
+				e.Message += ": " + m
+			}
+		}
+		e.Fields = doc.Errors
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(res.StatusCode)
+	}
+	return e
+}
+
+// explain turns what a request returned into an error that names the
+// endpoint and says what went wrong.
+func (c *client) explain(ctx context.Context, node, method, path string, err error) error {
+	path = stripQuery(path)
 	var ae *APIError
 	if errors.As(err, &ae) {
 		if ae.Status == http.StatusUnauthorized {
@@ -224,6 +336,10 @@ func (c *client) explain(ctx context.Context, node, method, path string, err err
 				method, path, ae.Status, ae.Message)
 		}
 		return ae
+	}
+	var de *decodeError
+	if errors.As(err, &de) {
+		return de
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s %s: %w", method, path, ctx.Err())
@@ -245,6 +361,12 @@ func (c *client) explain(ctx context.Context, node, method, path string, err err
 	// be sent again.
 	return &netError{method: method, path: path, sent: !errors.Is(err, syscall.ECONNREFUSED), err: err}
 }
+
+// stopRetry is an error retrying must not follow.
+type stopRetry struct{ err error }
+
+func (e *stopRetry) Error() string { return e.err.Error() }
+func (e *stopRetry) Unwrap() error { return e.err }
 
 // netError is a request that got no answer.
 type netError struct {
@@ -289,6 +411,10 @@ func (c *client) checkDown(node, method, path string) error {
 // (502-504, and 595/596 from the API proxy failing to reach a node) are
 // transient by nature.
 func retryable(err error, idempotent bool) bool {
+	var stop *stopRetry
+	if errors.As(err, &stop) {
+		return false
+	}
 	if errors.Is(err, hypervisor.ErrLocked) {
 		return true
 	}
@@ -385,50 +511,125 @@ func (c *client) acquire(ctx context.Context, nodes ...string) (func(), error) {
 // answer with no task (a config PUT, a container's template conversion):
 // they are done when the request returns.
 func (c *client) write(ctx context.Context, nodes []string, method, path string, params map[string]any) error {
+	return c.writeChecked(ctx, nodes, method, path, params, nil)
+}
+
+// reread looks at the cluster again before a write is sent a second time:
+// done means the first attempt did the work after all; an error stops
+// the retries.
+type reread func(ctx context.Context) (done bool, err error)
+
+// writeChecked is write for writes that allocate disks (create, clone,
+// resize): a failed attempt may still have done its work (a proxy that
+// lost the answer, a task that failed after allocating), so before each
+// retry check re-reads the cluster instead of sending the write blindly.
+func (c *client) writeChecked(ctx context.Context, nodes []string, method, path string, params map[string]any, check reread) error {
 	release, err := c.acquire(ctx, nodes...)
 	if err != nil {
 		return err
 	}
 	defer release()
+	tries := 0
 	return c.retry(ctx, method == http.MethodPut, func() error {
-		var upid proxmox.UPID
+		if tries++; tries > 1 && check != nil {
+			done, err := check(ctx)
+			if err != nil {
+				return &stopRetry{fmt.Errorf("%s %s failed, and before sending it again: %w", method, stripQuery(path), err)}
+			}
+			if done {
+				return nil
+			}
+		}
+		var upid taskID
 		if err := c.call(ctx, method, path, params, &upid); err != nil {
 			return err
 		}
-		if upid == "" {
+		if upid.raw == "" {
 			return nil
 		}
-		return c.wait(ctx, upid)
+		return c.wait(ctx, upid, method+" "+stripQuery(path))
 	})
 }
 
-// wait waits for a task to stop and checks how it ended. go-proxmox's
-// Task.Wait only waits for the status "stopped" and returns nil however
-// the task ended, so the exit status is checked here: "OK" and
-// "WARNINGS: n" are success (the library's own IsSuccessful counts
-// warnings as failure), anything else is the error text.
-func (c *client) wait(ctx context.Context, upid proxmox.UPID) error {
-	// NewTask indexes the UPID's fields without checking how many there
-	// are; a short one would panic there.
-	if strings.Count(string(upid), ":") < 8 {
-		return fmt.Errorf("task %q: not a UPID", upid)
+// taskID is a task's UPID as a write answers it,
+// UPID:node:pid:pstart:starttime:type:id:user: (PVE::Tools upid_decode).
+type taskID struct {
+	raw, node, typ string
+}
+
+var upidRE = regexp.MustCompile(`^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):[0-9A-Fa-f]{8,9}:[0-9A-Fa-f]{8,9}:[0-9A-Fa-f]{8}:([^:\s]+):[^:\s]*:[^:\s]+:$`)
+
+func (t *taskID) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a task ID (UPID) or null: %w", err)
 	}
-	t := proxmox.NewTask(upid, c.pc)
-	if t == nil || t.Node == "" {
-		return fmt.Errorf("task %q: not a UPID", upid)
+	return t.parse(s)
+}
+
+func (t *taskID) parse(s string) error {
+	m := upidRE.FindStringSubmatch(s)
+	if m == nil {
+		return fmt.Errorf("%q is not a task ID (UPID:node:pid:pstart:starttime:type:id:user:)", truncate(s, 120))
 	}
-	path := fmt.Sprintf("/nodes/%s/tasks/%s/status", t.Node, upid)
-	if err := c.checkDown(t.Node, http.MethodGet, path); err != nil {
-		return err
+	*t = taskID{raw: s, node: m[1], typ: m[3]}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
 	}
-	if err := t.Wait(ctx, c.opts.TaskPoll, c.opts.TaskTimeout); err != nil {
-		if errors.Is(err, proxmox.ErrTimeout) {
-			return fmt.Errorf("task %s on node %s: still running after %s", t.Type, t.Node, c.opts.TaskTimeout)
+	return s
+}
+
+// taskStatus is GET /nodes/{node}/tasks/{upid}/status. Only status and
+// exitstatus are used: the node and type come from the UPID phoenix holds.
+type taskStatus struct {
+	Status     *string `json:"status"`
+	ExitStatus *string `json:"exitstatus"`
+}
+
+func (s *taskStatus) check() error {
+	switch {
+	case s.Status == nil:
+		return errors.New("no status")
+	case *s.Status != "running" && *s.Status != "stopped":
+		return fmt.Errorf("status %q, want running or stopped", truncate(*s.Status, 60))
+	}
+	return nil
+}
+
+// wait polls a task until it stops and checks how it ended: "OK" and
+// "WARNINGS: n" are success, anything else is the error text. started
+// names the request that started it, for errors.
+func (c *client) wait(ctx context.Context, t taskID, started string) error {
+	path := fmt.Sprintf("/nodes/%s/tasks/%s/status", t.node, url.PathEscape(t.raw))
+	deadline := time.Now().Add(c.opts.TaskTimeout)
+	for {
+		var st taskStatus
+		err := c.retry(ctx, true, func() error { return c.call(ctx, http.MethodGet, path, nil, &st) })
+		if err != nil {
+			return fmt.Errorf("wait for task %s (started by %s): %w", t.typ, started, err)
 		}
-		return fmt.Errorf("wait for task %s: %w", t.Type, c.explain(ctx, t.Node, http.MethodGet, path, err))
+		if *st.Status == "stopped" {
+			exit := ""
+			if st.ExitStatus != nil {
+				exit = *st.ExitStatus
+			}
+			if exit == "OK" || strings.HasPrefix(exit, "WARNINGS") {
+				return nil
+			}
+			if exit == "" {
+				exit = "stopped without an exit status"
+			}
+			return &TaskError{UPID: t.raw, Node: t.node, Type: t.typ, ExitStatus: exit}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("task %s on node %s (started by %s): still running after %s", t.typ, t.node, started, c.opts.TaskTimeout)
+		}
+		if err := hypervisor.Sleep(ctx, c.opts.TaskPoll); err != nil {
+			return fmt.Errorf("wait for task %s on node %s: %w", t.typ, t.node, err)
+		}
 	}
-	if t.ExitStatus == "OK" || strings.HasPrefix(t.ExitStatus, "WARNINGS") {
-		return nil
-	}
-	return &TaskError{UPID: string(upid), Node: t.Node, Type: t.Type, ExitStatus: t.ExitStatus}
 }

@@ -10,7 +10,10 @@
 // Guest IDs are cluster-wide: a guest is found with GET /cluster/resources
 // wherever it lives, and operations on it go to that node. The list is
 // reused for a moment (Options.IndexTTL) so that a big lab does not list
-// the cluster once per operation; creates, clones and destroys drop it, and
+// the cluster once per operation, and it answers State
+// (hypervisor.StateReader) on its own: a pass that checks every guest, as
+// a controller resync does, costs one request, and config and snapshots
+// are read only for guests that need work; creates, clones and destroys drop it, and
 // a guest the list misses, or whose node says it does not exist, is looked
 // up again before anything is concluded. Where a new guest
 // goes is desired state the Host methods do not carry, so the Host
@@ -39,23 +42,37 @@
 // scripts run through the guest agent endpoints (agent/exec,
 // agent/exec-status).
 //
-// # The client and its quirks
+// # The client
 //
-// Requests go through github.com/luthermonson/go-proxmox (v0.8.x) for
-// authentication, JSON bodies and task polling, with these corrections:
+// A small client of its own (client.go) covers the endpoints phoenix
+// calls, as bpg/terraform-provider-proxmox does: typed answers, one retry
+// policy, one task waiter. It replaced github.com/luthermonson/go-proxmox,
+// around which phoenix had grown a layer for every turn (an error
+// transport to recover lost errors, a silenced logger, a guard against
+// short UPIDs, its own exit-status check) and which panicked on a task
+// status without upid and node. No answer of any shape can crash phoenix:
 //
-//   - Task.Wait returns nil when a task failed (it only waits for the
-//     status "stopped"); the exit status is checked here, "OK" and
-//     "WARNINGS: n" being success (TaskError otherwise);
-//   - a config PUT, and a container's template conversion, return no task;
-//     a write that gets no UPID back is done when its request returns;
-//   - the library turns a 500 into a bare error string and loses the body;
-//     an http.RoundTripper (errorTransport) reads every error response
-//     first and returns an *APIError with the status, the status-line
-//     message, the body's message and 400's per-parameter errors;
-//   - its AgentExec drops the API's error, so the agent endpoints are
-//     called directly (still through the library's client);
-//   - its default logger writes to the process's stderr; it is silenced.
+//   - every answer is read whole up to a size limit (16 MiB) within the
+//     request's timeout, so a body that never ends is cut;
+//   - an answer that is not the API's JSON envelope (an HTML page from a
+//     proxy, a truncated body) is an error naming the endpoint, its
+//     Content-Type and its first bytes;
+//   - each answer phoenix reads has a type whose check() method refuses
+//     what phoenix would use wrongly (a guest list entry without vmid or
+//     with a node that is not a node name, a task status without status,
+//     a snapshot without name), and a GET answering {"data": null} fails;
+//   - error answers keep the status, the status-line message Proxmox puts
+//     there, the body's message and 400's per-parameter errors (APIError);
+//     a redirect is not followed (the token goes only to the URL given);
+//   - a task is followed with the UPID the write answered, parsed as
+//     Proxmox's upid_decode does; its status answer needs only "status"
+//     and "exitstatus" ("OK" and "WARNINGS: n" are success).
+//
+// Recorded answers of PVE 7, 8 and 9 for every endpoint (testdata/answers)
+// and a fuzz target (FuzzAnswer, in make fuzz) check this.
+//
+// A container's template conversion and a config PUT answer with no
+// task: such a write is done when its request returns.
 //
 // Every request has a timeout (Options.Timeout). Failures that retrying can
 // fix are retried with exponential backoff and jitter: lock contention
@@ -82,12 +99,21 @@
 // and callers should warn (Options.PlainHTTP).
 //
 // The token needs the privileges of what it does (VM.Allocate, VM.Clone,
-// VM.Config.*, VM.PowerMgmt, VM.Snapshot, Datastore.AllocateSpace,
-// Sys.Audit for the node list, and the guest agent's privilege for VM
-// scripts). Proxmox lets only root@pam change container features other
-// than nesting (pct_options) and device passthrough (gpu_assignment), so
-// labs using those need a root@pam token without privilege separation.
+// VM.Config.*, VM.PowerMgmt, VM.Snapshot, VM.Audit to see guests at all,
+// Datastore.AllocateSpace, Sys.Audit for the node list, and the guest
+// agent's privilege for VM scripts: VM.Monitor on PVE 8,
+// VM.GuestAgent.Unrestricted on PVE 9). Some things Proxmox lets only the
+// user root@pam do, and a token's user is root@pam!name at best, so no
+// token may do them, whatever its privileges or privilege separation:
+// dev[n], container features other than nesting (any feature of a
+// privileged container), and a template or image named by its path.
+// phoenix sets the first two with pct set over SSH, and refuses the last
+// (and the first two without SSH) before anything runs (CheckConfig).
+// Writes that allocate disks (create, clone, resize) are never retried
+// blindly: the cluster is re-read first, since a failed attempt may have
+// done the work.
 //
 // internal/fake/pveapi is a fake multi-node cluster this package is tested
-// against; it does not check privileges.
+// against; like Proxmox with a token, it refuses what only root@pam may
+// do and hides guests the token may not audit.
 package pveapi

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,4 +108,15 @@ func placement(nodes map[api.ID]string) *api.Config {
 		cfg.Guests[id] = &api.Guest{ID: id, Kind: api.KindLXC, Spec: api.Spec{Node: n}}
 	}
 	return cfg
+}
+
+// requestsTo counts the requests the fake served whose path starts with prefix.
+func requestsTo(f *fakepveapi.Cluster, prefix string) int {
+	n := 0
+	for _, r := range f.Requests() {
+		if strings.HasPrefix(r.Path, prefix) {
+			n++
+		}
+	}
+	return n
 }

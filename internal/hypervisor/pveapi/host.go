@@ -19,6 +19,7 @@ import (
 
 var (
 	_ hypervisor.Host        = (*Host)(nil)
+	_ hypervisor.StateReader = (*Host)(nil)
 	_ hypervisor.SetupRunner = (*Host)(nil)
 	_ hypervisor.Placer      = (*Host)(nil)
 )
@@ -119,6 +120,7 @@ type location struct {
 	base string
 }
 
+// resource is an entry of GET /cluster/resources?type=vm.
 type resource struct {
 	VMID     flexInt `json:"vmid"`
 	Type     string  `json:"type"`
@@ -126,6 +128,72 @@ type resource struct {
 	Status   string  `json:"status"`
 	Template flexInt `json:"template"`
 	Lock     string  `json:"lock"`
+}
+
+// resourceList is the whole answer. An entry without a guest ID or node
+// fails the list: taking it for "no such guest" would create a guest
+// twice.
+type resourceList []resource
+
+func (l resourceList) check() error {
+	for i, r := range l {
+		if r.Type != "lxc" && r.Type != "qemu" {
+			continue
+		}
+		if r.VMID <= 0 || r.VMID > 999999999 {
+			return fmt.Errorf("entry %d (%s): no valid vmid", i, r.Type)
+		}
+		if !nodeNameRE.MatchString(r.Node) {
+			return fmt.Errorf("entry %d (%s %d): node %q is not a node name", i, r.Type, r.VMID, truncate(r.Node, 60))
+		}
+	}
+	return nil
+}
+
+// nodeNameRE is a Proxmox node name (pve-node format): it goes into
+// request paths, so nothing else is accepted.
+var nodeNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
+
+// guestStatus is GET .../status/current.
+type guestStatus struct {
+	Status   *string `json:"status"`
+	Template flexInt `json:"template"`
+}
+
+func (s *guestStatus) check() error {
+	if s.Status == nil {
+		return errors.New("no status")
+	}
+	return nil
+}
+
+// snapshotList is GET .../snapshot.
+type snapshotList []struct {
+	Name string `json:"name"`
+}
+
+func (l snapshotList) check() error {
+	for i, s := range l {
+		if s.Name == "" {
+			return fmt.Errorf("snapshot %d has no name", i)
+		}
+	}
+	return nil
+}
+
+// nodeList is GET /nodes.
+type nodeList []struct {
+	Node   string `json:"node"`
+	Status string `json:"status"`
+}
+
+func (l nodeList) check() error {
+	for i, n := range l {
+		if !nodeNameRE.MatchString(n.Node) {
+			return fmt.Errorf("entry %d: node %q is not a node name", i, truncate(n.Node, 60))
+		}
+	}
+	return nil
 }
 
 // guestIndex caches GET /cluster/resources briefly. Every operation must
@@ -161,7 +229,7 @@ func (h *Host) lookup(ctx context.Context, id api.ID, fresh bool) (r resource, f
 	}
 	gen := h.idx.gen
 	h.idx.mu.Unlock()
-	var list []resource
+	var list resourceList
 	if err := h.c.get(ctx, "/cluster/resources?type=vm", &list); err != nil {
 		return r, false, false, err
 	}
@@ -187,24 +255,48 @@ func (h *Host) locate(ctx context.Context, kind api.Kind, id api.ID) (*location,
 }
 
 func (h *Host) locateFresh(ctx context.Context, kind api.Kind, id api.ID, fresh bool) (*location, bool, error) {
-	typ, err := apiType(kind)
+	r, cached, err := h.resourceOf(ctx, kind, id, fresh)
 	if err != nil {
 		return nil, false, err
+	}
+	return &location{node: r.Node, typ: r.Type, base: fmt.Sprintf("/nodes/%s/%s/%d", r.Node, r.Type, id)}, cached, nil
+}
+
+// State answers from the cluster's guest list alone
+// (hypervisor.StateReader): a resync pass over every guest costs one
+// /cluster/resources request, and config and snapshots are read only for
+// the guests that need work. The list's power state can lag a few seconds
+// behind the node (pvestatd), which is fine for deciding what to plan:
+// actions read the guest fresh with Get before they change it.
+func (h *Host) State(ctx context.Context, kind api.Kind, id api.ID) (*hypervisor.Guest, error) {
+	r, _, err := h.resourceOf(ctx, kind, id, false)
+	if err != nil {
+		return nil, err
+	}
+	return &hypervisor.Guest{ID: id, Kind: kind, Running: r.Status == "running", Template: r.Template == 1}, nil
+}
+
+// resourceOf finds a guest's entry in the cluster's guest list; cached
+// says it came from the cached list.
+func (h *Host) resourceOf(ctx context.Context, kind api.Kind, id api.ID, fresh bool) (resource, bool, error) {
+	typ, err := apiType(kind)
+	if err != nil {
+		return resource{}, false, err
 	}
 	r, found, cached, err := h.lookup(ctx, id, fresh)
 	if err == nil && !found && cached {
 		r, found, cached, err = h.lookup(ctx, id, true)
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("%s %s: look up: %w", kind, id, err)
+		return r, false, fmt.Errorf("%s %s: look up: %w", kind, id, err)
 	}
 	if !found {
-		return nil, false, hypervisor.NotFound(kind, id)
+		return r, false, hypervisor.NotFound(kind, id)
 	}
 	if r.Type != typ {
-		return nil, false, fmt.Errorf("%s %s: ID %s is taken by a %s on node %s", kind, id, id, r.Type, r.Node)
+		return r, false, fmt.Errorf("%s %s: ID %s is taken by a %s on node %s", kind, id, id, r.Type, r.Node)
 	}
-	return &location{node: r.Node, typ: typ, base: fmt.Sprintf("/nodes/%s/%s/%d", r.Node, typ, id)}, cached, nil
+	return r, cached, nil
 }
 
 // Get returns the guest as the cluster has it.
@@ -232,33 +324,24 @@ func (h *Host) read(ctx context.Context, kind api.Kind, id api.ID, loc *location
 	fail := func(err error) (*hypervisor.Guest, error) {
 		return nil, fmt.Errorf("%s %s: get on node %s: %w", kind, id, loc.node, err)
 	}
-	var st struct {
-		Status   string  `json:"status"`
-		Template flexInt `json:"template"`
-	}
+	var st guestStatus
 	if err := h.c.get(ctx, loc.base+"/status/current", &st); err != nil {
 		return fail(err)
 	}
-	var raw map[string]json.RawMessage
-	if err := h.c.get(ctx, loc.base+"/config", &raw); err != nil {
+	var cfg guestConfig
+	if err := h.c.get(ctx, loc.base+"/config", &cfg); err != nil {
 		return fail(err)
 	}
-	cfg, err := configMap(raw)
-	if err != nil {
-		return fail(fmt.Errorf("GET %s/config: %w", loc.base, err))
-	}
-	var snaps []struct {
-		Name string `json:"name"`
-	}
+	var snaps snapshotList
 	if err := h.c.get(ctx, loc.base+"/snapshot", &snaps); err != nil {
 		return fail(err)
 	}
 	g := &hypervisor.Guest{
 		ID:       id,
 		Kind:     kind,
-		Running:  st.Status == "running",
+		Running:  *st.Status == "running",
 		Template: st.Template == 1 || cfg["template"] == "1",
-		Config:   cfg,
+		Config:   map[string]string(cfg),
 		DiskGB:   diskGB(cfg[rootDisk(kind)]),
 	}
 	for _, s := range snaps {
@@ -268,6 +351,19 @@ func (h *Host) read(ctx context.Context, kind api.Kind, id api.ID, loc *location
 		}
 	}
 	return g, nil
+}
+
+// guestConfig is GET .../config, flattened by configMap.
+type guestConfig map[string]string
+
+func (c *guestConfig) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	m, err := configMap(raw)
+	*c = m
+	return err
 }
 
 // configMap flattens a config as the API returns it into config keys and
@@ -345,10 +441,7 @@ func diskGB(vol string) int {
 
 // nodes returns the cluster's nodes and whether each is online.
 func (h *Host) nodes(ctx context.Context) (map[string]bool, error) {
-	var list []struct {
-		Node   string `json:"node"`
-		Status string `json:"status"`
-	}
+	var list nodeList
 	if err := h.c.get(ctx, "/nodes", &list); err != nil {
 		return nil, err
 	}
@@ -451,10 +544,17 @@ func (h *Host) Create(ctx context.Context, kind api.Kind, id api.ID, spec hyperv
 	if err := h.refuseTaken(ctx, kind, id); err != nil {
 		return fail(err)
 	}
+	if msg := checkSource(kind, spec.Source); msg != "" {
+		return fail(errors.New(msg))
+	}
 	values, raw := splitRaw(kind, spec.Config)
+	values, root := rootOnly(kind, values, values["unprivileged"] == "0")
 	if len(raw) > 0 && h.ssh == nil {
 		// Fail before creating anything rather than leave a half-configured guest.
 		return fail(h.needSSH("raw LXC keys ("+strings.Join(sortedKeys(raw), ", ")+")", id))
+	}
+	if len(root) > 0 && h.ssh == nil {
+		return fail(h.needRoot(root, id))
 	}
 	params := map[string]any{"vmid": int(id)}
 	for k, v := range values {
@@ -498,8 +598,13 @@ func (h *Host) Create(ctx context.Context, kind api.Kind, id api.ID, spec hyperv
 	}
 	path := fmt.Sprintf("/nodes/%s/%s", node, typ)
 	defer h.forget()
-	if err := h.c.write(ctx, []string{node}, http.MethodPost, path, params); err != nil {
-		return fail(err)
+	if err := h.c.writeChecked(ctx, []string{node}, http.MethodPost, path, params, h.absent(kind, id)); err != nil {
+		return fail(hintAudit(err, id))
+	}
+	if len(root) > 0 {
+		if err := h.setAsRoot(ctx, node, id, root); err != nil {
+			return fail(err)
+		}
 	}
 	if len(raw) > 0 {
 		if err := h.setRaw(ctx, node, id, raw); err != nil {
@@ -552,8 +657,8 @@ func (h *Host) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec h
 		params["target"] = target
 	}
 	defer h.forget()
-	if err := h.c.write(ctx, []string{sloc.node, target}, http.MethodPost, sloc.base+"/clone", params); err != nil {
-		return fail(err)
+	if err := h.c.writeChecked(ctx, []string{sloc.node, target}, http.MethodPost, sloc.base+"/clone", params, h.absent(kind, dst)); err != nil {
+		return fail(hintAudit(err, dst))
 	}
 	return nil
 }
@@ -571,6 +676,18 @@ func (h *Host) Set(ctx context.Context, kind api.Kind, id api.ID, values map[str
 	if len(raw) > 0 && h.ssh == nil {
 		return fail(h.needSSH("raw LXC keys ("+strings.Join(sortedKeys(raw), ", ")+")", id))
 	}
+	privileged := false
+	if _, ok := apiVals["features"]; ok && kind == api.KindLXC {
+		// Nesting alone is the token's to set, unless the container is
+		// privileged: only then is its config read.
+		if privileged, err = h.privileged(ctx, loc, apiVals); err != nil {
+			return fail(err)
+		}
+	}
+	apiVals, root := rootOnly(kind, apiVals, privileged)
+	if len(root) > 0 && h.ssh == nil {
+		return fail(h.needRoot(root, id))
+	}
 	if len(apiVals) > 0 {
 		params := map[string]any{}
 		var del []string
@@ -585,6 +702,11 @@ func (h *Host) Set(ctx context.Context, kind api.Kind, id api.ID, values map[str
 			params["delete"] = strings.Join(del, ",")
 		}
 		if err := h.c.write(ctx, []string{loc.node}, http.MethodPut, loc.base+"/config", params); err != nil {
+			return fail(err)
+		}
+	}
+	if len(root) > 0 {
+		if err := h.setAsRoot(ctx, loc.node, id, root); err != nil {
 			return fail(err)
 		}
 	}
@@ -605,18 +727,60 @@ func (h *Host) Resize(ctx context.Context, kind api.Kind, id api.ID, sizeGB int)
 	if g.DiskGB >= sizeGB {
 		return nil
 	}
-	return h.guestWrite(ctx, kind, id, "resize", http.MethodPut, "/resize",
-		map[string]any{"disk": rootDisk(kind), "size": strconv.Itoa(sizeGB) + "G"})
+	loc, err := h.locate(ctx, kind, id)
+	if err != nil {
+		return fmt.Errorf("%s %s: resize: %w", kind, id, err)
+	}
+	grown := func(ctx context.Context) (bool, error) {
+		g, err := h.read(ctx, kind, id, loc)
+		return err == nil && g.DiskGB >= sizeGB, err
+	}
+	err = h.c.writeChecked(ctx, []string{loc.node}, http.MethodPut, loc.base+"/resize",
+		map[string]any{"disk": rootDisk(kind), "size": strconv.Itoa(sizeGB) + "G"}, grown)
+	if err != nil {
+		return fmt.Errorf("%s %s: resize on node %s: %w", kind, id, loc.node, err)
+	}
+	return nil
+}
+
+// absent is the check before a create or clone of id is sent again: the
+// first attempt may have made the guest although it failed (a proxy lost
+// the answer, the task failed after allocating disks), and a second one
+// would at best be refused.
+func (h *Host) absent(kind api.Kind, id api.ID) reread {
+	return func(ctx context.Context) (bool, error) {
+		loc, _, err := h.locateFresh(ctx, kind, id, true)
+		switch {
+		case isNotFound(err):
+			return false, nil
+		case err != nil:
+			return false, err
+		}
+		return false, fmt.Errorf("%s %s exists now on node %s: the first attempt may have made it; not sending it again (phoenix takes it from there on the next run, or destroy it if it is half made)", kind, id, loc.node)
+	}
+}
+
+// hintAudit explains an "already exists" for a guest the cluster's list
+// did not show: the token may not see it.
+func hintAudit(err error, id api.ID) error {
+	var ae *APIError
+	if errors.As(err, &ae) && strings.Contains(ae.Message, "already exists") {
+		return fmt.Errorf("%w (the cluster's guest list does not show %s: does the token lack VM.Audit on /vms/%s?)", err, id, id)
+	}
+	return err
 }
 
 // Start starts the guest.
 func (h *Host) Start(ctx context.Context, kind api.Kind, id api.ID) error {
+	// The list holds power state and the template flag: drop it.
+	defer h.forget()
 	return h.guestWrite(ctx, kind, id, "start", http.MethodPost, "/status/start", nil)
 }
 
 // Stop shuts the guest down, forcing it off after a minute, as the pve
 // backend does.
 func (h *Host) Stop(ctx context.Context, kind api.Kind, id api.ID) error {
+	defer h.forget()
 	return h.guestWrite(ctx, kind, id, "stop", http.MethodPost, "/status/shutdown",
 		map[string]any{"forceStop": 1, "timeout": 60})
 }
@@ -635,6 +799,7 @@ func (h *Host) Snapshot(ctx context.Context, kind api.Kind, id api.ID, name stri
 // ConvertToTemplate turns a stopped guest into a template. A container's
 // conversion answers with no task, a VM's with one; write handles both.
 func (h *Host) ConvertToTemplate(ctx context.Context, kind api.Kind, id api.ID) error {
+	defer h.forget()
 	return h.guestWrite(ctx, kind, id, "template", http.MethodPost, "/template", nil)
 }
 

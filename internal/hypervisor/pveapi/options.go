@@ -95,8 +95,12 @@ type Options struct {
 	Timeout time.Duration
 	// TaskTimeout bounds the wait for one task; default 15m.
 	TaskTimeout time.Duration
-	// TaskPoll is how often a running task is polled; default 500ms.
+	// TaskPoll is how often a running task (and a guest agent that does
+	// not answer yet) is polled; default 500ms.
 	TaskPoll time.Duration
+	// AgentTimeout bounds the wait for a VM's guest agent to answer before
+	// a script runs in it; default 5m.
+	AgentTimeout time.Duration
 	// Retries is how often a failed request is retried when retrying can
 	// help (5xx from the proxy, lock contention, a dropped connection);
 	// default 4. Negative means none.
@@ -141,6 +145,9 @@ func (o *Options) defaults() {
 	}
 	if o.TaskTimeout <= 0 {
 		o.TaskTimeout = 15 * time.Minute
+	}
+	if o.AgentTimeout <= 0 {
+		o.AgentTimeout = 5 * time.Minute
 	}
 	if o.TaskPoll <= 0 {
 		o.TaskPoll = 500 * time.Millisecond

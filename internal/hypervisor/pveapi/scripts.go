@@ -37,7 +37,11 @@ func (h *Host) Run(ctx context.Context, kind api.Kind, id api.ID, s hypervisor.S
 	if err != nil {
 		return fmt.Errorf("%s %s: %s %q: %w", kind, id, what, s.Name, err)
 	}
+	if kind == api.KindVM && (len(s.Command) > 0 || s.Path != "") {
+		err = h.waitAgent(ctx, loc)
+	}
 	switch {
+	case err != nil:
 	case len(s.Command) > 0:
 		err = h.inGuest(ctx, kind, id, loc, nil, s.Command)
 	case s.Path != "" && s.OnHost:
@@ -140,6 +144,34 @@ func (h *Host) inGuest(ctx context.Context, kind api.Kind, id api.ID, loc *locat
 	return h.agentExec(ctx, loc, stdin, argv)
 }
 
+// waitAgent waits until the VM's guest agent answers agent/ping, up to
+// Options.AgentTimeout: a VM made from a cloud image starts its agent only
+// once cloud-init has installed it, a while after the VM started.
+func (h *Host) waitAgent(ctx context.Context, loc *location) error {
+	path := loc.base + "/agent/ping"
+	deadline := time.Now().Add(h.opts.AgentTimeout)
+	for {
+		err := h.c.call(ctx, http.MethodPost, path, nil, nil)
+		if err == nil {
+			return nil
+		}
+		var ae *APIError
+		if !errors.As(err, &ae) || !strings.Contains(ae.Message, "guest agent is not running") {
+			if errors.As(err, &ae) && strings.Contains(ae.Message, "agent") {
+				return fmt.Errorf("%w (the VM needs agent: 1 in its config and qemu-guest-agent running in it)", err)
+			}
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the guest agent did not answer within %s (%v): install qemu-guest-agent in the VM, e.g. with cloud-init "+
+				"(packages: [qemu-guest-agent], runcmd: [systemctl start qemu-guest-agent]), or raise --pve-api-agent-timeout", h.opts.AgentTimeout, err)
+		}
+		if err := hypervisor.Sleep(ctx, h.opts.TaskPoll); err != nil {
+			return err
+		}
+	}
+}
+
 // agentExec runs argv in a VM through the guest agent and waits for it.
 // The endpoint is called directly rather than through go-proxmox's
 // AgentExec, which drops the API's error (it reports "no pid returned"
@@ -152,9 +184,7 @@ func (h *Host) agentExec(ctx context.Context, loc *location, stdin []byte, argv 
 	if stdin != nil {
 		params["input-data"] = string(stdin)
 	}
-	var started struct {
-		PID flexInt `json:"pid"`
-	}
+	var started agentStarted
 	path := loc.base + "/agent/exec"
 	err := h.c.retry(ctx, false, func() error { return h.c.call(ctx, http.MethodPost, path, params, &started) })
 	if err != nil {
@@ -164,16 +194,14 @@ func (h *Host) agentExec(ctx context.Context, loc *location, stdin []byte, argv 
 		}
 		return err
 	}
-	status := fmt.Sprintf("%s/agent/exec-status?pid=%d", loc.base, started.PID)
+	if started.PID == nil {
+		// A POST answered null: nothing was started.
+		return fmt.Errorf("POST %s: answer has no pid of the started command", path)
+	}
+	status := fmt.Sprintf("%s/agent/exec-status?pid=%d", loc.base, int(*started.PID))
 	deadline := time.Now().Add(h.opts.TaskTimeout)
 	for {
-		var st struct {
-			Exited   flexInt  `json:"exited"`
-			ExitCode *flexInt `json:"exitcode"`
-			Signal   any      `json:"signal"`
-			OutData  string   `json:"out-data"`
-			ErrData  string   `json:"err-data"`
-		}
+		var st agentStatus
 		if err := h.c.get(ctx, status, &st); err != nil {
 			return err
 		}
@@ -194,6 +222,27 @@ func (h *Host) agentExec(ctx context.Context, loc *location, stdin []byte, argv 
 			return err
 		}
 	}
+}
+
+// agentStatus is GET .../agent/exec-status.
+type agentStatus struct {
+	Exited   flexInt  `json:"exited"`
+	ExitCode *flexInt `json:"exitcode"`
+	Signal   any      `json:"signal"`
+	OutData  string   `json:"out-data"`
+	ErrData  string   `json:"err-data"`
+}
+
+// agentStarted is POST .../agent/exec.
+type agentStarted struct {
+	PID *flexInt `json:"pid"`
+}
+
+func (a *agentStarted) check() error {
+	if a.PID == nil || *a.PID <= 0 {
+		return errors.New("no pid of the started command")
+	}
+	return nil
 }
 
 // readScript reads a script and finds its interpreter. It refuses a

@@ -107,20 +107,24 @@ func (h *Host) nodeAddr(ctx context.Context, node string) (string, error) {
 	if a := h.opts.SSH.Addrs[node]; a != "" {
 		return a, nil
 	}
-	var st []struct {
-		Type string `json:"type"`
-		Name string `json:"name"`
-		IP   string `json:"ip"`
-	}
+	var st clusterStatus
 	if err := h.c.get(ctx, "/cluster/status", &st); err != nil {
 		return "", err
 	}
 	for _, e := range st {
-		if e.Type == "node" && e.Name == node && e.IP != "" {
+		if e.Type == "node" && e.Name == node && net.ParseIP(e.IP) != nil {
 			return net.JoinHostPort(e.IP, "22"), nil
 		}
 	}
 	return "", fmt.Errorf("no address for node %s in /cluster/status; give one with --pve-ssh-addr %s=HOST:PORT", node, node)
+}
+
+// clusterStatus is GET /cluster/status; only nodes' names and addresses
+// are used, and an address that is not an IP is skipped.
+type clusterStatus []struct {
+	Type string `json:"type"`
+	Name string `json:"name"`
+	IP   string `json:"ip"`
 }
 
 func (s *sshRunner) client(ctx context.Context, node string) (*ssh.Client, string, error) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/fake/pveapi"
@@ -19,6 +20,9 @@ import (
 func TestRawEditScript(t *testing.T) {
 	for _, tool := range []string{"sh", "awk", "flock", "mktemp"} {
 		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s not installed; CI must have it", tool)
+			}
 			t.Skipf("%s not installed", tool)
 		}
 	}
@@ -206,7 +210,7 @@ func TestHost_containerScriptsWithoutSSHFailClearly(t *testing.T) {
 	if !errors.Is(err, ErrNeedSSH) || !strings.Contains(err.Error(), "running commands in a container for guest 100: the Proxmox API cannot do this") {
 		t.Errorf("err %v", err)
 	}
-	err = tc.host.Create(ctx, api.KindLXC, 101, hypervisor.CreateSpec{Source: "x", Storage: "s", Config: map[string]string{"lxc.apparmor.profile": "unconfined"}})
+	err = tc.host.Create(ctx, api.KindLXC, 101, hypervisor.CreateSpec{Source: "local:vztmpl/x.tar.zst", Storage: "s", Config: map[string]string{"lxc.apparmor.profile": "unconfined"}})
 	if !errors.Is(err, ErrNeedSSH) {
 		t.Errorf("create with a raw key: %v", err)
 	}
@@ -256,7 +260,7 @@ func TestHost_vmScriptsThroughTheGuestAgent(t *testing.T) {
 	os.WriteFile(script, []byte("echo docker\n"), 0o600)
 	s := hypervisor.Script{Kind: hypervisor.FeatureScript, Name: "docker", Path: script, Spec: []byte(`{}`)}
 	err = tc.host.Run(ctx, api.KindVM, 200, s)
-	if err == nil || !strings.Contains(err.Error(), "QEMU guest agent is not running") || !strings.Contains(err.Error(), "qemu-guest-agent") {
+	if err == nil || !strings.Contains(err.Error(), "POST /nodes/pve1/qemu/200/agent/ping: 500 VM 200 is not running") {
 		t.Errorf("stopped VM: %v", err)
 	}
 	tc.host.Start(ctx, api.KindVM, 200)
@@ -272,6 +276,55 @@ func TestHost_vmScriptsThroughTheGuestAgent(t *testing.T) {
 	err = tc.host.Run(ctx, api.KindVM, 200, s)
 	if err == nil || !strings.Contains(err.Error(), "(guest agent): exit 3: boom") {
 		t.Errorf("failing script: %v", err)
+	}
+}
+
+// TestHost_vmScriptsWaitForALateGuestAgent: a script waits while the
+// agent is not running yet (a cloud image installing it), up to the
+// agent timeout, then fails saying how to get an agent.
+func TestHost_vmScriptsWaitForALateGuestAgent(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "app.sh")
+	os.WriteFile(script, []byte("echo app\n"), 0o600)
+	s := hypervisor.Script{Kind: hypervisor.AppScript, Name: "app.sh", Path: script, Spec: []byte(`{}`)}
+	for _, tt := range []struct {
+		name string
+		// upAfter is the ping after which the agent answers; 0: never.
+		upAfter int
+		timeout time.Duration
+		wantErr string
+	}{
+		{"agent answers late", 3, time.Minute, ""},
+		{"agent never answers", 0, 30 * time.Millisecond,
+			"the guest agent did not answer within 30ms (POST /nodes/pve1/qemu/200/agent/ping: 500 QEMU guest agent is not running): install qemu-guest-agent in the VM"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tc := newTestCluster(t, func(f *fakepveapi.Options, o *Options) { f.AgentDelay, o.AgentTimeout = time.Hour, tt.timeout })
+			pinged := 0
+			tc.fake.OnRequest(func(method, path string) {
+				if strings.HasSuffix(path, "/agent/ping") {
+					if pinged++; pinged == tt.upAfter {
+						tc.fake.SetAgentDelay(0)
+					}
+				}
+			})
+			if err := tc.host.Create(ctx, api.KindVM, 200, hypervisor.CreateSpec{Storage: "shared", DiskGB: 10, Config: map[string]string{"agent": "1"}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.host.Start(ctx, api.KindVM, 200); err != nil {
+				t.Fatal(err)
+			}
+			err := tc.host.Run(ctx, api.KindVM, 200, s)
+			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err %v, want %q", err, tt.wantErr)
+			}
+			pings := requestsTo(tc.fake, "/nodes/pve1/qemu/200/agent/ping")
+			if pings < 2 {
+				t.Errorf("%d pings; the agent was not waited for", pings)
+			}
+			if ran := len(tc.fake.Guest(200).Execs); (ran == 1) != (tt.wantErr == "") {
+				t.Errorf("script ran %d times", ran)
+			}
+		})
 	}
 }
 
