@@ -302,7 +302,7 @@ func (s Scripts) Needed(cfg *api.Config, g *api.Guest) []error {
 			if p == "" {
 				continue
 			}
-			if err := runnable(p); err != nil {
+			if err := runnable(p, s.Legacy); err != nil {
 				errs = append(errs, fmt.Errorf("%s script %q: %w", sc.Kind, sc.Name, err))
 			}
 		}
@@ -310,9 +310,10 @@ func (s Scripts) Needed(cfg *api.Config, g *api.Guest) []error {
 	return errs
 }
 
-// runnable checks that a script exists and, for one the old tool ran
-// directly, is executable.
-func runnable(p string) error {
+// runnable checks that a script exists and may be run as root. The old
+// tool's scripts are run directly, as it did, so they must be executable;
+// phoenix's own are run through their #! interpreter and need not be.
+func runnable(p string, direct bool) error {
 	st, err := os.Stat(p)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -323,7 +324,7 @@ func runnable(p string) error {
 	if !st.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file", p)
 	}
-	if st.Mode().Perm()&0o111 == 0 {
+	if direct && st.Mode().Perm()&0o111 == 0 {
 		return fmt.Errorf("%s is not executable (chmod +x %s)", p, p)
 	}
 	if st.Mode().Perm()&0o022 != 0 {
