@@ -38,6 +38,19 @@ const (
 	ReasonOrphaned = "RemovedFromConfig"
 )
 
+// ConditionDrifted is True while the guest on the host differs from the
+// desired state it was last applied with (someone changed it by hand); the
+// message names the keys.
+const ConditionDrifted = "Drifted"
+
+// Reasons of the Drifted condition.
+const (
+	// ReasonHostDrift: keys differ on the host.
+	ReasonHostDrift = "HostDrift"
+	// ReasonInSync: the host matches again.
+	ReasonInSync = "InSync"
+)
+
 // Condition is a Kubernetes-style observation about a guest.
 type Condition struct {
 	Type               string    `json:"type"`
@@ -71,9 +84,15 @@ type Status struct {
 // SetReady sets the Ready condition, moving its transition time only when
 // its status changes.
 func (s *Status) SetReady(status, reason, message string, now time.Time) {
+	s.SetCondition(ConditionReady, status, reason, message, now)
+}
+
+// SetCondition sets a condition, moving its transition time only when its
+// status changes.
+func (s *Status) SetCondition(typ, status, reason, message string, now time.Time) {
 	for i := range s.Conditions {
 		c := &s.Conditions[i]
-		if c.Type != ConditionReady {
+		if c.Type != typ {
 			continue
 		}
 		if c.Status != status {
@@ -82,5 +101,15 @@ func (s *Status) SetReady(status, reason, message string, now time.Time) {
 		c.Status, c.Reason, c.Message = status, reason, message
 		return
 	}
-	s.Conditions = append(s.Conditions, Condition{Type: ConditionReady, Status: status, Reason: reason, Message: message, LastTransitionTime: now})
+	s.Conditions = append(s.Conditions, Condition{Type: typ, Status: status, Reason: reason, Message: message, LastTransitionTime: now})
+}
+
+// Condition returns the condition of that type, or nil.
+func (s *Status) Condition(typ string) *Condition {
+	for i := range s.Conditions {
+		if s.Conditions[i].Type == typ {
+			return &s.Conditions[i]
+		}
+	}
+	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
@@ -19,9 +18,9 @@ import (
 // RequestConverge asks a running controller for a full-chain converge of
 // each guest by setting its converge.phoenix.io/requestedAt annotation to
 // token in the file the guest was loaded from. Only that key changes: the
-// edit is made on the raw bytes (sjson), so the rest of each file keeps its
-// bytes, order and formatting, and each file is replaced atomically, once,
-// with its mode kept.
+// edit is made on the raw bytes, so the rest of each file keeps its bytes,
+// order and formatting, a new key is indented like its neighbours, and each
+// file is replaced atomically, once, with its mode kept.
 func RequestConverge(guests []*api.Guest, token string) error {
 	byFile := map[string][]*api.Guest{}
 	var files []string
@@ -66,7 +65,7 @@ func annotateFile(file string, guests []*api.Guest, token string) error {
 		if err != nil {
 			return fmt.Errorf("%s: guest %s: %w", file, g.ID, err)
 		}
-		if data, err = sjson.SetBytes(data, path, token); err != nil {
+		if data, err = setAnnotation(data, path, token); err != nil {
 			return fmt.Errorf("%s: guest %s: set %s: %w", file, g.ID, api.ConvergeAnnotation, err)
 		}
 	}

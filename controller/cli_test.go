@@ -17,6 +17,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/cli"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
@@ -122,10 +123,34 @@ func TestCLI_convergeHandsOffToController(t *testing.T) {
 		t.Fatalf("converge 8001 -o json: exit %d\n%s\n%s", code, out, errOut)
 	}
 	var doc plan.ResultDoc
-	if err := json.Unmarshal([]byte(out), &doc); err != nil || !doc.OK || len(doc.Actions) != 1 || doc.Actions[0].ID != "8001" {
-		t.Errorf("json result %v: %s", err, out)
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || !doc.OK {
+		t.Fatalf("json result %v: %s", err, out)
 	}
 	validateResult(t, out)
+	// The whole chain, as a run without the controller reports it: every
+	// action, each with the steps the controller ran.
+	var got []string
+	for _, a := range doc.Actions {
+		got = append(got, a.ID+":"+a.Reason+":"+a.Result)
+		if len(a.Steps) == 0 || a.DurationMS > doc.CriticalPathMS {
+			t.Errorf("action %s: %d steps, %dms, critical path %dms", a.ID, len(a.Steps), a.DurationMS, doc.CriticalPathMS)
+		}
+	}
+	cfg, err := desired.Load(l.cfgDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, id := range cfg.Closure([]api.ID{8001}, nil) {
+		reason := "converge"
+		if id == 8001 {
+			reason = "target"
+		}
+		want = append(want, id.String()+":"+reason+":ok")
+	}
+	if len(want) < 2 || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("hand-off actions %v, want %v", got, want)
+	}
 	assertOnlyInsertion(t, vmBefore, l.read(api.VMFile), l.status(8001).LastHandledConvergeAt)
 
 	// --no-wait returns at once; the controller still does the work.
@@ -200,7 +225,7 @@ func TestCLI_lockRule(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{
-		{"status"}, {"status", "941", "-o", "json"}, {"validate"}, {"graph", "941"},
+		{"status"}, {"status", "941", "-o", "json"}, {"validate"}, {"graph", "941"}, {"diff"},
 		{"create", "941", "--dry-run"}, {"converge", "941", "--dry-run"}, {"delete", "956", "--dry-run"},
 	} {
 		if code, out, errOut := l.runCLI(args...); code != 0 {

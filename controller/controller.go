@@ -50,6 +50,7 @@ type Controller struct {
 	metrics   *metrics.Metrics
 	flows     *reconcilers.Workflows
 	book      *phaseBook
+	drift     driftBook
 	locks     *lock.Keyed[api.ID]
 	queue     workqueue.TypedRateLimitingInterface[api.ID]
 
@@ -298,6 +299,19 @@ func (c *Controller) serve() (*http.Server, error) {
 	return srv, nil
 }
 
+// problemKV locates a problem for the log: file, guest and field, each
+// only when known (a file that is not JSON has no guest), so that a log
+// search for guest="" finds nothing.
+func problemKV(p api.Problem) []any {
+	var kv []any
+	for _, f := range [][2]string{{"file", p.File}, {"guest", p.Guest}, {"field", p.Field}} {
+		if f[1] != "" {
+			kv = append(kv, f[0], f[1])
+		}
+	}
+	return kv
+}
+
 // reload reads the whole desired state again. An invalid state is logged
 // problem by problem (the messages of `phoenix validate`) and changes
 // nothing; a valid one replaces the last and queues what changed.
@@ -315,8 +329,7 @@ func (c *Controller) reload(w *watcher) {
 		var inv *api.InvalidError
 		if errors.As(err, &inv) {
 			for _, p := range inv.Problems {
-				c.log.Error(errors.New(p.String()), "Invalid desired state; acting on the last valid one",
-					"file", p.File, "guest", p.Guest, "field", p.Field)
+				c.log.Error(errors.New(p.String()), "Invalid desired state; acting on the last valid one", problemKV(p)...)
 			}
 		} else {
 			c.log.Error(err, "Config reload failed; acting on the last valid one")

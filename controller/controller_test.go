@@ -212,6 +212,17 @@ func TestController_invalidConfig(t *testing.T) {
 			if !strings.Contains(r.logs.String(), tt.problem) {
 				t.Errorf("log does not name the problem %q", tt.problem)
 			}
+			for _, line := range strings.Split(r.logs.String(), "\n") {
+				if !strings.Contains(line, tt.problem) {
+					continue
+				}
+				if strings.Contains(line, `"guest":""`) || strings.Contains(line, `"field":""`) {
+					t.Errorf("log line with empty location keys: %s", line)
+				}
+				if tt.problem != "malformed JSON" && !strings.Contains(line, `"guest":"`) {
+					t.Errorf("log line does not name the guest: %s", line)
+				}
+			}
 			r.idle()
 			if after := l.hostState(); !equalMaps(host, after) {
 				t.Errorf("the host changed while the config was invalid")
@@ -232,7 +243,7 @@ func TestController_invalidConfig(t *testing.T) {
 	}
 }
 
-func equalMaps(a, b map[string]string) bool {
+func equalMaps[K comparable](a, b map[K]string) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -515,7 +526,10 @@ func assertOnlyInsertion(t *testing.T, before, after []byte, token string) {
 	if !strings.Contains(inserted, token) || !strings.Contains(inserted, api.ConvergeAnnotation) {
 		t.Fatalf("inserted %q, want the annotation", inserted)
 	}
-	if len(inserted) > len(api.ConvergeAnnotation)+len(token)+len(`,"annotations":{"":""}`)+8 {
+	// Whitespace aside (the key is indented like its neighbours), nothing
+	// but the annotation.
+	compact := strings.Join(strings.Fields(inserted), "")
+	if len(compact) > len(api.ConvergeAnnotation)+len(token)+len(`,"annotations":{"":""}`)+8 {
 		t.Errorf("inserted more than the annotation: %q", inserted)
 	}
 }

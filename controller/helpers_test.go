@@ -157,25 +157,13 @@ func (l *lab) allReady(ids []api.ID) (bool, string) {
 	return true, ""
 }
 
-// hostState is every guest file of the simulated host, for before/after
-// comparisons.
-func (l *lab) hostState() map[string]string {
+// hostState is every guest of the simulated host as it keeps it, for
+// before/after comparisons.
+func (l *lab) hostState() map[api.ID]string {
 	l.t.Helper()
-	out := map[string]string{}
-	dir := filepath.Join(l.stateDir, "sim", "guests")
-	entries, err := os.ReadDir(dir)
+	out, err := l.host.Dump()
 	if err != nil {
 		l.t.Fatal(err)
-	}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			l.t.Fatal(err)
-		}
-		out[e.Name()] = string(data)
 	}
 	return out
 }

@@ -6,12 +6,16 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
@@ -68,13 +72,26 @@ func TestDiff(t *testing.T) {
 }
 
 // TestWatcher: only the config files' names count, Chmod is ignored, a burst
-// is one reload, an overflow reloads.
+// is one reload, an overflow reloads. The debounce runs on a fake clock that
+// the test steps once the watcher has taken every event in: a busy machine
+// that delays a rename must not split a burst.
 func TestWatcher(t *testing.T) {
 	dir := t.TempDir()
-	w, err := newWatcher(logr.Discard(), 100*time.Millisecond)
+	var mu sync.Mutex
+	events := 0
+	log := funcr.New(func(_, args string) {
+		if strings.Contains(args, "Config file event") {
+			mu.Lock()
+			events++
+			mu.Unlock()
+		}
+	}, funcr.Options{Verbosity: 2})
+	w, err := newWatcher(log, 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
+	fake := clocktesting.NewFakeClock(time.Now())
+	w.clock = fake
 	lxc := filepath.Join(dir, api.LXCFile)
 	if err := os.WriteFile(lxc, []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
@@ -85,23 +102,47 @@ func TestWatcher(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go w.run(ctx)
-	// A reload must come (within a generous bound); none may come within
+	// waitEvents waits until the watcher took n relevant events in.
+	waitEvents := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			mu.Lock()
+			got := events
+			mu.Unlock()
+			if got >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("watcher took %d events in, want %d", got, n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// expect steps the clock past the debounce time; a reload must then
+	// come (within a generous bound), or none may come at all, even after
 	// ten debounce times.
 	expect := func(want bool, what string) {
 		t.Helper()
-		wait := time.Second
 		if want {
-			wait = 30 * time.Second
-		}
-		select {
-		case <-w.reload:
-			if !want {
-				t.Errorf("%s: reload, want none", what)
+			select {
+			case <-w.reload:
+				t.Errorf("%s: reload before the files were quiet for the debounce time", what)
+			default:
 			}
-		case <-time.After(wait):
-			if want {
+			fake.Step(100 * time.Millisecond)
+			select {
+			case <-w.reload:
+			case <-time.After(30 * time.Second):
 				t.Errorf("%s: no reload", what)
 			}
+			return
+		}
+		fake.Step(time.Second)
+		select {
+		case <-w.reload:
+			t.Errorf("%s: reload, want none", what)
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o600); err != nil {
@@ -119,14 +160,23 @@ func TestWatcher(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	waitEvents(5)
 	expect(true, "a burst of saves by rename")
 	expect(false, "after the burst")
-	if err := os.WriteFile(filepath.Join(dir, api.VMFile), []byte("{}"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, ".vm"), []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Rename(filepath.Join(dir, ".vm"), filepath.Join(dir, api.VMFile)); err != nil {
+		t.Fatal(err)
+	}
+	waitEvents(6)
 	expect(true, "a new VM file")
 	w.fsw.Errors <- fsnotify.ErrEventOverflow
-	expect(true, "overflow")
+	select {
+	case <-w.reload:
+	case <-time.After(30 * time.Second):
+		t.Error("overflow: no reload")
+	}
 }
 
 func TestConfigFiles_corePaths(t *testing.T) {

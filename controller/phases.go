@@ -88,15 +88,33 @@ type trackingStore struct {
 }
 
 func (s *trackingStore) Update(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error) {
-	st, err := s.StatusStore.Update(id, kind, fn)
-	if err == nil {
+	return s.track(id, kind)(s.StatusStore.Update(id, kind, fn))
+}
+
+// UpdateNoSync passes the runner's write that need not wait for the disk
+// on, when the store has one.
+func (s *trackingStore) UpdateNoSync(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error) {
+	update := s.StatusStore.Update
+	if w, ok := s.StatusStore.(interface {
+		UpdateNoSync(api.ID, api.Kind, func(*api.Status)) (*api.Status, error)
+	}); ok {
+		update = w.UpdateNoSync
+	}
+	return s.track(id, kind)(update(id, kind, fn))
+}
+
+func (s *trackingStore) track(id api.ID, kind api.Kind) func(*api.Status, error) (*api.Status, error) {
+	return func(st *api.Status, err error) (*api.Status, error) {
+		if err != nil {
+			return st, err
+		}
 		k := st.Kind
 		if k == "" {
 			k = kind
 		}
 		s.book.set(id, k, st.Phase)
+		return st, nil
 	}
-	return st, err
 }
 
 func (s *trackingStore) Delete(id api.ID) error {

@@ -33,7 +33,9 @@ const (
 //     (Pending, Provisioning after a crash, Failed): create its chain,
 //     existing dependencies satisfied and unfinished ones finished;
 //   - its spec changed: run its create workflow, on it alone;
-//   - else nothing: no host change, no status write.
+//   - else no host change: only keys changed on the host behind phoenix's
+//     back are reported (checkDrift), with a status write only when that
+//     report changes.
 func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error) {
 	cfg := c.cfg.Load()
 	g := cfg.Guest(id)
@@ -74,7 +76,7 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 		p, why = plan.Apply(cfg, []api.ID{id}), whySpecChanged
 	default:
 		log.V(1).Info("Guest is up to date")
-		return g.Kind, nil
+		return g.Kind, c.driftPass(ctx, log, g, st)
 	}
 	if !converge {
 		waitForExisting(p)
@@ -115,6 +117,9 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 		}
 	}
 	if err != nil {
+		return g.Kind, err
+	}
+	if err := c.clearDrift(g); err != nil {
 		return g.Kind, err
 	}
 	log.Info("Reconciled guest", "reason", why, "duration", time.Since(start).Round(time.Millisecond).String())
@@ -189,6 +194,7 @@ func (c *Controller) reconcileRemoved(ctx context.Context, id api.ID) (api.Kind,
 		delete(c.removed, id)
 		c.mu.Unlock()
 		c.book.remove(id)
+		c.metrics.DriftedGuests.WithLabelValues(string(kind)).Set(float64(c.drift.set(id, kind, false)))
 	}
 	switch {
 	case !exists:

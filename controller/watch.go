@@ -11,6 +11,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 )
@@ -26,6 +27,9 @@ type watcher struct {
 	// reload receives one value per burst of relevant events; it holds at
 	// most one pending request, since a reload reads everything anyway.
 	reload chan struct{}
+	// clock times the debounce; tests step a fake one, so that what is one
+	// burst does not depend on how busy the machine is.
+	clock clock.Clock
 
 	mu      sync.Mutex
 	dirs    map[string]bool
@@ -38,7 +42,7 @@ func newWatcher(log logr.Logger, debounce time.Duration) (*watcher, error) {
 		return nil, err
 	}
 	return &watcher{fsw: fsw, log: log, debounce: debounce, reload: make(chan struct{}, 1),
-		dirs: map[string]bool{}, targets: map[string]bool{}}, nil
+		dirs: map[string]bool{}, targets: map[string]bool{}, clock: clock.RealClock{}}, nil
 }
 
 // watchFiles makes the watcher react to exactly these files, adding a
@@ -84,7 +88,7 @@ func (w *watcher) request() {
 // pause still gets loaded.
 func (w *watcher) run(ctx context.Context) {
 	defer w.fsw.Close()
-	timer := time.NewTimer(time.Hour)
+	timer := w.clock.NewTimer(time.Hour)
 	timer.Stop()
 	var first time.Time
 	pending := false
@@ -107,7 +111,7 @@ func (w *watcher) run(ctx context.Context) {
 				continue
 			}
 			w.log.V(2).Info("Config file event", "file", ev.Name, "op", ev.Op.String())
-			now := time.Now()
+			now := w.clock.Now()
 			if !pending {
 				pending, first = true, now
 			}
@@ -117,7 +121,7 @@ func (w *watcher) run(ctx context.Context) {
 			}
 			timer.Stop()
 			timer.Reset(wait)
-		case <-timer.C:
+		case <-timer.C():
 			if pending {
 				fire()
 			}

@@ -64,7 +64,7 @@ func lxcDefine(ctx context.Context, r *run) (outcome, error) {
 }
 
 func lxcConfigure(ctx context.Context, r *run) (outcome, error) {
-	return r.applyConfig(ctx, LXCConfig(r.g), ownedKey("dev"))
+	return r.applyConfig(ctx, LXCConfig(r.g), ownedDev)
 }
 
 // HostDirs is implemented by backends that can create a folder on the
@@ -79,27 +79,22 @@ type HostDirs interface {
 // host folders (mount_points), each folder created first when missing and
 // owned by owner_uid:owner_gid as the container sees them.
 func lxcVolumes(ctx context.Context, r *run) (outcome, error) {
-	want := map[string]string{}
-	vols := append(append([]api.Volume{}, r.g.Spec.ZFSVolumes...), r.g.Spec.Volumes...)
-	for i, v := range vols {
-		want["mp"+strconv.Itoa(i)] = fmt.Sprintf("%s:%d,mp=%s", v.Pool, v.SizeGB, v.MountPoint)
-	}
-	for i, m := range r.g.Spec.MountPoints {
+	for _, m := range r.g.Spec.MountPoints {
 		if err := r.ensureHostDir(ctx, m); err != nil {
 			return "", err
 		}
-		want["mp"+strconv.Itoa(len(vols)+i)] = m.HostPath + ",mp=" + m.ContainerPath
 	}
+	want := LXCVolumes(r.g)
 	if len(want) == 0 {
 		cur, err := r.guest(ctx)
 		if err != nil {
 			return "", err
 		}
-		if !hasOwned(cur.Config, ownedKey("mp")) {
+		if !hasOwned(cur.Config, ownedMP) {
 			return skipped, nil
 		}
 	}
-	return r.applyConfig(ctx, want, ownedKey("mp"))
+	return r.applyConfig(ctx, want, ownedMP)
 }
 
 func (r *run) ensureHostDir(ctx context.Context, m api.MountPoint) error {
@@ -195,6 +190,10 @@ func (r *run) check(ctx context.Context, c Check) error {
 	return fmt.Errorf("health check %q failed after %d tries: %w", what, c.Retries+1, err)
 }
 
+// ownedDev and ownedMP are the key families phoenix owns in a container's
+// config: what the host has of them and the spec does not is removed.
+var ownedDev, ownedMP = ownedKey("dev"), ownedKey("mp")
+
 func ownedKey(prefix string) func(string) bool {
 	re := regexp.MustCompile(`^` + prefix + `[0-9]+$`)
 	return re.MatchString
@@ -207,6 +206,21 @@ func hasOwned(cfg map[string]string, owned func(string) bool) bool {
 		}
 	}
 	return false
+}
+
+// LXCVolumes are the container's mount points phoenix wants, mp0 first:
+// zfs_volumes, then volumes, then the bind mounts of mount_points.
+func LXCVolumes(g *api.Guest) map[string]string {
+	want := map[string]string{}
+	vols := append(append([]api.Volume{}, g.Spec.ZFSVolumes...), g.Spec.Volumes...)
+	for i, v := range vols {
+		want["mp"+strconv.Itoa(i)] = fmt.Sprintf("%s:%d,mp=%s", v.Pool, v.SizeGB, v.MountPoint)
+	}
+	// Bind mounts of host folders (mount_points) come after.
+	for i, m := range g.Spec.MountPoints {
+		want["mp"+strconv.Itoa(len(vols)+i)] = m.HostPath + ",mp=" + m.ContainerPath
+	}
+	return want
 }
 
 // LXCConfig is the container config phoenix wants for g, by pct config key.

@@ -16,6 +16,16 @@ type StatusWriter interface {
 	Delete(id api.ID) error
 }
 
+// noSyncWriter is a StatusWriter that can also write without waiting for
+// the disk (status.Store does). The Provisioning mark is written that way:
+// it must survive a killed process, so that the next run finishes the
+// guest, but the status it replaces is as safe to come back after a power
+// cut (it makes the next run re-check the guest too). So only the outcome
+// of a workflow waits for the disk: one fsync per guest, not two.
+type noSyncWriter interface {
+	UpdateNoSync(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error)
+}
+
 // Runner carries out plan actions on a host and records each guest's
 // status as it goes. The CLI and the controller share it.
 type Runner struct {
@@ -127,10 +137,15 @@ func (r *Runner) simple(ctx context.Context, a *plan.Action, report func(plan.St
 
 func (r *Runner) create(ctx context.Context, a *plan.Action, report func(plan.StepResult)) plan.ActionResult {
 	g := a.Guest
-	r.record(g, func(st *api.Status) {
+	provisioning := func(st *api.Status) {
 		st.Phase = api.PhaseProvisioning
 		st.SetReady("False", api.ReasonProgressing, "running the create workflow", r.now())
-	})
+	}
+	if w, ok := r.Status.(noSyncWriter); ok {
+		_, _ = w.UpdateNoSync(g.ID, g.Kind, provisioning)
+	} else {
+		r.record(g, provisioning)
+	}
 	steps, err := r.Workflows.Apply(ctx, r.Config, g, report)
 	records := make([]api.StepRecord, len(steps))
 	for i, s := range steps {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/desired"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
 )
 
 // These tests run the real binary, as a user or an init system would, to
@@ -149,18 +150,69 @@ func TestController_survivesSIGKILL(t *testing.T) {
 	}
 	l := newLab(t)
 	rng := rand.New(rand.NewPCG(1, 2))
-	const kills = 25
-	for i := 0; i < kills; i++ {
+	// Kills land at random moments; the test goes on until one of them
+	// interrupted a status write (its temp file is left behind) so that
+	// "every file whole" is proved where it matters, not only between
+	// writes.
+	const minKills, maxKills = 25, 200
+	interrupted := map[string]string{} // temp file -> the status it was replacing
+	kills := 0
+	for ; kills < minKills || (len(interrupted) == 0 && kills < maxKills); kills++ {
+		// A new memory size for every container gives every run status
+		// writes to interrupt, also once the lab is built.
+		l.setMemory(256 + 16*kills)
 		c := l.cmd("--sim-latency", "15ms", "controller", "--workers", "4", "--metrics-addr", freeAddr(t), "--resync", "0")
+		stderr, err := c.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(20+rng.IntN(300)) * time.Millisecond)
+		// Every other kill waits until the controller works on guests, so
+		// that kills land in workflows and status writes, not only in
+		// start-up, however slow the machine.
+		working := make(chan struct{})
+		go func() {
+			sc := bufio.NewScanner(stderr)
+			closed := false
+			for sc.Scan() {
+				if !closed && strings.Contains(sc.Text(), `msg="Reconciling guest"`) {
+					close(working)
+					closed = true
+				}
+			}
+		}()
+		if kills%2 == 1 {
+			select {
+			case <-working:
+			case <-time.After(10 * time.Second):
+			}
+			time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
+		} else {
+			time.Sleep(time.Duration(20+rng.IntN(300)) * time.Millisecond)
+		}
 		if err := c.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		_ = c.Wait()
-		l.statuses() // every status file whole after every kill
+		sts := l.statuses() // every status file whole after every kill
+		tmps, _ := filepath.Glob(filepath.Join(l.stateDir, "status", ".tmp", "*.json.*"))
+		for _, tmp := range tmps {
+			if _, seen := interrupted[tmp]; seen {
+				continue
+			}
+			id, _, _ := strings.Cut(filepath.Base(tmp), ".")
+			interrupted[tmp] = id
+			if _, err := os.Stat(filepath.Join(l.stateDir, "status", id+".json")); err == nil {
+				if _, ok := sts[id]; !ok {
+					t.Errorf("kill %d interrupted the write of %s's status and left it unreadable", kills+1, id)
+				}
+			}
+		}
+	}
+	if len(interrupted) == 0 {
+		t.Fatalf("none of %d kills landed in a status write; the test proved nothing about torn files", kills)
 	}
 	addr := freeAddr(t)
 	c := l.cmd("controller", "--workers", "4", "--metrics-addr", addr, "--resync", "0")
@@ -192,7 +244,35 @@ func TestController_survivesSIGKILL(t *testing.T) {
 	if err := c.Wait(); err != nil {
 		t.Errorf("controller after SIGTERM: %v", err)
 	}
-	t.Logf("%d kills survived; every guest Ready, each created once", kills)
+	t.Logf("%d kills survived, %d of them in the middle of a status write; every guest Ready, each created once", kills, len(interrupted))
+}
+
+// setMemory sets memory_mb of every container in the lab's file, saved the
+// way editors do (a new file renamed over the old one).
+func (l *lab) setMemory(mb int) {
+	l.t.Helper()
+	path := filepath.Join(l.cfgDir, api.LXCFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		l.t.Fatal(err)
+	}
+	for _, g := range doc["lxc_configs"].(map[string]any) {
+		g.(map[string]any)["memory_mb"] = mb
+	}
+	if data, err = json.MarshalIndent(doc, "", "  "); err != nil {
+		l.t.Fatal(err)
+	}
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		l.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		l.t.Fatal(err)
+	}
 }
 
 func TestCLI_twoProcessesOnOneStateDir(t *testing.T) {
@@ -226,14 +306,12 @@ func TestCLI_twoProcessesOnOneStateDir(t *testing.T) {
 		}
 	}
 	// The shared template's workflow ran once: no double apply.
-	data, err := os.ReadFile(filepath.Join(l.stateDir, "sim", "guests", "900.json"))
+	host, err := sim.New(sim.Options{Dir: filepath.Join(l.stateDir, "sim")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var g struct{ Runs map[string]int }
-	if err := json.Unmarshal(data, &g); err != nil {
-		t.Fatal(err)
-	}
+	defer host.Close()
+	g := struct{ Runs map[string]int }{host.Runs(900)}
 	if n := g.Runs["features/base_setup"]; n != 1 {
 		t.Errorf("900's features ran %d times; want once", n)
 	}

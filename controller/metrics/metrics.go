@@ -46,6 +46,9 @@ type Metrics struct {
 	ConfigReloads *prometheus.CounterVec
 	// ConvergeTotal counts full-chain converges started by a new token.
 	ConvergeTotal prometheus.Counter
+	// DriftedGuests is the number of guests, by kind, whose host config
+	// differs from the desired state they were last applied with.
+	DriftedGuests *prometheus.GaugeVec
 }
 
 // New creates the phoenix_* metrics and registers them with reg, along with
@@ -80,11 +83,16 @@ func New(reg prometheus.Registerer, kinds, phases []string, guests func() map[[2
 			Name: "phoenix_converge_total",
 			Help: "Total number of full-chain converges started by a new converge.phoenix.io/requestedAt token.",
 		}),
+		DriftedGuests: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "phoenix_drifted_guests",
+			Help: "Number of guests, by kind, whose config on the host differs from the desired state they were last applied with (condition Drifted).",
+		}, []string{"kind"}),
 	}
 	// Series that exist from the start, so that rates are 0, not absent.
 	for _, k := range kinds {
 		m.ReconcileTotal.WithLabelValues(k, ResultSuccess)
 		m.ReconcileTotal.WithLabelValues(k, ResultError)
+		m.DriftedGuests.WithLabelValues(k)
 	}
 	m.ConfigReloads.WithLabelValues(ResultSuccess)
 	m.ConfigReloads.WithLabelValues(ResultError)
@@ -95,7 +103,7 @@ func New(reg prometheus.Registerer, kinds, phases []string, guests func() map[[2
 		kinds: kinds, phases: phases, count: guests,
 	}
 	for _, c := range []prometheus.Collector{m.ReconcileTotal, m.ReconcileDuration, m.StepDuration,
-		m.ConfigValid, m.ConfigReloads, m.ConvergeTotal, gc} {
+		m.ConfigValid, m.ConfigReloads, m.ConvergeTotal, m.DriftedGuests, gc} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

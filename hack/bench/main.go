@@ -48,6 +48,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/desired"
+	"github.com/phoenix-hypervisor/phoenix/internal/fake/lab"
 )
 
 type options struct {
@@ -148,7 +149,13 @@ func run(o options) error {
 	if want("controller") {
 		b.lab = filepath.Join(work, "lab")
 		logf("generating a %d-guest lab", o.n)
-		if err := sh(root, "go", "run", "./hack/genlab", "-n", strconv.Itoa(o.n), "-seed", "1", "-out", b.lab); err != nil {
+		lo := lab.Defaults()
+		lo.N, lo.Seed = o.n, 1
+		l, err := lab.Generate(lo)
+		if err != nil {
+			return err
+		}
+		if err := l.Write(b.lab); err != nil {
 			return err
 		}
 		b.controller()

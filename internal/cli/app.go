@@ -139,16 +139,11 @@ func (a *app) execute(ctx context.Context, e *env, p *plan.Plan) error {
 		return err
 	}
 	if a.opts.DryRun {
-		if a.opts.Output == "json" {
-			return a.writeJSON(plan.Doc(p, nil))
-		}
-		fmt.Fprintf(a.stdout, "%s: plan of %d actions (dry run, nothing changed)\n", p.Verb, len(p.Actions))
-		fmt.Fprint(a.stdout, p.String())
-		return nil
+		return a.dryRun(ctx, e, p)
 	}
 	var obs plan.Observer
 	if a.opts.Output == "text" {
-		obs = newProgress(a.stdout)
+		obs = newProgress(a.stdout, a.colors(), p)
 	}
 	runner := &reconcilers.Runner{Workflows: e.flows, Config: e.cfg, Status: e.status}
 	locks, err := lock.NewDir(filepath.Join(e.stateDir, "locks"))
@@ -161,7 +156,7 @@ func (a *app) execute(ctx context.Context, e *env, p *plan.Plan) error {
 			return err
 		}
 	} else {
-		summarize(a.stdout, out)
+		summarize(a.stdout, a.colors(), out)
 	}
 	if !out.OK() {
 		if a.opts.Output == "json" {
@@ -172,6 +167,38 @@ func (a *app) execute(ctx context.Context, e *env, p *plan.Plan) error {
 			}
 		}
 		return errFailed
+	}
+	return nil
+}
+
+// dryRun prints a plan without running it, each create action followed by
+// what it would change on the host, key by key.
+func (a *app) dryRun(ctx context.Context, e *env, p *plan.Plan) error {
+	for _, act := range p.Actions {
+		if act.Action != plan.ActCreate {
+			continue
+		}
+		changes, err := reconcilers.Diff(ctx, e.host, act.Guest)
+		if err != nil {
+			return fmt.Errorf("look up %s %s: %w", act.Kind, act.ID, err)
+		}
+		act.Changes = changes
+	}
+	if a.opts.Output == "json" {
+		return a.writeJSON(plan.Doc(p, nil))
+	}
+	pal := a.colors()
+	fmt.Fprintf(a.stdout, "%s: plan of %s (dry run, nothing changed)\n", p.Verb, plural(len(p.Actions), "action"))
+	lines := strings.SplitAfter(p.String(), "\n")
+	for i, act := range p.Actions {
+		fmt.Fprint(a.stdout, lines[i])
+		if act.Action != plan.ActCreate {
+			continue
+		}
+		if len(act.Changes) == 0 {
+			fmt.Fprintln(a.stdout, "        no change on the host")
+		}
+		printChanges(a.stdout, pal, "        ", act.Changes)
 	}
 	return nil
 }
@@ -225,11 +252,23 @@ guest of the chain is created only when it does not exist yet.`,
 		})
 }
 
-// convergeShort is the wording users of the old tool know.
-const convergeShort = "Creates a guest if it doesn't exist, and forcefully re-applies all configurations and features for the guest and its entire dependency chain."
+// convergeSentence is the old tool's description of converge, kept word
+// for word for its users; the short help puts it after an imperative head
+// and drops the final period, like the other verbs'.
+const convergeSentence = "Creates a guest if it doesn't exist, and forcefully re-applies all configurations and features for the guest and its entire dependency chain."
+
+const convergeShort = "Repair a chain: creates a guest if it doesn't exist, and forcefully re-applies all configurations and features for the guest and its entire dependency chain"
+
+const convergeLong = convergeSentence + `
+
+converge runs the full create workflow on every guest of the named guests'
+chains (clone sources and dependencies), existing or not, dependencies
+first. With --dry-run it prints each action with what it would change on the
+host, key by key. When a phoenix controller runs on the state dir, converge
+hands the request to it (the converge annotation) and waits for the outcome.`
 
 func (a *app) convergeCommand() *cobra.Command {
-	cmd := a.planVerb("converge ID...", convergeShort, convergeShort,
+	cmd := a.planVerb("converge ID...", convergeShort, convergeLong,
 		func(ctx context.Context, e *env, targets []api.ID) (*plan.Plan, error) {
 			return plan.Converge(e.cfg, targets), nil
 		})

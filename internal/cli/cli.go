@@ -128,9 +128,12 @@ them (clone sources and dependencies).`,
 		a.validateCommand(),
 		a.graphCommand(),
 		a.doctorCommand(),
+		a.diffCommand(),
 		a.controllerCommand(),
 		a.versionCommand(),
 	)
+	root.SetUsageTemplate(usageTemplate)
+	a.registerCompletions(root)
 	return root
 }
 

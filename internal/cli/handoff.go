@@ -108,6 +108,7 @@ func (a *app) handOff(ctx context.Context, args []string, holder statelock.Holde
 		}
 	}
 	token := convergeToken()
+	requested := time.Now()
 	if err := controller.RequestConverge(guests, token); err != nil {
 		return fmt.Errorf("converge: hand-off to %s: %w", who, err)
 	}
@@ -156,7 +157,7 @@ func (a *app) handOff(ctx context.Context, args []string, holder statelock.Holde
 			}
 		}
 	}
-	return a.reportHandOff(targets, final, time.Since(start))
+	return a.reportHandOff(cfg, st, targets, final, requested, time.Since(start))
 }
 
 // handled reports whether the recorded token covers ours: the same token,
@@ -174,29 +175,37 @@ func handled(recorded, before, token string) bool {
 	return err1 == nil && err2 == nil && !r.Before(t)
 }
 
-func (a *app) reportHandOff(targets []api.ID, final []*api.Status, elapsed time.Duration) error {
+// reportHandOff reports what the controller did for the request: in text,
+// one line per target; in json, the same document a run without the
+// controller prints, with every action of the converged chains, each with
+// the steps the controller recorded in the guest's status.
+func (a *app) reportHandOff(cfg *api.Config, st *status.Store, targets []api.ID, final []*api.Status, requested time.Time, elapsed time.Duration) error {
 	failed := false
-	doc := plan.ResultDoc{Verb: "converge", OK: true, ElapsedMS: elapsed.Milliseconds(), Actions: []plan.ActionDoc{}}
 	for i, id := range targets {
 		s := final[i]
-		ad := plan.ActionDoc{ID: id.String(), Kind: string(s.Kind), Action: plan.ActCreate,
-			Reason: plan.ReasonTarget, Result: plan.ResultOK, DurationMS: elapsed.Milliseconds()}
-		doc.Targets = append(doc.Targets, id.String())
 		if s.Phase == api.PhaseFailed {
-			failed, doc.OK = true, false
-			ad.Result, ad.Error = plan.ResultFailed, s.LastError
+			failed = true
 		}
-		doc.Actions = append(doc.Actions, ad)
 		if a.opts.Output == "text" {
 			if s.LastError != "" && s.Phase == api.PhaseFailed {
-				fmt.Fprintf(a.stdout, "converge %s: %s: %s\n", id, s.Phase, s.LastError)
+				fmt.Fprintf(a.stdout, "converge %s: %s: %s\n", id, a.colors().red(string(s.Phase)), s.LastError)
 			} else {
 				fmt.Fprintf(a.stdout, "converge %s: %s (%s)\n", id, s.Phase, elapsed.Round(time.Millisecond))
 			}
 		}
 	}
 	if a.opts.Output == "json" {
-		if err := a.writeJSON(doc); err != nil {
+		p := plan.Converge(cfg, targets)
+		out := &plan.Outcome{Plan: p, Results: make([]plan.ActionResult, len(p.Actions)), Elapsed: elapsed}
+		for i, act := range p.Actions {
+			s := finalFor(targets, final, act.ID)
+			if s == nil {
+				s, _ = st.Get(act.ID, act.Kind)
+			}
+			out.Results[i] = handedOffResult(s, requested, failed)
+		}
+		out.CriticalPath = plan.CriticalPath(p, out.Results)
+		if err := a.writeJSON(plan.Doc(p, out)); err != nil {
 			return err
 		}
 	}
@@ -204,6 +213,47 @@ func (a *app) reportHandOff(targets []api.ID, final []*api.Status, elapsed time.
 		return errFailed
 	}
 	return nil
+}
+
+func finalFor(targets []api.ID, final []*api.Status, id api.ID) *api.Status {
+	for i, t := range targets {
+		if t == id {
+			return final[i]
+		}
+	}
+	return nil
+}
+
+// handedOffResult reads one action's result from the status the controller
+// recorded: failed, applied since the request (ok, with its steps), or else
+// not run for this request: cancelled when the chain failed, skipped when
+// it did not.
+func handedOffResult(s *api.Status, requested time.Time, chainFailed bool) plan.ActionResult {
+	if s == nil {
+		s = &api.Status{}
+	}
+	r := plan.ActionResult{Result: plan.ResultSkipped}
+	switch {
+	case s.Phase == api.PhaseFailed:
+		r.Result, r.Err = plan.ResultFailed, errors.New(s.LastError)
+	case s.LastAppliedAt != nil && !s.LastAppliedAt.Before(requested):
+		r.Result = plan.ResultOK
+	case chainFailed:
+		r.Result = plan.ResultCancelled
+		return r
+	default:
+		return r
+	}
+	for _, rec := range s.LastSteps {
+		d := time.Duration(rec.DurationMS) * time.Millisecond
+		sr := plan.StepResult{Name: rec.Name, Result: rec.Result, Duration: d}
+		if rec.Error != "" {
+			sr.Err = errors.New(rec.Error)
+		}
+		r.Steps = append(r.Steps, sr)
+		r.Duration += d
+	}
+	return r
 }
 
 func sameDir(a, b string) bool {

@@ -34,6 +34,7 @@ type options struct {
 	Output      string
 	Parallel    int
 	DryRun      bool
+	NoColor     bool
 	pve         pveFlags
 	// WaitLock is how long a verb that changes guests waits for a running
 	// controller to release the state dir (see handoff.go).
@@ -51,6 +52,7 @@ func (o *options) bindFlags(cmd *cobra.Command) {
 	f.Float64Var(&o.SimFailRate, "sim-fail-rate", envFloat("PHOENIX_SIM_FAIL_RATE"), "sim: probability that a host operation fails (env PHOENIX_SIM_FAIL_RATE)")
 	f.Uint64Var(&o.SimSeed, "sim-seed", envUint("PHOENIX_SIM_SEED"), "sim: seed for injected failures (env PHOENIX_SIM_SEED)")
 	f.StringVarP(&o.Output, "output", "o", "text", "output format: text or json")
+	f.BoolVar(&o.NoColor, "no-color", false, "never colour the output (colour is on only on a terminal, and off when NO_COLOR is set)")
 	f.IntVar(&o.Parallel, "parallel", 4, "how many actions may run at once (1 = the old strictly serial order)")
 	o.pve.bindFlags(f)
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os/exec"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -29,8 +30,15 @@ func (p *pveFlags) bindFlags(f *pflag.FlagSet) {
 	}
 }
 
-// newPVE builds the pct/qm backend. pct and qm are found on PATH.
+// newPVE builds the pct/qm backend. pct and qm are found on PATH; without
+// them this is not a Proxmox host, which is a usage error (exit 2) rather
+// than a failure of the first action.
 func newPVE(o *options) (hypervisor.Host, error) {
+	for _, tool := range []string{"pct", "qm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, usageErr("%s not found: is this a Proxmox host? (--backend pve runs pct and qm; use --backend sim to try phoenix elsewhere)", tool)
+		}
+	}
 	return pve.New(pve.Options{
 		Timeout:     o.pve.Timeout,
 		ScriptsDir:  o.ScriptsDir,

@@ -205,6 +205,11 @@ func (a *app) runSetup(ctx context.Context, runner hypervisor.SetupRunner, steps
 	}
 	doc := setupDoc{Verb: "setup", Targets: []string{}, DryRun: a.opts.DryRun, OK: true, Actions: []any{}}
 	t0 := time.Now()
+	nameW := 0
+	for _, s := range steps {
+		nameW = max(nameW, len(s.name))
+	}
+	pal := a.colors()
 	for _, s := range steps {
 		sum := sha256.Sum256(s.settings)
 		hash := hex.EncodeToString(sum[:8])
@@ -236,7 +241,7 @@ func (a *app) runSetup(ctx context.Context, runner hypervisor.SetupRunner, steps
 		}
 		doc.Steps = append(doc.Steps, sd)
 		if a.opts.Output == "text" {
-			line := fmt.Sprintf("setup %-10s %s", s.name, sd.Result)
+			line := fmt.Sprintf("setup %-*s %s", nameW, s.name, pal.result(sd.Result))
 			if sd.Error != "" {
 				line += ": " + sd.Error
 			}

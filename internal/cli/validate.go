@@ -29,7 +29,7 @@ func (a *app) validateCommand() *cobra.Command {
 					vm++
 				}
 			}
-			fmt.Fprintf(a.stdout, "%s: valid, %d guests (%d lxc, %d vm)\n", cfg.Dir, len(cfg.IDs), lxc, vm)
+			fmt.Fprintf(a.stdout, "%s: valid, %s (%d lxc, %d vm)\n", cfg.Dir, plural(len(cfg.IDs), "guest"), lxc, vm)
 			return nil
 		},
 	}

@@ -114,7 +114,7 @@ func Execute(ctx context.Context, p *Plan, parallel int, run RunFunc, obs Observ
 			switch {
 			case failedDep[i] != "":
 				ready = ready[1:]
-				finish(i, ActionResult{Result: ResultCancelled, Err: fmt.Errorf("%s %s cancelled: %s failed or was cancelled", a.Action, a.ID, failedDep[i])})
+				finish(i, ActionResult{Result: ResultCancelled, Err: fmt.Errorf("%s %s cancelled: it needs %s, which did not finish", a.Action, a.ID, failedDep[i])})
 				continue
 			case ctx.Err() != nil:
 				ready = ready[1:]
@@ -169,6 +169,11 @@ func runSafely(ctx context.Context, a *Action, run RunFunc, report func(StepResu
 	}()
 	return run(ctx, a, report)
 }
+
+// CriticalPath is the longest chain of dependent action durations of
+// results, one per action of p: for a run phoenix learned of afterwards
+// (the controller's, after a converge hand-off).
+func CriticalPath(p *Plan, results []ActionResult) time.Duration { return criticalPath(p, results) }
 
 // criticalPath is the longest chain of dependent action durations. Plans
 // list actions in a valid order, so one pass suffices.

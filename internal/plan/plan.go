@@ -49,6 +49,9 @@ type Action struct {
 	// Needs holds the indices of the actions that must finish first.
 	Needs []int
 	Guest *api.Guest
+	// Changes, filled in for a dry run, are what the action would change
+	// on the host, key by key.
+	Changes []Change
 }
 
 // Plan is a DAG of actions, listed in a valid execution order.

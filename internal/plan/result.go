@@ -24,6 +24,8 @@ type ActionDoc struct {
 	DurationMS int64     `json:"duration_ms"`
 	Steps      []StepDoc `json:"steps,omitempty"`
 	Error      string    `json:"error,omitempty"`
+	// Changes lists, in a dry run, what the action would change.
+	Changes []Change `json:"changes,omitempty"`
 }
 
 // StepDoc is one workflow step of an ActionDoc.
@@ -45,6 +47,9 @@ func Doc(p *Plan, o *Outcome) ResultDoc {
 	}
 	for i, a := range p.Actions {
 		ad := ActionDoc{ID: a.ID.String(), Kind: string(a.Kind), Action: a.Action, Reason: a.Reason, Result: ResultPlanned}
+		if o == nil {
+			ad.Changes = a.Changes
+		}
 		if o != nil {
 			r := o.Results[i]
 			ad.Result, ad.DurationMS = r.Result, ms(r.Duration)

@@ -1,6 +1,7 @@
 package status
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,9 +13,10 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
-	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 )
 
 // Store reads and writes status files in one folder. Updates of different
@@ -22,24 +24,30 @@ import (
 // controller with many workers must not queue them all behind one lock.
 type Store struct {
 	dir   string
-	mu    sync.Mutex
-	locks map[api.ID]*sync.Mutex
+	locks lock.Keyed[api.ID]
 	// stripes hold flock'd files shared with other phoenix processes; a
 	// guest maps to one stripe by its ID.
 	stripeOnce sync.Once
 	stripeErr  error
 	stripes    [stripeCount]*os.File
+	dirSync    groupSync
 }
 
 const stripeCount = 32
 
 // NewStore opens the status folder, creating it (0700) when needed.
 func NewStore(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, tmpDir), 0o700); err != nil {
 		return nil, fmt.Errorf("status folder: %w", err)
 	}
 	return &Store{dir: dir}, nil
 }
+
+// tmpDir is the subfolder new status files are written in before they are
+// renamed into place: creating a file in a folder of 10,000 costs more
+// than in a small one, and a write cut short by a kill leaves its temp
+// file there, out of the way.
+const tmpDir = ".tmp"
 
 // Dir is the status folder.
 func (s *Store) Dir() string { return s.dir }
@@ -63,9 +71,23 @@ func (s *Store) Get(id api.ID, kind api.Kind) (*api.Status, error) {
 	return &st, nil
 }
 
-// Update applies fn to the guest's status and writes it back, under a lock
-// that other phoenix processes respect too.
+// Update applies fn to the guest's status and writes it back durably (on
+// disk when Update returns), under a lock that other phoenix processes
+// respect too.
 func (s *Store) Update(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error) {
+	return s.update(id, kind, fn, true)
+}
+
+// UpdateNoSync is Update without waiting for the disk: the file is still
+// replaced whole and survives a killed process, but a power cut may bring
+// back the status before it. For marks whose loss is safe, such as
+// Provisioning: the status before it makes the next run re-check the guest
+// as well.
+func (s *Store) UpdateNoSync(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error) {
+	return s.update(id, kind, fn, false)
+}
+
+func (s *Store) update(id api.ID, kind api.Kind, fn func(*api.Status), durable bool) (*api.Status, error) {
 	unlock, err := s.lock(id)
 	if err != nil {
 		return nil, err
@@ -82,40 +104,63 @@ func (s *Store) Update(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Sta
 	if err != nil {
 		return nil, err
 	}
-	if err := fsutil.WriteFile(s.path(id), append(data, '\n'), 0o600); err != nil {
+	if err := s.write(s.path(id), append(data, '\n'), durable); err != nil {
 		return nil, fmt.Errorf("write status of %s: %w", id, err)
 	}
 	return st, nil
+}
+
+// write replaces path atomically: a temp file in the folder, renamed over
+// it, so that a reader sees the old file or the new one and never part of
+// one. Durable writes fsync the file before the rename and the folder
+// after it; writers that finish at the same time share the folder's fsync.
+func (s *Store) write(path string, data []byte, durable bool) error {
+	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil && durable {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if durable {
+		return s.dirSync.sync(s.dir)
+	}
+	return nil
 }
 
 // lock takes the guest's mutex, then its stripe's flock: the mutex keeps
 // goroutines of this process apart (flock is per open file, shared by
 // them), the flock keeps other processes out.
 func (s *Store) lock(id api.ID) (func(), error) {
-	s.mu.Lock()
-	if s.locks == nil {
-		s.locks = map[api.ID]*sync.Mutex{}
+	unlock, err := s.locks.Lock(context.Background(), id)
+	if err != nil {
+		return nil, err
 	}
-	m := s.locks[id]
-	if m == nil {
-		m = &sync.Mutex{}
-		s.locks[id] = m
-	}
-	s.mu.Unlock()
-	m.Lock()
 	s.stripeOnce.Do(s.openStripes)
 	if s.stripeErr != nil {
-		m.Unlock()
+		unlock()
 		return nil, s.stripeErr
 	}
 	f := s.stripes[int(id)%stripeCount]
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		m.Unlock()
+	if err := lock.Flock(context.Background(), f, syscall.LOCK_EX, 0, time.Time{}); err != nil {
+		unlock()
 		return nil, err
 	}
 	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		m.Unlock()
+		lock.Unflock(f)
+		unlock()
 	}, nil
 }
 

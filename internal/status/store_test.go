@@ -1,8 +1,10 @@
 package status
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -44,7 +46,7 @@ func TestStore_concurrentUpdatesLoseNothing(t *testing.T) {
 	if len(st.Conditions) != 80 {
 		t.Errorf("%d updates survived of 80", len(st.Conditions))
 	}
-	tmp, _ := filepath.Glob(filepath.Join(dir, ".*tmp*"))
+	tmp, _ := filepath.Glob(filepath.Join(dir, tmpDir, "*"))
 	if len(tmp) != 0 {
 		t.Errorf("temp files left behind: %v", tmp)
 	}
@@ -66,4 +68,59 @@ func TestStore_corruptFileIsReplacedOnUpdate(t *testing.T) {
 	if st, err := s.Get(941, api.KindLXC); err != nil || st.Phase != api.PhaseReady {
 		t.Errorf("after update: %+v, %v", st, err)
 	}
+}
+
+// A reader (the status page, `phoenix status`, another process) must see
+// the old status or the new one while a status is rewritten, never a part
+// of one. The statuses alternate between a long and a short one, so a
+// write in place would show a cut or a mixed file.
+func TestStore_readerNeverSeesAPartialFile(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("step failed; ", 20000)
+	write := func(i int) {
+		if _, err := s.UpdateNoSync(941, api.KindLXC, func(st *api.Status) {
+			st.Phase, st.LastError = api.PhaseFailed, ""
+			if i%2 == 0 {
+				st.LastError = long
+			}
+		}); err != nil {
+			t.Error(err)
+		}
+	}
+	write(0)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+				write(i)
+			}
+		}
+	}()
+	path := filepath.Join(dir, "941.json")
+	for reads := 0; reads < 2000; reads++ {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("read %d: %v", reads, err)
+		}
+		var st api.Status
+		if err := json.Unmarshal(data, &st); err != nil {
+			close(stop)
+			<-done
+			t.Fatalf("read %d saw a partial status file (%d bytes): %v", reads, len(data), err)
+		}
+		if st.LastError != "" && st.LastError != long {
+			t.Fatalf("read %d saw a mixed status file", reads)
+		}
+	}
+	close(stop)
+	<-done
 }

@@ -1,37 +1,41 @@
 // Package testlab gives tests and benchmarks generated labs of any size,
-// made by hack/genlab and cached per size and seed for the machine's
-// lifetime of the temp folder, so that a benchmark does not pay for
-// generating 10,000 guests on every run.
+// made by internal/fake/lab and cached per size and seed for the lifetime
+// of the temp folder, so that a benchmark does not pay for generating
+// 10,000 guests on every run.
 package testlab
 
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/fake/lab"
 )
 
-// Generate returns a config dir holding a generated lab of n guests.
+// Generate returns a config dir holding a generated lab of n guests (the
+// generator's defaults otherwise, seed 1).
 func Generate(tb testing.TB, n int) string {
 	tb.Helper()
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("phoenix-genlab-%d-seed1", n))
 	if _, err := os.Stat(filepath.Join(dir, "phoenix_lxc_configs.json")); err == nil {
 		return dir
 	}
-	_, self, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(self), "..", "..")
+	o := lab.Defaults()
+	o.N, o.Seed = n, 1
+	l, err := lab.Generate(o)
+	if err != nil {
+		tb.Fatalf("generate a lab of %d guests: %v", n, err)
+	}
 	tmp, err := os.MkdirTemp(os.TempDir(), "phoenix-genlab-")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cmd := exec.Command("go", "run", "./hack/genlab", "-n", fmt.Sprint(n), "-seed", "1", "-out", tmp)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("genlab: %v\n%s", err, out)
+	if err := l.Write(tmp); err != nil {
+		os.RemoveAll(tmp)
+		tb.Fatalf("write a lab of %d guests: %v", n, err)
 	}
-	if err := os.Rename(tmp, dir); err != nil && !os.IsExist(err) {
+	if err := os.Rename(tmp, dir); err != nil {
 		// Another process won the race; use its copy.
 		os.RemoveAll(tmp)
 	}

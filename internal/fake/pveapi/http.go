@@ -787,6 +787,10 @@ func (c *Cluster) template(g *Guest) (any, *apiError) {
 	if g.Running {
 		return nil, errf(500, "%s %d is running - cannot convert to template", typeLabel(g.Type), g.VMID)
 	}
+	if len(g.Snapshots) > 0 {
+		// As pve-container's and qemu-server's template endpoints refuse.
+		return nil, errf(500, "unable to create template, because %s contains snapshots", typeLabel(g.Type))
+	}
 	if g.Type == "lxc" {
 		// A container's conversion is synchronous: no task.
 		g.Template = true

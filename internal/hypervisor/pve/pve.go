@@ -369,8 +369,11 @@ func (h *Host) Resize(ctx context.Context, kind api.Kind, id api.ID, sizeGB int)
 	if err != nil {
 		return err
 	}
-	if diskGB(parseConfig(res.stdout)[disk]) >= sizeGB {
+	switch cur := diskGB(parseConfig(res.stdout)[disk]); {
+	case cur == sizeGB:
 		return nil
+	case cur > sizeGB:
+		return fmt.Errorf("%s %s: resize %s to %dG: shrinking a disk is not supported (it is %dG)", kind, id, disk, sizeGB, cur)
 	}
 	_, err = h.cmd(ctx, kind, id, "resize", "resize", id.String(), disk, strconv.Itoa(sizeGB)+"G")
 	return err

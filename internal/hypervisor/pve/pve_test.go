@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -245,8 +246,13 @@ func TestHost_roundTrip(t *testing.T) {
 			},
 		},
 		{
-			name: "resize never shrinks",
-			op:   func() error { return e.h.Resize(ctx, api.KindLXC, 910, 10) },
+			name: "resize refuses to shrink, without asking pct",
+			op: func() error {
+				if err := e.h.Resize(ctx, api.KindLXC, 910, 10); err == nil || !strings.Contains(err.Error(), "shrinking") {
+					return fmt.Errorf("shrink: %v; want a refusal", err)
+				}
+				return nil
+			},
 			want: [][]string{{"pct", "config", "910"}},
 		},
 		{

@@ -294,7 +294,9 @@ func (h *Host) resourceOf(ctx context.Context, kind api.Kind, id api.ID, fresh b
 		return r, false, hypervisor.NotFound(kind, id)
 	}
 	if r.Type != typ {
-		return r, false, fmt.Errorf("%s %s: ID %s is taken by a %s on node %s", kind, id, id, r.Type, r.Node)
+		// No guest of this kind, as the Host contract has it; the message
+		// says who holds the ID.
+		return r, false, fmt.Errorf("%s %s: ID %s is taken by a %s on node %s: %w", kind, id, id, r.Type, r.Node, hypervisor.ErrNotFound)
 	}
 	return r, cached, nil
 }
@@ -612,7 +614,12 @@ func (h *Host) Create(ctx context.Context, kind api.Kind, id api.ID, spec hyperv
 		}
 	}
 	if kind == api.KindVM && spec.Source != "" && spec.DiskGB > 0 {
-		// An imported image keeps its own size; grow it to the one asked.
+		// An imported image keeps its own size; grow it to the one asked
+		// (an image larger than that stays as it is).
+		g, err := h.Get(ctx, kind, id)
+		if err != nil || g.DiskGB >= spec.DiskGB {
+			return err
+		}
 		return h.Resize(ctx, kind, id, spec.DiskGB)
 	}
 	return nil
@@ -724,8 +731,11 @@ func (h *Host) Resize(ctx context.Context, kind api.Kind, id api.ID, sizeGB int)
 	if err != nil {
 		return err
 	}
-	if g.DiskGB >= sizeGB {
+	switch {
+	case g.DiskGB == sizeGB:
 		return nil
+	case g.DiskGB > sizeGB:
+		return fmt.Errorf("%s %s: resize to %dG: shrinking a disk is not supported (it is %dG)", kind, id, sizeGB, g.DiskGB)
 	}
 	loc, err := h.locate(ctx, kind, id)
 	if err != nil {

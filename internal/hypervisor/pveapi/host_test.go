@@ -334,8 +334,8 @@ func TestHost_resizeGrowsOnly(t *testing.T) {
 	if err := tc.host.Resize(ctx, api.KindLXC, 100, 20); err != nil {
 		t.Fatal(err)
 	}
-	if err := tc.host.Resize(ctx, api.KindLXC, 100, 10); err != nil {
-		t.Fatal(err)
+	if err := tc.host.Resize(ctx, api.KindLXC, 100, 10); err == nil || !strings.Contains(err.Error(), "shrinking") {
+		t.Errorf("shrink to 10G: %v; want a refusal", err)
 	}
 	g, _ := tc.host.Get(ctx, api.KindLXC, 100)
 	if g.DiskGB != 20 {

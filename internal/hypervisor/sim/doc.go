@@ -1,8 +1,11 @@
 // Package sim is an embedded simulated Proxmox node: the default backend
-// where no real host is at hand. Guests live as one JSON file each under
-// its folder, so that separate phoenix commands see the same host and one
-// operation rewrites one small file; an append-only ops.log records every
-// change for tests and for people who want to see what happened.
+// where no real host is at hand. The node's state is one append-only log
+// (state.log, a JSON line per change holding the guest's whole new record),
+// shared by every phoenix process on the state dir and compacted when most
+// of it is history, so that an operation costs one small append rather than
+// a file replaced; a separate append-only ops.log records every change in
+// one readable line for tests and for people who want to see what
+// happened.
 //
 // Latency and failure injection make it usable for benchmarks and fault
 // tests. It models what the workflows need (config, running state,

@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
@@ -34,44 +32,11 @@ type Options struct {
 
 // Sim is a simulated Proxmox node.
 type Sim struct {
-	opts Options
-	// guests serializes read-modify-write of one guest within the process;
-	// stripes do the same across processes. Operations on different guests
-	// run side by side, as on a real node.
-	guests keyed
-	stripes
-	rmu sync.Mutex
-	rng *rand.Rand
-	log *os.File
-	// seen caches the records read or written, by guest, with the identity
-	// of the file they came from: Get and Clone's source lookup then cost a
-	// stat when the file did not change. Read-modify-write in op always
-	// reads the file, under the locks.
-	seen sync.Map // api.ID -> *seenRecord
-}
-
-type seenRecord struct {
-	ident fileIdent
-	// data is the file's bytes, decoded afresh for each reader: smaller
-	// than the decoded record (10,000 guests in a controller), and every
-	// reader gets its own copy to change.
-	data []byte
-}
-
-// fileIdent tells one version of a state file from another: every write
-// makes a new file (temp and rename), so a new inode.
-type fileIdent struct {
-	ino   uint64
-	size  int64
-	mtime int64
-}
-
-func identOf(fi os.FileInfo) (fileIdent, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileIdent{}, false
-	}
-	return fileIdent{ino: uint64(st.Ino), size: fi.Size(), mtime: fi.ModTime().UnixNano()}, true
+	opts  Options
+	state *stateLog
+	rmu   sync.Mutex
+	rng   *rand.Rand
+	log   *os.File
 }
 
 var (
@@ -81,28 +46,30 @@ var (
 
 // New opens (creating if needed) the simulated node in opts.Dir.
 func New(opts Options) (*Sim, error) {
-	if err := os.MkdirAll(filepath.Join(opts.Dir, "guests"), 0o700); err != nil {
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("sim state: %w", err)
+	}
+	state, err := openLog(opts.Dir)
+	if err != nil {
+		return nil, err
 	}
 	log, err := os.OpenFile(filepath.Join(opts.Dir, "ops.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
+		state.close()
 		return nil, fmt.Errorf("sim state: %w", err)
 	}
-	s := &Sim{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), log: log}
-	s.stripes.dir = filepath.Join(opts.Dir, "locks")
-	return s, nil
+	return &Sim{opts: opts, state: state, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), log: log}, nil
 }
 
 // Close releases the node's open files.
 func (s *Sim) Close() error {
-	s.stripes.close()
-	return s.log.Close()
+	return errors.Join(s.state.close(), s.log.Close())
 }
 
 // Dir is where the node keeps its state.
 func (s *Sim) Dir() string { return s.opts.Dir }
 
-// record is one guest's state file.
+// record is one guest's state: one line of the state log.
 type record struct {
 	ID        api.ID            `json:"id"`
 	Kind      api.Kind          `json:"kind"`
@@ -115,44 +82,16 @@ type record struct {
 	Runs map[string]int `json:"runs,omitempty"`
 }
 
-func (s *Sim) path(id api.ID) string {
-	return filepath.Join(s.opts.Dir, "guests", id.String()+".json")
-}
-
-// cached is read for lock-free readers (Get, a clone's source): the
-// record as last seen when its file is unchanged, else read.
-func (s *Sim) cached(kind api.Kind, id api.ID) (*record, error) {
-	fi, err := os.Stat(s.path(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, hypervisor.NotFound(kind, id)
-	}
-	if err != nil {
-		return nil, err
-	}
-	ident, ok := identOf(fi)
-	if v, hit := s.seen.Load(id); ok && hit && v.(*seenRecord).ident == ident {
-		return decode(kind, id, v.(*seenRecord).data)
-	}
-	data, err := os.ReadFile(s.path(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, hypervisor.NotFound(kind, id)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		s.seen.Store(id, &seenRecord{ident: ident, data: data})
-	}
-	return decode(kind, id, data)
-}
-
+// read returns the guest's record, decoded afresh so that every caller
+// gets its own copy to change; ErrNotFound also when a guest of the other
+// kind holds the ID (one ID space, as on Proxmox).
 func (s *Sim) read(kind api.Kind, id api.ID) (*record, error) {
-	data, err := os.ReadFile(s.path(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, hypervisor.NotFound(kind, id)
-	}
+	data, err := s.state.get(id)
 	if err != nil {
 		return nil, err
+	}
+	if data == nil {
+		return nil, hypervisor.NotFound(kind, id)
 	}
 	return decode(kind, id, data)
 }
@@ -163,62 +102,42 @@ func decode(kind api.Kind, id api.ID, data []byte) (*record, error) {
 		return nil, fmt.Errorf("sim state of %s: %w", id, err)
 	}
 	if r.Kind != kind {
-		// One ID space: a VM with this ID is not the container asked for.
 		return nil, hypervisor.NotFound(kind, id)
 	}
 	return &r, nil
 }
 
-// write replaces a guest's file atomically (no fsync: a killed process
-// loses nothing, a power cut may). The caller holds the guest's locks, so
-// the temp file's name can be fixed: no random name to find, no chmod.
-func (s *Sim) write(r *record) error {
-	data, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	path := s.path(r.ID)
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	var fi os.FileInfo
-	if err == nil {
-		fi, err = f.Stat()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		s.seen.Delete(r.ID)
-		return err
-	}
-	if ident, ok := identOf(fi); ok {
-		s.seen.Store(r.ID, &seenRecord{ident: ident, data: data})
+// op runs one host-changing operation: latency, injected failure, then fn
+// under the state log's writers' lock, so that two phoenix processes on one
+// state dir never lose each other's change. fn gets the current record
+// (nil when absent) and returns the record to write (nil to delete).
+func (s *Sim) op(ctx context.Context, name string, kind api.Kind, id api.ID, fn func(r *record) (*record, error)) error {
+	return s.opLocked(ctx, name, kind, id, false, fn)
+}
+
+// errUnchanged, from an operation's fn, means there is nothing to do: no
+// write, no line in ops.log.
+var errUnchanged = errors.New("unchanged")
+
+// locked refuses to change a guest whose config holds a lock (a backup,
+// a migration), as every mutating pct and qm command does.
+func locked(name string, r *record) error {
+	if l := r.Config["lock"]; l != "" {
+		return fmt.Errorf("sim: %s %s %s: %w (%s)", name, r.Kind, r.ID, hypervisor.ErrLocked, l)
 	}
 	return nil
 }
 
-// op runs one host-changing operation: latency, injected failure, then fn
-// under the process mutex and a file lock, so that two phoenix processes
-// on one state dir never tear a guest's file. fn gets the current record
-// (nil when absent) and returns the record to write (nil to delete).
-func (s *Sim) op(ctx context.Context, name string, kind api.Kind, id api.ID, fn func(r *record) (*record, error)) error {
+// opLocked is op; ignoreLock lets a change through to a locked guest (the
+// lock itself being set or removed).
+func (s *Sim) opLocked(ctx context.Context, name string, kind api.Kind, id api.ID, ignoreLock bool, fn func(r *record) (*record, error)) error {
 	if err := s.pause(ctx); err != nil {
 		return err
 	}
 	if s.fail() {
 		return fmt.Errorf("sim: injected failure: %s %s %s", name, kind, id)
 	}
-	unlockGuest := s.guests.lock(int(id))
-	defer unlockGuest()
-	unlock, err := s.stripes.lock(int(id))
+	unlock, err := s.state.lock()
 	if err != nil {
 		return err
 	}
@@ -227,22 +146,33 @@ func (s *Sim) op(ctx context.Context, name string, kind api.Kind, id api.ID, fn 
 	if err != nil && !errors.Is(err, hypervisor.ErrNotFound) {
 		return err
 	}
-	if cur == nil {
-		// A guest of the other kind holds this ID.
-		if _, statErr := os.Stat(s.path(id)); statErr == nil && name == "create" {
+	if cur == nil && name == "create" {
+		if data, _ := s.state.get(id); data != nil {
 			return fmt.Errorf("sim: %s %s: ID %s is in use by another guest", name, kind, id)
 		}
 	}
+	if cur != nil && !ignoreLock {
+		if err := locked(name, cur); err != nil {
+			return err
+		}
+	}
 	next, err := fn(cur)
+	if errors.Is(err, errUnchanged) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
+	var line []byte
 	if next == nil {
-		s.seen.Delete(id)
-		if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	} else if err := s.write(next); err != nil {
+		line, err = json.Marshal(entry{ID: id, Gone: true})
+	} else {
+		line, err = json.Marshal(next)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.state.append(line); err != nil {
 		return err
 	}
 	return s.logOp(name, kind, id)
@@ -282,7 +212,7 @@ func (s *Sim) Get(ctx context.Context, kind api.Kind, id api.ID) (*hypervisor.Gu
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r, err := s.cached(kind, id)
+	r, err := s.read(kind, id)
 	if err != nil {
 		return nil, err
 	}
@@ -311,9 +241,12 @@ func (s *Sim) Create(ctx context.Context, kind api.Kind, id api.ID, spec hypervi
 
 // Clone makes dst from src, from a snapshot when one is named.
 func (s *Sim) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec hypervisor.CloneSpec) error {
-	source, err := s.cached(kind, src)
+	source, err := s.read(kind, src)
 	if err != nil {
 		return fmt.Errorf("sim: clone %s from %s: %w", dst, src, err)
+	}
+	if err := locked("clone from", source); err != nil {
+		return err
 	}
 	if spec.Snapshot != "" && !contains(source.Snapshots, spec.Snapshot) {
 		return fmt.Errorf("sim: clone %s from %s: source has no snapshot %q", dst, src, spec.Snapshot)
@@ -339,7 +272,11 @@ func (s *Sim) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec hy
 
 // Set changes config keys; an empty value deletes the key.
 func (s *Sim) Set(ctx context.Context, kind api.Kind, id api.ID, values map[string]string) error {
-	return s.op(ctx, "set", kind, id, func(r *record) (*record, error) {
+	onlyLock := len(values) > 0
+	for k := range values {
+		onlyLock = onlyLock && k == "lock"
+	}
+	return s.opLocked(ctx, "set", kind, id, onlyLock, func(r *record) (*record, error) {
 		if r == nil {
 			return nil, missing(kind, id)
 		}
@@ -363,8 +300,11 @@ func (s *Sim) Resize(ctx context.Context, kind api.Kind, id api.ID, sizeGB int) 
 		if r == nil {
 			return nil, missing(kind, id)
 		}
-		if sizeGB < r.DiskGB {
+		switch {
+		case sizeGB < r.DiskGB:
 			return nil, fmt.Errorf("sim: resize %s %s to %dG: shrinking a disk is not supported (now %dG)", kind, id, sizeGB, r.DiskGB)
+		case sizeGB == r.DiskGB:
+			return nil, errUnchanged
 		}
 		r.DiskGB = sizeGB
 		return r, nil
@@ -440,6 +380,8 @@ func (s *Sim) ConvertToTemplate(ctx context.Context, kind api.Kind, id api.ID) e
 			return nil, missing(kind, id)
 		case r.Running:
 			return nil, fmt.Errorf("sim: template %s %s: guest is running", kind, id)
+		case len(r.Snapshots) > 0:
+			return nil, fmt.Errorf("sim: template %s %s: unable to create template, because the guest contains snapshots", kind, id)
 		}
 		r.Template = true
 		r.Config["template"] = "1"
@@ -450,7 +392,8 @@ func (s *Sim) ConvertToTemplate(ctx context.Context, kind api.Kind, id api.ID) e
 // Run records a script run inside a running guest.
 func (s *Sim) Run(ctx context.Context, kind api.Kind, id api.ID, script hypervisor.Script) error {
 	key := string(script.Kind) + "/" + script.Name
-	return s.op(ctx, "run:"+key, kind, id, func(r *record) (*record, error) {
+	// pct exec and the guest agent do not look at the config lock.
+	return s.opLocked(ctx, "run:"+key, kind, id, true, func(r *record) (*record, error) {
 		switch {
 		case r == nil:
 			return nil, missing(kind, id)
@@ -484,8 +427,8 @@ func (s *Sim) RunSetupStep(ctx context.Context, step string, settings json.RawMe
 
 // Runs reports how often each script ran inside a guest (test and debug aid).
 func (s *Sim) Runs(id api.ID) map[string]int {
-	data, err := os.ReadFile(s.path(id))
-	if err != nil {
+	data, err := s.state.get(id)
+	if err != nil || data == nil {
 		return nil
 	}
 	var r record
@@ -493,6 +436,21 @@ func (s *Sim) Runs(id api.ID) map[string]int {
 		return nil
 	}
 	return r.Runs
+}
+
+// Dump returns every guest's state as the sim keeps it (one JSON document
+// each), for before/after comparisons in tests.
+func (s *Sim) Dump() (map[api.ID]string, error) {
+	s.state.mu.Lock()
+	defer s.state.mu.Unlock()
+	if err := s.state.refresh(); err != nil {
+		return nil, err
+	}
+	out := make(map[api.ID]string, len(s.state.recs))
+	for id, data := range s.state.recs {
+		out[id] = string(data)
+	}
+	return out, nil
 }
 
 func contains(list []string, s string) bool {

@@ -3,6 +3,10 @@ package sim
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -182,5 +186,110 @@ func TestSim_getSeesOtherProcessesChanges(t *testing.T) {
 	}
 	if _, err := a.Get(ctx, api.KindLXC, 900); !errors.Is(err, hypervisor.ErrNotFound) {
 		t.Fatalf("after b destroyed it: a.Get err = %v, want not found", err)
+	}
+}
+
+// A process killed in the middle of an append leaves a line without its
+// end. The next operation, by any process, must cut it off rather than
+// glue its own record to it, and nothing recorded before is lost.
+func TestSim_tornAppendIsCutOff(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := newSim(t, Options{Dir: dir})
+	if err := a.Create(ctx, api.KindLXC, 900, hypervisor.CreateSpec{Source: "t", Config: map[string]string{"memory": "512"}}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, logName), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(`{"id":900,"kind":"lxc","running":true,"con`); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	b := newSim(t, Options{Dir: dir})
+	if g, err := b.Get(ctx, api.KindLXC, 900); err != nil || g.Running || g.Config["memory"] != "512" {
+		t.Fatalf("Get with a torn tail = %+v, %v; want the last whole record", g, err)
+	}
+	if err := b.Set(ctx, api.KindLXC, 900, map[string]string{"cores": "2"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*Sim{"writer": b, "other": a, "fresh": newSim(t, Options{Dir: dir})} {
+		g, err := s.Get(ctx, api.KindLXC, 900)
+		if err != nil || g.Config["cores"] != "2" || g.Config["memory"] != "512" {
+			t.Errorf("%s: Get after the torn line = %+v, %v", name, g, err)
+		}
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, logName))
+	if strings.Contains(string(data), `"con{`) || strings.Count(string(data), "\n") != 2 {
+		t.Errorf("state log after the cut:\n%s", data)
+	}
+}
+
+// The log is compacted when most of it is history; another process that
+// still holds the old file must see the compacted state, and a guest
+// destroyed before the compaction stays gone.
+func TestSim_compactionKeepsEveryGuest(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, b := newSim(t, Options{Dir: dir}), newSim(t, Options{Dir: dir})
+	for id := api.ID(1000); id < 1010; id++ {
+		if err := a.Create(ctx, api.KindLXC, id, hypervisor.CreateSpec{Source: "t", Config: map[string]string{"memory": "1"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Destroy(ctx, api.KindLXC, 1009); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, api.KindLXC, 1000); err != nil {
+		t.Fatal(err) // b now holds the log file open
+	}
+	fi0, _ := os.Stat(filepath.Join(dir, logName))
+	big := strings.Repeat("x", 4096)
+	for i := 0; i < 2*compactMin/4096+10; i++ {
+		if err := a.Set(ctx, api.KindLXC, api.ID(1000+i%9), map[string]string{"description": big, "memory": fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fi1, _ := os.Stat(filepath.Join(dir, logName))
+	if os.SameFile(fi0, fi1) || fi1.Size() > 2*compactMin {
+		t.Fatalf("no compaction: log is %d bytes", fi1.Size())
+	}
+	want, err := a.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*Sim{"other": b, "fresh": newSim(t, Options{Dir: dir})} {
+		got, err := s.Dump()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 9 || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s sees %d guests after compaction, want the writer's 9", name, len(got))
+		}
+		if _, err := s.Get(ctx, api.KindLXC, 1009); !errors.Is(err, hypervisor.ErrNotFound) {
+			t.Errorf("%s: destroyed guest is back: %v", name, err)
+		}
+	}
+}
+
+// A state dir written by an earlier phoenix (one file per guest) keeps its
+// guests.
+func TestSim_migratesOneFilePerGuest(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "guests"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := `{"id": 950, "kind": "lxc", "running": true, "config": {"hostname": "web"}, "disk_gb": 8, "runs": {"features/docker": 1}}`
+	if err := os.WriteFile(filepath.Join(dir, "guests", "950.json"), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newSim(t, Options{Dir: dir})
+	g, err := s.Get(context.Background(), api.KindLXC, 950)
+	if err != nil || !g.Running || g.Config["hostname"] != "web" || g.DiskGB != 8 || s.Runs(950)["features/docker"] != 1 {
+		t.Fatalf("migrated guest = %+v, %v", g, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "guests")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("old folder still there: %v", err)
 	}
 }

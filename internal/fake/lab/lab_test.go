@@ -1,4 +1,4 @@
-package main
+package lab
 
 import (
 	"bytes"
@@ -14,44 +14,44 @@ import (
 )
 
 const (
-	schemaDir  = "../../config/schemas"
-	exampleDir = "../../config/examples"
+	schemaDir  = "../../../config/schemas"
+	exampleDir = "../../../config/examples"
 )
 
 var labFiles = []string{"phoenix_lxc_configs.json", "phoenix_vm_configs.json", "phoenix_hypervisor_config.json"}
 
 func TestGeneratedLab(t *testing.T) {
-	for _, o := range []options{
-		{n: 300, vmShare: 0.25, depth: 5, seed: 7},
-		{n: 50, vmShare: 0.2, depth: 6, seed: 1},
-		{n: 1, vmShare: 0.2, depth: 6, seed: 1},
-		{n: 40, vmShare: 0, depth: 3, seed: 3},
-		{n: 40, vmShare: 1, depth: 3, seed: 3},
-		{n: 12, vmShare: 0.5, depth: 1, seed: 9},
+	for _, o := range []Options{
+		{N: 300, VMShare: 0.25, Depth: 5, Seed: 7},
+		{N: 50, VMShare: 0.2, Depth: 6, Seed: 1},
+		{N: 1, VMShare: 0.2, Depth: 6, Seed: 1},
+		{N: 40, VMShare: 0, Depth: 3, Seed: 3},
+		{N: 40, VMShare: 1, Depth: 3, Seed: 3},
+		{N: 12, VMShare: 0.5, Depth: 1, Seed: 9},
 	} {
-		t.Run(fmt.Sprintf("n%d-vm%v-d%d", o.n, o.vmShare, o.depth), func(t *testing.T) {
+		t.Run(fmt.Sprintf("n%d-vm%v-d%d", o.N, o.VMShare, o.Depth), func(t *testing.T) {
 			dir := t.TempDir()
-			l, err := generate(o)
+			l, err := Generate(o)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := l.write(dir); err != nil {
+			if err := l.Write(dir); err != nil {
 				t.Fatal(err)
 			}
 			validateSchemas(t, dir)
 			st := checkLab(t, dir)
-			if st.guests != o.n {
-				t.Errorf("%d guests, want %d", st.guests, o.n)
+			if st.guests != o.N {
+				t.Errorf("%d guests, want %d", st.guests, o.N)
 			}
-			if o.n >= 50 && o.vmShare > 0 && o.vmShare < 1 {
-				if st.cloneDepth < o.depth+1 {
-					t.Errorf("clone depth %d, want at least %d", st.cloneDepth, o.depth+1)
+			if o.N >= 50 && o.VMShare > 0 && o.VMShare < 1 {
+				if st.cloneDepth < o.Depth+1 {
+					t.Errorf("clone depth %d, want at least %d", st.cloneDepth, o.Depth+1)
 				}
 				if st.lxcToVM == 0 || st.vmToLXC == 0 {
 					t.Errorf("cross-kind dependencies: lxc->vm %d, vm->lxc %d; want both > 0", st.lxcToVM, st.vmToLXC)
 				}
-				if st.maxDependents < o.n/4 {
-					t.Errorf("busiest gateway has %d dependents, want at least %d", st.maxDependents, o.n/4)
+				if st.maxDependents < o.N/4 {
+					t.Errorf("busiest gateway has %d dependents, want at least %d", st.maxDependents, o.N/4)
 				}
 			}
 		})
@@ -61,11 +61,11 @@ func TestGeneratedLab(t *testing.T) {
 func TestDeterministic(t *testing.T) {
 	render := func(seed uint64) [][]byte {
 		dir := t.TempDir()
-		l, err := generate(options{n: 500, vmShare: 0.3, depth: 4, seed: seed})
+		l, err := Generate(Options{N: 500, VMShare: 0.3, Depth: 4, Seed: seed})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := l.write(dir); err != nil {
+		if err := l.Write(dir); err != nil {
 			t.Fatal(err)
 		}
 		var out [][]byte
@@ -90,15 +90,15 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestBadOptions(t *testing.T) {
-	for _, o := range []options{
-		{n: 0, vmShare: 0.2, depth: 6},
-		{n: 10, vmShare: 1.5, depth: 6},
-		{n: 10, vmShare: -0.1, depth: 6},
-		{n: 10, vmShare: 0.2, depth: 0},
-		{n: maxGuests + 1, vmShare: 0.2, depth: 6},
+	for _, o := range []Options{
+		{N: 0, VMShare: 0.2, Depth: 6},
+		{N: 10, VMShare: 1.5, Depth: 6},
+		{N: 10, VMShare: -0.1, Depth: 6},
+		{N: 10, VMShare: 0.2, Depth: 0},
+		{N: maxGuests + 1, VMShare: 0.2, Depth: 6},
 	} {
-		if _, err := generate(o); err == nil {
-			t.Errorf("generate(%+v): no error", o)
+		if _, err := Generate(o); err == nil {
+			t.Errorf("Generate(%+v): no error", o)
 		}
 	}
 }
@@ -318,7 +318,7 @@ func checkLab(t *testing.T, dir string) labStats {
 		visit(id, nil)
 	}
 
-	// Clone depth: the longest clone chain, counting the guest itself.
+	// Clone Depth: the longest clone chain, counting the guest itself.
 	cloneDepth := map[int]int{}
 	var depth func(id int) int
 	depth = func(id int) int {
