@@ -12,7 +12,7 @@ VERSION_PKG := github.com/phoenix-hypervisor/phoenix/internal/version
 LDFLAGS  := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT) -X $(VERSION_PKG).Date=$(BUILD_DATE)
 DEMO_STATE ?= .demo-state
 
-.PHONY: help build test test-go test-race check-monitoring prometheus-tools install deb man completions demo demo-controller bench bench-go lint fmt fuzz staticcheck vulncheck static fake-cluster
+.PHONY: pve-cost help build test test-go test-race check-monitoring prometheus-tools install deb man completions demo demo-controller bench bench-go lint fmt fuzz staticcheck vulncheck static fake-cluster
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ BENCH_FLAGS ?=
 bench: ## every row of the performance targets as a table, to stdout and docs/benchmarks.md (BENCH_FLAGS=-h lists the knobs)
 	$(GO) run ./hack/bench $(BENCH_FLAGS)
 
+pve-cost: ## pct/qm processes and wall time on a provisioned host, fake pct/qm at 0.25 s per call (docs/benchmarks.md)
+	bash hack/pve-cost.sh
+
 bench-go: ## Go benchmarks of the hot paths
 	$(GO) test -run XXX -bench . -benchmem ./...
 
@@ -66,11 +69,15 @@ FUZZ_LOAD_EXECS ?= 40000x
 FUZZ_GRAPH_EXECS ?= 60000x
 FUZZ_FAST_EXECS ?= 400000x
 FUZZ_ANSWER_EXECS ?= 20000x
+FUZZ_PVE_EXECS ?= 20000x
 fuzz: ## run each fuzz target for a fixed number of executions (about 20 s each here)
 	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZ_LOAD_EXECS) -fuzzminimizetime 0
 	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzGraph$$' -fuzztime $(FUZZ_GRAPH_EXECS) -fuzzminimizetime 0
 	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzFastSpec$$' -fuzztime $(FUZZ_FAST_EXECS) -fuzzminimizetime 0
 	$(GO) test ./internal/hypervisor/pveapi -run XXX -fuzz '^FuzzAnswer$$' -fuzztime $(FUZZ_ANSWER_EXECS) -fuzzminimizetime 0
+	@for t in FuzzParseConf FuzzParseStatus FuzzParseList FuzzParseImported FuzzParseGuestExec FuzzDiskGB FuzzParseStorageCfg; do \
+		$(GO) test ./internal/hypervisor/pve -run XXX -fuzz "^$$t\$$" -fuzztime $(FUZZ_PVE_EXECS) -fuzzminimizetime 0 || exit 1; done
+	$(GO) test ./internal/pveschema -run XXX -fuzz '^FuzzCheck$$' -fuzztime $(FUZZ_PVE_EXECS) -fuzzminimizetime 0
 
 STATICCHECK_VERSION ?= v0.8.2
 staticcheck: ## staticcheck (installed with go install when missing)

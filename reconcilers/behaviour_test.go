@@ -211,7 +211,9 @@ func TestVMNFSMounts(t *testing.T) {
 		t.Errorf("nfs mounts = %q\nwant %q", mounts, want)
 	}
 	// The mounts come before the features, which may use them.
-	first := slices.IndexFunc(log.runs, func(s hypervisor.Script) bool { return s.Kind == hypervisor.FeatureScript && !strings.HasPrefix(s.Name, "nfs ") })
+	first := slices.IndexFunc(log.runs, func(s hypervisor.Script) bool {
+		return s.Kind == hypervisor.FeatureScript && !strings.HasPrefix(s.Name, "nfs ")
+	})
 	last := slices.IndexFunc(log.runs, func(s hypervisor.Script) bool { return s.Name == "nfs /etc/step-ca/certs" })
 	if first >= 0 && last > first {
 		t.Errorf("nfs mounts ran after the features")

@@ -1,6 +1,7 @@
 package reconcilers
 
 import (
+	"math"
 	"strconv"
 	"strings"
 )
@@ -80,6 +81,27 @@ func sameMountPoint(have, want string) bool {
 	if size == "" && haveName == wantSize {
 		return true // the sim keeps the value as given
 	}
-	gb, err := strconv.Atoi(strings.TrimSuffix(size, "G"))
-	return err == nil && gb >= wantGB
+	gb, ok := sizeGiB(size)
+	return ok && gb >= wantGB
+}
+
+// sizeGiB reads a size as Proxmox prints it in a config, in whatever unit
+// it chose (1024G is shown as 1T, 3.5G as 3584M): whole GiB, rounded up.
+func sizeGiB(s string) (int, bool) {
+	if s == "" {
+		return 0, false
+	}
+	shift := map[byte]float64{'K': 1.0 / (1 << 20), 'M': 1.0 / 1024, 'G': 1, 'T': 1024}
+	mult, ok := shift[s[len(s)-1]]
+	num := s
+	if ok {
+		num = s[:len(s)-1]
+	} else {
+		mult = 1.0 / (1 << 30) // bytes
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 {
+		return 0, false
+	}
+	return int(math.Ceil(f * mult)), true
 }

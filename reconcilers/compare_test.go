@@ -1,6 +1,11 @@
 package reconcilers
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+)
 
 func TestSameValue(t *testing.T) {
 	tests := []struct {
@@ -21,6 +26,10 @@ func TestSameValue(t *testing.T) {
 		{"mp0", "fast:subvol-941-disk-1,size=50G,mp=/data", "fast:50,mp=/models", false},
 		{"mp0", "slow:subvol-941-disk-1,size=50G,mp=/models", "fast:50,mp=/models", false},
 		{"mp0", "fast:50,mp=/models", "fast:50,mp=/models", true},
+		// Proxmox prints 1024G as 1T: grown in place, it is the size asked for.
+		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=1T", "fast:1024,mp=/models", true},
+		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=1T", "fast:1025,mp=/models", false},
+		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=51200M", "fast:50,mp=/models", true},
 		{"hostname", "Web", "web", true},
 	}
 	for _, tt := range tests {
@@ -37,5 +46,41 @@ func TestLXCConfig_repeatedRawKeysKeepEveryValue(t *testing.T) {
 	c := LXCConfig(&g)
 	if got := c["lxc.mount.entry"]; got != "/a a none bind\n/b b none bind" {
 		t.Errorf("lxc.mount.entry = %q, want both values, one per line", got)
+	}
+}
+
+func TestIPOptions_v6(t *testing.T) {
+	tests := []struct {
+		ip, gw string
+		want   string
+	}{
+		{"10.0.0.5/24", "10.0.0.1", "ip=10.0.0.5/24,gw=10.0.0.1"},
+		{"fd00::5/64", "fd00::1", "ip6=fd00::5/64,gw6=fd00::1"},
+		{"dhcp", "", "ip=dhcp"},
+		{"", "", ""},
+	}
+	for _, tt := range tests {
+		if got := strings.Join(ipOptions(tt.ip, tt.gw), ","); got != tt.want {
+			t.Errorf("ipOptions(%q, %q) = %q, want %q", tt.ip, tt.gw, got, tt.want)
+		}
+	}
+	g := &api.Guest{Kind: api.KindVM, Spec: api.Spec{NetworkConfig: &api.NetworkConfig{IP: "fd00::5/64", GW: "fd00::1", Bridge: "vmbr0"}}}
+	if got := VMConfig(g)["ipconfig0"]; got != "ip6=fd00::5/64,gw6=fd00::1" {
+		t.Errorf("VMConfig ipconfig0 = %q", got)
+	}
+}
+
+func TestImagePath(t *testing.T) {
+	cfg := &api.Config{Dir: "/etc/phoenix"}
+	for in, want := range map[string]string{
+		"images/noble.img":               "/etc/phoenix/images/noble.img",
+		"../iso/noble.img":               "/etc/iso/noble.img",
+		"/var/lib/vz/template/noble.img": "/var/lib/vz/template/noble.img",
+		"local:iso/noble.img":            "local:iso/noble.img",
+		"":                               "",
+	} {
+		if got := imagePath(cfg, in); got != want {
+			t.Errorf("imagePath(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

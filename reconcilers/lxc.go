@@ -251,12 +251,7 @@ func LXCConfig(g *api.Guest) map[string]string {
 		if n.Bridge != "" {
 			parts = append(parts, "bridge="+n.Bridge)
 		}
-		if n.IP != "" {
-			parts = append(parts, "ip="+n.IP)
-		}
-		if n.GW != "" {
-			parts = append(parts, "gw="+n.GW)
-		}
+		parts = append(parts, ipOptions(n.IP, n.GW)...)
 		if s.MACAddress != "" {
 			parts = append(parts, "hwaddr="+strings.ToUpper(s.MACAddress))
 		}
@@ -382,4 +377,25 @@ func boolStr(b bool) string {
 		return "1"
 	}
 	return "0"
+}
+
+// ipOptions are the ip/gw options of a net0 (container) or ipconfig0 (VM):
+// Proxmox takes an IPv6 address only as ip6= and its gateway as gw6=.
+func ipOptions(ip, gw string) []string {
+	var parts []string
+	if ip != "" {
+		if strings.Contains(ip, ":") {
+			parts = append(parts, "ip6="+ip)
+		} else {
+			parts = append(parts, "ip="+ip)
+		}
+	}
+	if gw != "" {
+		if strings.Contains(gw, ":") {
+			parts = append(parts, "gw6="+gw)
+		} else {
+			parts = append(parts, "gw="+gw)
+		}
+	}
+	return parts
 }

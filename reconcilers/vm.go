@@ -3,6 +3,7 @@ package reconcilers
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -64,12 +65,52 @@ func vmNFSMounts(ctx context.Context, r *run) (outcome, error) {
 }
 
 func vmDefine(ctx context.Context, r *run) (outcome, error) {
-	return r.define(ctx, func(ctx context.Context) error {
-		s := &r.g.Spec
-		return r.w.host.Create(ctx, api.KindVM, r.g.ID, hypervisor.CreateSpec{
-			Source: s.TemplateImage, Storage: s.StoragePool, DiskGB: s.DiskSizeGB, Config: VMConfig(r.g),
-		})
+	s := &r.g.Spec
+	spec := hypervisor.CreateSpec{
+		Source: imagePath(r.cfg, s.TemplateImage), Storage: s.StoragePool, DiskGB: s.DiskSizeGB, Config: VMConfig(r.g),
+	}
+	out, err := r.define(ctx, func(ctx context.Context) error {
+		return r.w.host.Create(ctx, api.KindVM, r.g.ID, spec)
 	})
+	if err != nil || out != unchanged || r.g.CloneSource() != 0 || spec.Source == "" {
+		return out, err
+	}
+	// A VM whose create stopped between qm create and the import of its
+	// cloud image exists without a boot disk: repair it, do not skip it.
+	if rep, ok := r.w.host.(bootDiskRepairer); ok {
+		repaired, err := rep.RepairBootDisk(ctx, r.g.ID, spec)
+		if err != nil {
+			return "", fmt.Errorf("repair the boot disk of %s: %w", r.g.ID, err)
+		}
+		if repaired {
+			r.changed()
+			return changed, nil
+		}
+	}
+	return out, nil
+}
+
+// bootDiskRepairer is a host that can give an existing VM the boot disk
+// its create did not get to import.
+type bootDiskRepairer interface {
+	RepairBootDisk(ctx context.Context, id api.ID, spec hypervisor.CreateSpec) (bool, error)
+}
+
+// imagePath resolves a relative template_image against the config folder,
+// not the working directory phoenix happens to run in. Volume IDs
+// (storage:path) and absolute paths stay as they are.
+func imagePath(cfg *api.Config, image string) string {
+	if image == "" || filepath.IsAbs(image) || cfg == nil {
+		return image
+	}
+	if i := strings.IndexByte(image, ':'); i > 0 && !strings.ContainsRune(image[:i], '/') {
+		return image
+	}
+	p := filepath.Join(cfg.Dir, image)
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }
 
 func vmConfigure(ctx context.Context, r *run) (outcome, error) {
@@ -168,14 +209,7 @@ func VMConfig(g *api.Guest) map[string]string {
 		c["net0"] = net
 	}
 	if n := s.NetworkConfig; n != nil {
-		var parts []string
-		if n.IP != "" {
-			parts = append(parts, "ip="+n.IP)
-		}
-		if n.GW != "" {
-			parts = append(parts, "gw="+n.GW)
-		}
-		if len(parts) > 0 {
+		if parts := ipOptions(n.IP, n.GW); len(parts) > 0 {
 			c["ipconfig0"] = strings.Join(parts, ",")
 		}
 		if dns := n.DNS(); len(dns) > 0 {

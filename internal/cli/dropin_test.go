@@ -128,7 +128,7 @@ func pveFakeFlags(t *testing.T) []string {
 	}
 	bin, state, logPath := fakepvetest.Install(t)
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	f := []string{"--pve-lxc-conf-dir", fakepvetest.LXCConfDir(state), "--pve-lxc-lock-dir", fakepvetest.LXCLockDir(state),
+	f := []string{"--pve-etc", fakepvetest.PVEEtc(state), "--pve-lxc-lock-dir", fakepvetest.LXCLockDir(state),
 		"--pve-lock-backoff", "20ms"}
 	fakeFlags[t] = f
 	fakeLogs[t] = logPath
@@ -181,12 +181,12 @@ func TestDropIn_createRunsTheOldScriptsTheOldWay(t *testing.T) {
 	for _, ct := range []string{"103", "102"} {
 		app := "phoenix_hypervisor_lxc_" + ct + ".sh"
 		want := []string{
-			"pct exec " + ct + " -- mkdir -p -m 0700 /tmp/phoenix_run",
+			"pct exec " + ct + " --keep-env 0 -- mkdir -p -m 0700 /tmp/phoenix_run",
 			"pct push " + ct + " " + filepath.Join(o.bin, app) + " /tmp/phoenix_run/" + app + " --perms 0755",
 			"pct push " + ct + " " + filepath.Join(o.bin, "phoenix_hypervisor_common_utils.sh") + " /tmp/phoenix_run/phoenix_hypervisor_common_utils.sh --perms 0644",
 			"pct push " + ct + " " + filepath.Join(o.etc, "phoenix_lxc_configs.json") + " /tmp/phoenix_run/phoenix_lxc_configs.json --perms 0600",
-			"pct exec " + ct + " -- /tmp/phoenix_run/" + app + " " + ct,
-			"pct exec " + ct + " -- rm -rf -- /tmp/phoenix_run",
+			"pct exec " + ct + " --keep-env 0 -- /tmp/phoenix_run/" + app + " " + ct,
+			"pct exec " + ct + " --keep-env 0 -- rm -rf -- /tmp/phoenix_run",
 		}
 		last := -1
 		for _, w := range want {

@@ -20,6 +20,7 @@ import (
 type pveHarness struct {
 	*harness
 	logPath, scripts string
+	fakeState        string
 	logged           int
 }
 
@@ -30,9 +31,12 @@ func newPVEHarness(t *testing.T, src string) *pveHarness {
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	scripts := stubScripts(t, h.cfgDir)
 	h.extra = []string{"--backend", "pve", "--scripts-dir", scripts, "--parallel", "1",
-		"--pve-lxc-conf-dir", fakepvetest.LXCConfDir(state), "--pve-lxc-lock-dir", fakepvetest.LXCLockDir(state),
-		"--pve-lock-backoff", "20ms"}
-	return &pveHarness{harness: h, logPath: logPath, scripts: scripts}
+		"--pve-etc", fakepvetest.PVEEtc(state), "--pve-lxc-lock-dir", fakepvetest.LXCLockDir(state),
+		"--pve-lock-backoff", "20ms",
+		// One guest list per run, whatever the speed of the machine, so
+		// that the logged commands are the same on every run.
+		"--pve-list-ttl", "1h"}
+	return &pveHarness{harness: h, logPath: logPath, scripts: scripts, fakeState: state}
 }
 
 // stubScripts writes a do-nothing script for every feature and application
@@ -98,8 +102,12 @@ func mutating(calls []string) []string {
 			continue
 		}
 		switch f[1] {
-		case "status", "config", "listsnapshot":
+		case "status", "config", "listsnapshot", "list":
 			continue
+		case "guest":
+			if f[2] == "cmd" { // the agent ping before VM scripts
+				continue
+			}
 		}
 		out = append(out, c)
 	}
@@ -132,7 +140,7 @@ func TestPVE_provisionedCreateOnlyReadsDependencies(t *testing.T) {
 	p.mustRun("create", "941")
 	for _, c := range p.calls() {
 		f := strings.Fields(c)
-		if f[2] != "941" && f[1] != "status" && f[1] != "config" && f[1] != "listsnapshot" {
+		if f[1] != "list" && f[2] != "941" && f[1] != "status" && f[1] != "config" && f[1] != "listsnapshot" {
 			t.Errorf("create 941 on a provisioned host changed a dependency: %s", c)
 		}
 	}
@@ -260,5 +268,92 @@ func TestPVE_setupRunsHostScriptsOnce(t *testing.T) {
 	data, _ = os.ReadFile(ran)
 	if n := len(strings.Fields(string(data))); n != 16 {
 		t.Errorf("after --force %d step runs, want 16", n)
+	}
+}
+
+// setVolumeSize changes the size of the first volume of container id in
+// the harness's config.
+func (p *pveHarness) setVolumeSize(id string, gib int) {
+	p.t.Helper()
+	path := filepath.Join(p.cfgDir, "phoenix_lxc_configs.json")
+	var doc map[string]any
+	data, err := os.ReadFile(path)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		p.t.Fatal(err)
+	}
+	g := doc["lxc_configs"].(map[string]any)[id].(map[string]any)
+	g["volumes"].([]any)[0].(map[string]any)["size_gb"] = gib
+	out, _ := json.MarshalIndent(doc, "", "  ")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// TestPVE_realHost runs the example lab, with a VM made from a cloud
+// image, against a fake that checks every option against the release's
+// schema, prints that release's qm disk import line, whose guest agent
+// answers only a while after a start and whose resize can fail with exit
+// 0, on PVE 9 and on PVE 8.2.
+func TestPVE_realHost(t *testing.T) {
+	for _, version := range []string{"9.0", "8.2"} {
+		t.Run(version, func(t *testing.T) {
+			p := newPVEHarness(t, exampleLab)
+			t.Setenv("FAKEPVE_VERSION", version)
+			t.Setenv("FAKEPVE_AGENT_DELAY", "1s")
+			p.extra = append(p.extra, "--pve-agent-wait", "1m")
+			p.mustRun("LetsGo")
+			conf, err := os.ReadFile(filepath.Join(fakepvetest.PVEEtc(p.fakeState), "qemu-server", "8000.conf"))
+			if err != nil || !strings.Contains(string(conf), "scsi0: local-zfs:base-8000-disk-0,") || !strings.Contains(string(conf), "template: 1\n") {
+				t.Fatalf("VM 8000 from the cloud image: %v\n%s", err, conf)
+			}
+			p.calls()
+
+			// A second create mutates nothing.
+			p.mustRun("create", "952", "8001")
+			for _, c := range mutating(p.calls()) {
+				if f := strings.Fields(c); f[1] != "push" && f[1] != "exec" && !(f[1] == "guest" && f[2] == "exec") {
+					t.Errorf("second create: %s", c)
+				}
+			}
+
+			// Growing the mount point to 1 TiB resizes it in place.
+			p.setVolumeSize("952", 1024)
+			p.mustRun("converge", "952")
+			var resized bool
+			for _, c := range mutating(p.calls()) {
+				switch {
+				case c == "pct resize 952 mp0 1024G":
+					resized = true
+				case strings.HasPrefix(c, "pct set 952") && strings.Contains(c, "--mp0"):
+					t.Errorf("the mount point was set again, which allocates a new volume: %s", c)
+				}
+			}
+			lxc, _ := os.ReadFile(filepath.Join(fakepvetest.LXCConfDir(p.fakeState), "952.conf"))
+			if !resized || !strings.Contains(string(lxc), "mp0: local-zfs:subvol-952-disk-1,mp=/qdrant/storage,size=1T\n") || strings.Contains(string(lxc), "unused") {
+				t.Errorf("resized in place: %v\n%s", resized, lxc)
+			}
+
+			// A third converge touches nothing.
+			p.mustRun("converge", "952")
+			for _, c := range mutating(p.calls()) {
+				if f := strings.Fields(c); f[1] != "push" && f[1] != "exec" {
+					t.Errorf("third converge: %s", c)
+				}
+			}
+
+			// A resize that fails with exit 0 fails its step.
+			t.Setenv("FAKEPVE_EXIT0_FAIL", "resize")
+			p.setVolumeSize("952", 1100)
+			code, out, errOut := p.run("converge", "952")
+			if code != 1 || !strings.Contains(out+errOut, "the command exited 0 but mp0 is still 1024G") || !strings.Contains(out+errOut, "TASK ERROR") {
+				t.Errorf("converge with a failing resize: exit %d\n%s\n%s", code, out, errOut)
+			}
+			if phase := p.phase(t, "952"); phase == "Ready" {
+				t.Errorf("952 is %s after its resize failed", phase)
+			}
+		})
 	}
 }

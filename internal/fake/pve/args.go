@@ -1,7 +1,6 @@
-package main
+package pve
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -91,20 +90,6 @@ func parseArgs(args []string, known func(string) bool) (*cmdline, error) {
 		c.opts[name] = value
 	}
 	return c, nil
-}
-
-// Config keys pct and qm accept.
-var (
-	lxcKeyRE = regexp.MustCompile(`^(arch|cmode|console|cores|cpulimit|cpuunits|debug|description|features|hookscript|hostname|lock|memory|nameserver|onboot|ostype|protection|rootfs|searchdomain|startup|swap|tags|template|timezone|tty|unprivileged|entrypoint|env|(mp|net|dev|unused)\d+)$`)
-	vmKeyRE  = regexp.MustCompile(`^(acpi|agent|args|autostart|balloon|bios|boot|cicustom|cipassword|citype|ciupgrade|ciuser|cores|cpu|cpulimit|cpuunits|description|efidisk0|hotplug|kvm|lock|machine|memory|name|nameserver|numa|onboot|ostype|protection|scsihw|searchdomain|shares|smbios1|sockets|sshkeys|startup|tablet|tags|template|tpmstate0|vga|vmgenid|(net|ipconfig|scsi|ide|sata|virtio|unused|hostpci|usb|serial)\d+)$`)
-)
-
-// configKey reports whether k is a config key of the tool's guests.
-func configKey(tool, k string) bool {
-	if tool == "pct" {
-		return lxcKeyRE.MatchString(k)
-	}
-	return vmKeyRE.MatchString(k)
 }
 
 func oneOf(names ...string) func(string) bool {

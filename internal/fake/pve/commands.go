@@ -1,4 +1,4 @@
-package main
+package pve
 
 import (
 	"encoding/json"
@@ -6,10 +6,11 @@ import (
 	"io"
 	"maps"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/pveschema"
 )
 
 // command is one subcommand: how many positional arguments it needs, the
@@ -20,42 +21,34 @@ type command struct {
 	only  string // "pct" or "qm" when the other tool has no such command
 	opts  func(tool string) func(string) bool
 	run   func(f *fake, c *cmdline) error
+	// endpoint is the API call behind the verb, by tool: its parameters are
+	// the verb's options, checked against the schema of the release played.
+	endpoint map[string]string
+	// posNames name the positional arguments that are endpoint parameters.
+	posNames []string
+	// cliOnly are options of the verb that are not parameters of its
+	// endpoint.
+	cliOnly []string
 }
+
+func eps(lxc, vm string) map[string]string { return map[string]string{"pct": lxc, "qm": vm} }
 
 func known(names ...string) func(string) func(string) bool {
 	return func(string) func(string) bool { return oneOf(names...) }
-}
-
-// configOpts are the config keys plus the subcommand's own options.
-func configOpts(extra ...string) func(string) func(string) bool {
-	return func(tool string) func(string) bool {
-		own := oneOf(extra...)
-		return func(k string) bool { return own(k) || configKey(tool, k) }
-	}
-}
-
-// cloneOpts: pct clone names the copy with --hostname, qm clone with --name.
-func cloneOpts(tool string) func(string) bool {
-	common := []string{"snapname", "full", "storage", "description", "pool", "target", "bwlimit"}
-	if tool == "pct" {
-		return oneOf(append(common, "hostname")...)
-	}
-	return oneOf(append(common, "name", "format")...)
 }
 
 var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"create": {npos: 1, usage: "<vmid> [<ostemplate>] [OPTIONS]",
-			opts: configOpts("storage", "password", "ssh-public-keys", "pool", "start", "restore", "force", "unique", "ignore-unpack-errors", "live-restore", "archive"),
-			run:  (*fake).create},
-		"clone": {npos: 2, usage: "<vmid> <newid> [OPTIONS]", opts: cloneOpts, run: (*fake).clone},
-		"set": {npos: 1, usage: "<vmid> [OPTIONS]",
-			opts: configOpts("delete", "revert", "digest", "skiplock", "force"),
-			run:  (*fake).set},
-		"resize": {npos: 3, usage: "<vmid> <disk> <size> [OPTIONS]",
-			opts: known("digest", "skiplock"), run: (*fake).resize},
+		"create": {npos: 1, usage: "<vmid> [<ostemplate>] [OPTIONS]", run: (*fake).create,
+			endpoint: eps(pveschema.LXCCreate, pveschema.VMCreate), posNames: []string{"vmid", "ostemplate"}},
+		"clone": {npos: 2, usage: "<vmid> <newid> [OPTIONS]", run: (*fake).clone,
+			endpoint: eps(pveschema.LXCClone, pveschema.VMClone), posNames: []string{"vmid", "newid"}},
+		"set": {npos: 1, usage: "<vmid> [OPTIONS]", run: (*fake).set,
+			endpoint: eps(pveschema.LXCConfig, pveschema.VMConfig), posNames: []string{"vmid"}},
+		"resize": {npos: 3, usage: "<vmid> <disk> <size> [OPTIONS]", run: (*fake).resize,
+			endpoint: eps(pveschema.LXCResize, pveschema.VMResize), posNames: []string{"vmid", "disk", "size"}},
 		"start": {npos: 1, usage: "<vmid> [OPTIONS]",
 			opts: known("skiplock", "debug", "timeout"), run: (*fake).start},
 		"stop": {npos: 1, usage: "<vmid> [OPTIONS]",
@@ -64,10 +57,11 @@ func init() {
 			opts: known("forceStop", "timeout", "skiplock"), run: (*fake).stop},
 		"destroy": {npos: 1, usage: "<vmid> [OPTIONS]",
 			opts: known("purge", "force", "destroy-unreferenced-disks", "skiplock"), run: (*fake).destroy},
-		"snapshot": {npos: 2, usage: "<vmid> <snapname> [OPTIONS]",
-			opts: known("description", "vmstate"), run: (*fake).snapshot},
+		"snapshot": {npos: 2, usage: "<vmid> <snapname> [OPTIONS]", run: (*fake).snapshot,
+			endpoint: eps(pveschema.LXCSnapshot, pveschema.VMSnapshot), posNames: []string{"vmid", "snapname"}},
 		"listsnapshot": {npos: 1, usage: "<vmid>", opts: known(), run: (*fake).listsnapshot},
-		"template":     {npos: 1, usage: "<vmid> [OPTIONS]", opts: known("disk"), run: (*fake).template},
+		"template": {npos: 1, usage: "<vmid> [OPTIONS]", run: (*fake).template,
+			endpoint: eps(pveschema.LXCTemplate, pveschema.VMTemplate), posNames: []string{"vmid"}},
 		"config": {npos: 1, usage: "<vmid> [OPTIONS]",
 			opts: known("current", "snapshot"), run: (*fake).printConfig},
 		"status": {npos: 1, usage: "<vmid> [OPTIONS]", opts: known("verbose"), run: (*fake).status},
@@ -77,6 +71,7 @@ func init() {
 			opts: known("perms", "user", "group"), run: (*fake).push},
 		"exec": {npos: 1, usage: "<vmid> [<extra-args>] [OPTIONS]", only: "pct",
 			opts: known("keep-env"), run: (*fake).exec},
+		"guest cmd": {npos: 2, usage: "<vmid> <command>", only: "qm", opts: known(), run: (*fake).guestCmd},
 		"guest exec": {npos: 1, usage: "<vmid> [<extra-args>] [OPTIONS]", only: "qm",
 			opts: known("pass-stdin", "synchronous", "timeout"), run: (*fake).guestExec},
 		"disk import": {npos: 3, usage: "<vmid> <source> <storage> [OPTIONS]", only: "qm",
@@ -127,7 +122,7 @@ func (f *fake) create(c *cmdline) error {
 		}
 	}
 	for _, k := range c.order {
-		if !configKey(f.tool, k) {
+		if !f.configKey(k) {
 			continue
 		}
 		v, err := f.normalize(g, k, c.opts[k])
@@ -137,6 +132,9 @@ func (f *fake) create(c *cmdline) error {
 		g.Config[k] = v
 	}
 	g.Running = c.flag("start")
+	if g.Running {
+		g.StartedAt = time.Now().UnixNano()
+	}
 	if err := f.save(g); err != nil {
 		return err
 	}
@@ -193,6 +191,15 @@ func (f *fake) clone(c *cmdline) error {
 	full := c.flag("full") || !template
 	if !full && c.has("snapname") && f.tool == "qm" {
 		return fail("Linked clone feature for snapshots is not available")
+	}
+	feature := "linked"
+	if full && c.opts["snapname"] != "" {
+		feature = "full-from-snapshot"
+	}
+	if !full || feature == "full-from-snapshot" {
+		if err := f.diskFeature(src, from, feature); err != nil {
+			return err
+		}
 	}
 
 	// Lock the source for the copy, as Proxmox does; a clone started
@@ -309,7 +316,7 @@ func (f *fake) set(c *cmdline) error {
 		case k == "delete":
 			for d := range strings.SplitSeq(c.opts[k], ",") {
 				d = strings.TrimSpace(d)
-				if !configKey(f.tool, d) {
+				if !f.configKey(d) {
 					return fail("400 Parameter verification failed.\ndelete: invalid format - invalid configuration key '%s'", d)
 				}
 				if old, ok := g.Config[d]; ok && (lxcDiskRE.MatchString(d) || vmDiskRE.MatchString(d)) && d != "rootfs" {
@@ -319,7 +326,7 @@ func (f *fake) set(c *cmdline) error {
 				}
 				delete(g.Config, d)
 			}
-		case configKey(f.tool, k):
+		case f.configKey(k):
 			if k == "rootfs" || (k == "unprivileged" && f.tool == "pct") {
 				// Fixed at creation: the rootfs is resized, not replaced,
 				// and the ID mapping is baked into the files.
@@ -390,6 +397,13 @@ func (f *fake) start(c *cmdline) error {
 	if err != nil {
 		return err
 	}
+	for _, r := range g.Raw {
+		// lxc-start reads the whole file: a key pve-container refuses
+		// stops the start.
+		if err := pveschema.CheckLXCKey(r.Key); err != nil {
+			return fail("vm %d - %s: %v", g.ID, r.Key, err)
+		}
+	}
 	if !c.flag("skiplock") {
 		if err := f.checkLock(g); err != nil {
 			return err
@@ -402,6 +416,7 @@ func (f *fake) start(c *cmdline) error {
 		return fail("%s %d already running", f.typ(), g.ID)
 	}
 	g.Running = true
+	g.StartedAt = time.Now().UnixNano()
 	return f.save(g)
 }
 
@@ -461,17 +476,14 @@ func (f *fake) destroy(c *cmdline) error {
 	return f.remove(g)
 }
 
-// snapNameRE is the snapshot names accepted.
-var snapNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]+$`)
-
 func (f *fake) snapshot(c *cmdline) error {
 	g, err := f.get(c.pos[0])
 	if err != nil {
 		return err
 	}
 	name := c.pos[1]
-	if !snapNameRE.MatchString(name) || len(name) > 40 || name == "current" {
-		return fail("400 Parameter verification failed.\nsnapname: invalid format - invalid configuration ID '%s'", name)
+	if strings.EqualFold(name, "current") || strings.EqualFold(name, "pending") {
+		return fail("invalid snapshot name '%s'", name)
 	}
 	if err := f.checkLock(g); err != nil {
 		return err
@@ -481,6 +493,9 @@ func (f *fake) snapshot(c *cmdline) error {
 	}
 	if slices.ContainsFunc(g.Snapshots, func(s snapshot) bool { return s.Name == name }) {
 		return fail("snapshot name '%s' already used", name)
+	}
+	if err := f.diskFeature(g, g.Config, "snapshot"); err != nil {
+		return err
 	}
 	g.Snapshots = append(g.Snapshots, snapshot{Name: name, Time: now(), Config: maps.Clone(g.Config), Raw: slices.Clone(g.Raw)})
 	return f.save(g)
@@ -670,11 +685,8 @@ func (f *fake) guestExec(c *cmdline) error {
 	if len(cmd) == 0 {
 		return fail("no command specified")
 	}
-	if agent := parseProps(g.Config["agent"], false); agent.head != "1" && agent.props["enabled"] != "1" {
-		return fail("No QEMU guest agent configured")
-	}
-	if !g.Running {
-		return fail("VM %d is not running", g.ID)
+	if err := f.agentReady(g); err != nil {
+		return err
 	}
 	var input []byte
 	copyIn := false
@@ -752,7 +764,12 @@ func (f *fake) diskImport(c *cmdline) error {
 			key = k
 		}
 	}
-	f.out("importing disk '%s' to VM %d ...\ntransferred %s of %s (100.00%%)\nSuccessfully imported disk as '%s:%s'\n",
-		c.pos[1], g.ID, formatSize(size), formatSize(size), key, vol)
+	f.out("importing disk '%s' to VM %d ...\ntransferred %s of %s (100.00%%)\n", c.pos[1], g.ID, formatSize(size), formatSize(size))
+	if f.version.atLeast(8, 3) {
+		// Since qemu-server 8.3 the import runs through the config API.
+		f.out("%s: successfully imported disk '%s'\n", key, vol)
+	} else {
+		f.out("Successfully imported disk as '%s:%s'\n", key, vol)
+	}
 	return f.save(g)
 }

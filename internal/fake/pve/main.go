@@ -1,4 +1,4 @@
-package main
+package pve
 
 import (
 	"encoding/json"
@@ -12,8 +12,10 @@ import (
 	"time"
 )
 
-func main() {
-	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
+// Main runs one invocation of the fake: argv[0]'s base name (or argv[1])
+// picks pct or qm. It returns the exit code.
+func Main(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return run(argv, stdin, stdout, stderr)
 }
 
 // exitError ends the program with code, printing msg (when set) on stderr.
@@ -32,7 +34,14 @@ func fail(format string, args ...any) error {
 // config is read from the environment.
 type config struct {
 	state, log, node string
-	confDir, lockDir string
+	pveEtc           string
+	confDir, qemuDir string
+	lockDir          string
+	version          pveVersion
+	delay            time.Duration
+	agentDelay       time.Duration
+	exit0Fail        string
+	storages         map[string]string // storage ID to type
 	cloneHold        time.Duration
 	fail, failMsg    string
 	failExec         string
@@ -97,7 +106,27 @@ func loadConfig(tool string) (*config, error) {
 	if c.state == "" {
 		return nil, errors.New("FAKEPVE_STATE is not set")
 	}
-	c.confDir = envOr("FAKEPVE_LXC_CONF_DIR", filepath.Join(c.state, "etc", "pve", "lxc"))
+	c.pveEtc = envOr("FAKEPVE_PVE_ETC", filepath.Join(c.state, "etc", "pve"))
+	c.confDir = filepath.Join(c.pveEtc, "lxc")
+	c.qemuDir = filepath.Join(c.pveEtc, "qemu-server")
+	c.exit0Fail = os.Getenv("FAKEPVE_EXIT0_FAIL")
+	var err error
+	if c.version, err = parseVersion(envOr("FAKEPVE_VERSION", "9.0")); err != nil {
+		return nil, fmt.Errorf("FAKEPVE_VERSION: %w", err)
+	}
+	for _, d := range []struct {
+		env string
+		to  *time.Duration
+	}{{"FAKEPVE_DELAY", &c.delay}, {"FAKEPVE_AGENT_DELAY", &c.agentDelay}} {
+		if v := os.Getenv(d.env); v != "" {
+			if *d.to, err = time.ParseDuration(v); err != nil {
+				return nil, fmt.Errorf("%s: %w", d.env, err)
+			}
+		}
+	}
+	if c.storages, err = parseStorages(os.Getenv("FAKEPVE_STORAGE")); err != nil {
+		return nil, fmt.Errorf("FAKEPVE_STORAGE: %w", err)
+	}
 	c.lockDir = envOr("FAKEPVE_LXC_LOCK_DIR", filepath.Join(c.state, "run", "lock", "lxc"))
 	if v := os.Getenv("FAKEPVE_CLONE_HOLD"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -116,10 +145,13 @@ func loadConfig(tool string) (*config, error) {
 	if _, err := parseSize(c.imageSize); err != nil {
 		return nil, fmt.Errorf("FAKEPVE_IMAGE_SIZE: %w", err)
 	}
-	for _, d := range []string{filepath.Join(c.state, "guests"), c.confDir, c.lockDir} {
+	for _, d := range []string{filepath.Join(c.state, "guests"), c.confDir, c.qemuDir, c.lockDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.writeStorageCfg(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -181,6 +213,8 @@ func (f *fake) main(args []string) error {
 	if sub == "importdisk" {
 		sub = "disk import"
 	}
+	// What a call of the real Perl tools costs, at least.
+	time.Sleep(f.delay)
 	if _, _, ok := matches(f.hang, f.tool, sub); ok {
 		// Until killed, like a task stuck on storage.
 		time.Sleep(1 << 62)
@@ -198,12 +232,28 @@ func (f *fake) main(args []string) error {
 	if cmd.only != "" && cmd.only != f.tool {
 		return fail("ERROR: unknown command '%s %s'", f.tool, sub)
 	}
-	cl, err := parseArgs(rest, cmd.opts(f.tool))
+	var known func(string) bool
+	if ep := cmd.endpoint[f.tool]; ep != "" {
+		known = f.endpointOpts(ep, cmd.cliOnly)
+	} else {
+		known = cmd.opts(f.tool)
+	}
+	cl, err := parseArgs(rest, known)
 	if err != nil {
 		return err
 	}
 	if len(cl.pos) < cmd.npos {
 		return fail("400 not enough arguments\n%s %s %s", f.tool, sub, cmd.usage)
+	}
+	if ep := cmd.endpoint[f.tool]; ep != "" {
+		if err := f.checkSchema(ep, cl, cmd.posNames, cmd.cliOnly); err != nil {
+			return fail("%s\n%s %s %s", err, f.tool, sub, cmd.usage)
+		}
+	}
+	if msg, ok := f.exit0Failure(sub, rest); ok {
+		// The task failed, but the tool still exits 0: only stderr says so.
+		fmt.Fprintln(f.stderr, msg)
+		return nil
 	}
 	return cmd.run(f, cl)
 }

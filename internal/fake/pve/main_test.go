@@ -1,4 +1,4 @@
-package main
+package pve
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // step is one invocation and what it must give.
@@ -34,8 +35,9 @@ func runSteps(t *testing.T, steps []step) {
 func setup(t *testing.T) string {
 	t.Helper()
 	state := t.TempDir()
-	for _, k := range []string{"FAKEPVE_NODE", "FAKEPVE_LXC_CONF_DIR", "FAKEPVE_LXC_LOCK_DIR", "FAKEPVE_CLONE_HOLD",
-		"FAKEPVE_FAIL", "FAKEPVE_FAIL_MSG", "FAKEPVE_FAIL_EXEC", "FAKEPVE_FAIL_EXEC_CODE", "FAKEPVE_HANG", "FAKEPVE_IMAGE_SIZE"} {
+	for _, k := range []string{"FAKEPVE_NODE", "FAKEPVE_LXC_LOCK_DIR", "FAKEPVE_CLONE_HOLD",
+		"FAKEPVE_FAIL", "FAKEPVE_FAIL_MSG", "FAKEPVE_FAIL_EXEC", "FAKEPVE_FAIL_EXEC_CODE", "FAKEPVE_HANG", "FAKEPVE_IMAGE_SIZE",
+		"FAKEPVE_PVE_ETC", "FAKEPVE_VERSION", "FAKEPVE_DELAY", "FAKEPVE_AGENT_DELAY", "FAKEPVE_EXIT0_FAIL", "FAKEPVE_STORAGE"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("FAKEPVE_STATE", state)
@@ -69,7 +71,7 @@ func TestPct(t *testing.T) {
 		{argv: []string{"pct", "start", "101"}, code: 255, stderr: "CT 101 already running"},
 		{argv: []string{"pct", "status", "101"}, stdout: "status: running\n"},
 		{argv: []string{"pct", "exec", "101", "--", "sh", "-c", "exit 0"}},
-		{argv: []string{"pct", "snapshot", "101", "Pre"}, code: 255, stderr: "invalid configuration ID 'Pre'"},
+		{argv: []string{"pct", "snapshot", "101", "1st"}, code: 255, stderr: "400 Parameter verification failed.\nsnapname: invalid format - invalid configuration ID '1st'"},
 		{argv: []string{"pct", "snapshot", "101", "pre-configured"}},
 		{argv: []string{"pct", "snapshot", "101", "pre-configured"}, code: 255, stderr: "snapshot name 'pre-configured' already used"},
 		{argv: []string{"pct", "listsnapshot", "101"}, stdout: "`-> pre-configured"},
@@ -116,11 +118,20 @@ func TestPct_rawKeys(t *testing.T) {
 		{argv: []string{"pct", "set", "101", "--memory", "1024"}},
 		{argv: []string{"pct", "config", "101"}, stdout: "memory: 1024\n"},
 		{argv: []string{"pct", "config", "101"}, stdout: "lxc.apparmor.profile: unconfined\nlxc.mount.entry: /dev/fuse dev/fuse none bind,create=file\n"},
+		{argv: []string{"pct", "start", "101"}},
+		{argv: []string{"pct", "stop", "101"}},
 	})
+	// A key Proxmox refuses in the file stops the container from starting.
+	data, _ = os.ReadFile(conf)
+	if err := os.WriteFile(conf, append(data, "lxc.rootfs.path: /tmp/x\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runSteps(t, []step{{argv: []string{"pct", "start", "101"}, code: 255, stderr: "vm 101 - lxc.rootfs.path: lxc.rootfs.path is auto generated from rootfs"}})
 }
 
 func TestQm(t *testing.T) {
 	setup(t)
+	t.Setenv("FAKEPVE_VERSION", "8.2")
 	image := filepath.Join(t.TempDir(), "noble.img")
 	runSteps(t, []step{
 		{argv: []string{"qm", "create", "9000", "--name", "tmpl", "--memory", "2048", "--net0", "virtio,bridge=vmbr0", "--scsihw", "virtio-scsi-pci"}},
@@ -196,4 +207,82 @@ func TestClone_lock(t *testing.T) {
 		t.Errorf("stderr %q %q", errs[0].String(), errs[1].String())
 	}
 	runSteps(t, []step{{argv: []string{"pct", "config", "900"}, stdout: "hostname"}})
+}
+
+// TestStrict covers what makes the fake as strict as Proxmox: the schema
+// of the release played, exit-0 failures, a late guest agent, storage
+// features and the config files under pve-etc.
+func TestStrict(t *testing.T) {
+	state := setup(t)
+	t.Setenv("FAKEPVE_AGENT_DELAY", "400ms")
+	runSteps(t, []step{
+		{argv: []string{"pct", "create", "101", "local:vztmpl/debian.tar.zst", "--cores", "many"}, code: 255,
+			stderr: "400 Parameter verification failed.\ncores: type check ('integer') failed - got 'many'\npct create <vmid>"},
+		{argv: []string{"pct", "create", "101", "local:vztmpl/debian.tar.zst", "--net0", "name=eth0,ip=10.0.0.2"}, code: 255,
+			stderr: "net0.ip: invalid format - value does not look like a valid ipv4 network configuration"},
+		{argv: []string{"pct", "create", "101", "local:vztmpl/debian.tar.zst", "--hostname", "web_1"}, code: 255,
+			stderr: "hostname: invalid format - value does not look like a valid DNS name"},
+		{argv: []string{"pct", "status", "101"}, code: 255, stderr: "does not exist"}, // nothing was made
+		{argv: []string{"pct", "create", "101", "local:vztmpl/debian.tar.zst", "--rootfs", "local-zfs:8", "--description", "web: front"}},
+		{argv: []string{"pct", "set", "101", "--mp0", "local-zfs:8"}, code: 255, stderr: "mp0.mp: property is missing and it is not optional"},
+		{argv: []string{"pct", "set", "101", "--mp300", "local-zfs:8,mp=/x"}, code: 255, stderr: "Unknown option: mp300"},
+		{argv: []string{"pct", "snapshot", "101", "Pre-Config"}},
+		{argv: []string{"pct", "resize", "101", "rootfs", "1TB"}, code: 255, stderr: "size: value does not match the regex pattern"},
+		{argv: []string{"qm", "create", "9000", "--name", "tmpl", "--ipconfig0", "ip=10.0.0.5/24,ipv6=fd00::5/64"}, code: 255,
+			stderr: "ipconfig0: invalid format - invalid key in comma-separated list property: ipv6"},
+		{argv: []string{"qm", "create", "9000", "--name", "tmpl", "--agent", "1", "--ipconfig0", "ip=10.0.0.5/24,ip6=fd00::5/64,gw6=fd00::1"}},
+		{argv: []string{"qm", "disk", "import", "9000", "/img/noble.img", "local-zfs"}, stdout: "unused0: successfully imported disk 'local-zfs:vm-9000-disk-0'\n"},
+		{argv: []string{"qm", "set", "9000", "--scsi0", "local-zfs:vm-9000-disk-0"}},
+		{argv: []string{"qm", "start", "9000"}},
+		{argv: []string{"qm", "snapshot", "9000", "s1"}},
+		// ZFS cannot copy a VM disk from a snapshot.
+		{argv: []string{"qm", "clone", "9000", "9001", "--snapname", "s1", "--full"}, code: 255, stderr: "Full clone feature is not available for drive 'scsi0' from a snapshot (storage 'local-zfs', zfspool)"},
+		{argv: []string{"qm", "guest", "cmd", "9000", "ping"}, code: 255, stderr: "QEMU guest agent is not running"},
+		{argv: []string{"qm", "guest", "exec", "9000", "--", "true"}, code: 255, stderr: "QEMU guest agent is not running"},
+	})
+	time.Sleep(450 * time.Millisecond)
+	runSteps(t, []step{
+		{argv: []string{"qm", "guest", "cmd", "9000", "ping"}},
+		// A container on a folder storage has no snapshots and no linked
+		// clones.
+		{argv: []string{"pct", "create", "102", "local:vztmpl/debian.tar.zst", "--rootfs", "local:4"}},
+		{argv: []string{"pct", "snapshot", "102", "s1"}, code: 255, stderr: "snapshot feature is not available"},
+		{argv: []string{"pct", "template", "102"}},
+		{argv: []string{"pct", "clone", "102", "103"}, code: 255, stderr: "Linked clone feature is not available for drive 'rootfs' (storage 'local', dir)"},
+		{argv: []string{"pct", "clone", "102", "103", "--full"}},
+	})
+	t.Setenv("FAKEPVE_EXIT0_FAIL", "resize:1,pct push")
+	runSteps(t, []step{
+		{argv: []string{"pct", "resize", "101", "rootfs", "1T"}, stderr: "TASK ERROR"},
+		{argv: []string{"pct", "config", "101"}, stdout: "rootfs: local-zfs:subvol-101-disk-0,size=8G\n"},
+		{argv: []string{"pct", "resize", "101", "rootfs", "1T"}},
+		{argv: []string{"pct", "config", "101"}, stdout: "rootfs: local-zfs:subvol-101-disk-0,size=1T\n"},
+	})
+	lxc, _ := os.ReadFile(filepath.Join(state, "etc", "pve", "lxc", "101.conf"))
+	for _, want := range []string{"#web%3A front\n", "parent: Pre-Config\n", "\n[Pre-Config]\n", "snaptime: "} {
+		if !strings.Contains(string(lxc), want) {
+			t.Errorf("lxc/101.conf lacks %q:\n%s", want, lxc)
+		}
+	}
+	qemu, _ := os.ReadFile(filepath.Join(state, "etc", "pve", "qemu-server", "9000.conf"))
+	if !strings.Contains(string(qemu), "ipconfig0: ip=10.0.0.5/24,ip6=fd00::5/64,gw6=fd00::1\nname: tmpl\n") {
+		t.Errorf("qemu-server/9000.conf:\n%s", qemu)
+	}
+	tmpl, _ := os.ReadFile(filepath.Join(state, "etc", "pve", "lxc", "102.conf"))
+	if !strings.Contains(string(tmpl), "template: 1\n") {
+		t.Errorf("lxc/102.conf:\n%s", tmpl)
+	}
+}
+
+// The same command is refused on PVE 8 when its schema lacks an option
+// PVE 9 has.
+func TestStrict_version(t *testing.T) {
+	setup(t)
+	runSteps(t, []step{{argv: []string{"pct", "create", "101", "local:vztmpl/debian.tar.zst"}}})
+	t.Setenv("FAKEPVE_VERSION", "8.2")
+	runSteps(t, []step{
+		{argv: []string{"pct", "set", "101", "--net0", "name=eth0,host-managed=1"}, code: 255, stderr: "invalid key in comma-separated list property: host-managed"},
+	})
+	t.Setenv("FAKEPVE_VERSION", "9.0")
+	runSteps(t, []step{{argv: []string{"pct", "set", "101", "--net0", "name=eth0,host-managed=1"}}})
 }

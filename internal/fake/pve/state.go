@@ -1,4 +1,4 @@
-package main
+package pve
 
 import (
 	"encoding/json"
@@ -35,6 +35,9 @@ type guest struct {
 	Files map[string]string `json:"files,omitempty"`
 	// Execs are the commands run inside the guest, in order.
 	Execs [][]string `json:"execs,omitempty"`
+	// StartedAt is when the guest was last started (Unix nanoseconds):
+	// its guest agent answers FAKEPVE_AGENT_DELAY later.
+	StartedAt int64 `json:"started_at,omitempty"`
 }
 
 type rawLine struct {
@@ -124,7 +127,12 @@ func (f *fake) guestPath(id int) string {
 	return filepath.Join(f.state, "guests", strconv.Itoa(id)+".json")
 }
 
-func (f *fake) confPath(id int) string {
+// confPath is where Proxmox keeps a guest's config: <pve-etc>/lxc or
+// <pve-etc>/qemu-server.
+func (f *fake) confPath(kind string, id int) string {
+	if kind == "vm" {
+		return filepath.Join(f.qemuDir, strconv.Itoa(id)+".conf")
+	}
 	return filepath.Join(f.confDir, strconv.Itoa(id)+".conf")
 }
 
@@ -145,7 +153,7 @@ func (f *fake) load(id int) (*guest, error) {
 		return nil, fmt.Errorf("fakepve: %s: %w", f.guestPath(id), err)
 	}
 	if g.Kind == "lxc" {
-		conf, err := os.ReadFile(f.confPath(id))
+		conf, err := os.ReadFile(f.confPath("lxc", id))
 		switch {
 		case err == nil:
 			g.Raw = parseRaw(conf)
@@ -186,14 +194,11 @@ func (f *fake) save(g *guest) error {
 	if err := writeFile(f.guestPath(g.ID), data); err != nil {
 		return err
 	}
-	if g.Kind == "lxc" {
-		return writeFile(f.confPath(g.ID), renderConf(g))
-	}
-	return nil
+	return writeFile(f.confPath(g.Kind, g.ID), renderConf(g))
 }
 
 func (f *fake) remove(g *guest) error {
-	for _, p := range []string{f.guestPath(g.ID), f.confPath(g.ID)} {
+	for _, p := range []string{f.guestPath(g.ID), f.confPath(g.Kind, g.ID)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -245,6 +250,12 @@ func mainConfig(g *guest) []string {
 func configLines(cfg map[string]string, raw []rawLine) []string {
 	var lines []string
 	for _, k := range slices.Sorted(maps.Keys(cfg)) {
+		if strings.Contains(cfg[k], "\n") {
+			// Only the description may span lines; pct config prints it
+			// as one.
+			lines = append(lines, k+": "+strings.ReplaceAll(cfg[k], "\n", " "))
+			continue
+		}
 		lines = append(lines, k+": "+cfg[k])
 	}
 	for _, r := range raw {
@@ -253,25 +264,67 @@ func configLines(cfg map[string]string, raw []rawLine) []string {
 	return lines
 }
 
-// renderConf writes a container config as Proxmox stores it: the current
-// config, then one [section] per snapshot.
+// renderConf writes a guest config as Proxmox stores it
+// (PVE::LXC::Config::write_pct_config, PVE::QemuServer::write_vm_config):
+// the description as '#' comment lines, the other keys sorted, raw lxc.*
+// lines last; then one [section] per snapshot, sorted by name, each with
+// its parent and snaptime.
 func renderConf(g *guest) []byte {
 	var b strings.Builder
-	for _, l := range mainConfig(g) {
-		b.WriteString(l + "\n")
+	cfg := maps.Clone(g.Config)
+	if n := len(g.Snapshots); n > 0 {
+		cfg["parent"] = g.Snapshots[n-1].Name
 	}
+	writeSection(&b, cfg, g.Raw)
+	snaps := slices.Clone(g.Snapshots)
+	parents := map[string]string{}
 	for i, s := range g.Snapshots {
-		cfg := maps.Clone(s.Config)
 		if i > 0 {
-			cfg["parent"] = g.Snapshots[i-1].Name
+			parents[s.Name] = g.Snapshots[i-1].Name
+		}
+	}
+	slices.SortFunc(snaps, func(a, b snapshot) int { return strings.Compare(a.Name, b.Name) })
+	for _, s := range snaps {
+		cfg := maps.Clone(s.Config)
+		if p := parents[s.Name]; p != "" {
+			cfg["parent"] = p
 		}
 		cfg["snaptime"] = strconv.FormatInt(s.Time, 10)
 		fmt.Fprintf(&b, "\n[%s]\n", s.Name)
-		for _, l := range configLines(cfg, s.Raw) {
-			b.WriteString(l + "\n")
-		}
+		writeSection(&b, cfg, s.Raw)
 	}
 	return []byte(b.String())
+}
+
+func writeSection(b *strings.Builder, cfg map[string]string, raw []rawLine) {
+	if d := cfg["description"]; d != "" {
+		for l := range strings.SplitSeq(d, "\n") {
+			b.WriteString("#" + encodeText(l) + "\n")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(cfg)) {
+		if k != "description" {
+			b.WriteString(k + ": " + cfg[k] + "\n")
+		}
+	}
+	for _, r := range raw {
+		b.WriteString(r.Key + ": " + r.Value + "\n")
+	}
+}
+
+// encodeText is PVE::Tools::encode_text: control and high-bit bytes, and
+// ':', percent-encoded.
+func encodeText(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c <= 0x7e && c != ':' && c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
 }
 
 // parseRaw reads the lxc.* lines of a config file's current config.

@@ -36,9 +36,28 @@
 // next to the script and passed as its first argument. The interpreter is
 // taken from the script's #! line (sh when there is none).
 //
+// Reads start no process where Proxmox keeps the answer in a file: Get
+// reads the guest's config file under Options.PVEEtc (/etc/pve on a host:
+// lxc/<id>.conf, qemu-server/<id>.conf, parsed like pve-container and
+// qemu-server do, snapshots ordered by their parent chain), and takes the
+// running state from one `pct list`/`qm list` shared by every Get of a
+// pass (Options.ListTTL); a guest this package changed is asked for alone
+// with status. Storage types come from <PVEEtc>/storage.cfg, to plan
+// linked or full clones and refuse snapshots and copies the storage
+// cannot make, naming storage and guest.
+//
+// Some commands exit 0 when their task fails (pct push, pct resize, qm
+// resize, qm template): the effect is read back and a missing one is an
+// error carrying the command's stderr. A mount point or disk given again
+// as "pool:SIZE" is grown in place with resize, never set again (that
+// would allocate a new volume). VM scripts wait for the guest agent to
+// answer a ping (Options.AgentWait), and pct exec runs with --keep-env 0.
+//
 // The package only carries out operations. It does not decide whether one
 // is needed (a start of a running guest fails, as it does with pct): that
 // is the reconcilers' job, using Get.
 //
-// internal/fake/pve is a fake pct and qm that tests run this package against.
+// internal/fake/pve is a fake pct and qm, as strict as Proxmox (every
+// option checked against the PVE 8 or 9 schema), that tests run this
+// package against; docs/proxmox.md says what a real host needs.
 package pve

@@ -49,6 +49,8 @@ type CommandError struct {
 	Output string
 	// Tries is how often the command was run: more than 1 after lock retries.
 	Tries int
+	// Waited is how long lock retries went on.
+	Waited time.Duration
 	// Timeout is set when the command was killed on its timeout.
 	Timeout time.Duration
 	// Err is the underlying error: *exec.ExitError, context.DeadlineExceeded,
@@ -63,7 +65,7 @@ func (e *CommandError) Error() string {
 	if e.kind != nil {
 		b.WriteString(e.kind.Error())
 		if e.kind == hypervisor.ErrLocked && e.Tries > 1 {
-			fmt.Fprintf(&b, " (still locked after %d tries)", e.Tries)
+			fmt.Fprintf(&b, " (still locked after %d tries over %s)", e.Tries, e.Waited.Round(time.Second))
 		}
 		b.WriteString(": ")
 	}
@@ -107,6 +109,13 @@ type runOpts struct {
 	// and is never taken for a lock message, since retrying would run the
 	// script again.
 	inGuest bool
+	// timeout replaces Options.Timeout when longer: commands that copy
+	// disks take time by their size.
+	timeout time.Duration
+	// lockWait, when set, keeps retrying a lock for that long rather than
+	// LockRetries times: a clone waiting for another clone of the same
+	// source must wait as long as a copy of that source takes.
+	lockWait time.Duration
 }
 
 // result is what a command printed.
@@ -121,6 +130,7 @@ type result struct {
 // what other Proxmox automation most often trips over when it works on
 // several guests at once.
 func (h *Host) run(ctx context.Context, argv []string, o runOpts) (*result, error) {
+	start := time.Now()
 	for tries := 1; ; tries++ {
 		res, err := h.runOnce(ctx, argv, o)
 		var ce *CommandError
@@ -128,7 +138,12 @@ func (h *Host) run(ctx context.Context, argv []string, o runOpts) (*result, erro
 			return res, err
 		}
 		ce.Tries = tries
-		if tries > h.opts.LockRetries {
+		ce.Waited = time.Since(start)
+		if o.lockWait > 0 {
+			if ce.Waited >= o.lockWait {
+				return res, ce
+			}
+		} else if tries > h.opts.LockRetries {
 			return res, ce
 		}
 		if werr := hypervisor.Sleep(ctx, h.backoff(tries)); werr != nil {
@@ -153,7 +168,8 @@ func (h *Host) runOnce(ctx context.Context, argv []string, o runOpts) (*result, 
 	if h.opts.Log != nil {
 		h.opts.Log(slices.Clone(argv))
 	}
-	cctx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
+	timeout := max(h.opts.Timeout, o.timeout)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
 	// pct and qm fork workers, and host scripts start whatever they like:
@@ -184,7 +200,7 @@ func (h *Host) runOnce(ctx context.Context, argv []string, o runOpts) (*result, 
 		ce.Err = ctx.Err()
 	case cctx.Err() != nil:
 		ce.Err = context.DeadlineExceeded
-		ce.Timeout = h.opts.Timeout
+		ce.Timeout = timeout
 	default:
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -201,10 +217,12 @@ var (
 	// notFoundRE is pct's and qm's message for a guest that does not exist
 	// on this node: Configuration file 'nodes/pve/lxc/101.conf' does not exist.
 	notFoundRE = regexp.MustCompile(`Configuration file '[^'\n]*(?:lxc|qemu-server)/\d+\.conf' does not exist`)
-	// lockedRE matches a guest lock (CT is locked (disk), VM is locked
-	// (clone)) and a timed-out wait for a config lock (can't lock file
-	// '/var/lock/qemu-server/lock-101.conf' - got timeout).
-	lockedRE = regexp.MustCompile(`\bis locked\b|can't lock file '[^'\n]*' - got timeout`)
+	// lockedRE matches the two messages Proxmox gives for a lock, each on
+	// a line of its own: a guest lock (pve-guest-common's check_lock: "CT
+	// is locked (disk)", "VM is locked (clone)") and a timed-out wait for
+	// a config lock ("can't lock file '/var/lock/qemu-server/lock-101.conf'
+	// - got timeout"). Other text that mentions a lock is not one.
+	lockedRE = regexp.MustCompile(`(?m)^(?:(?:CT|VM) is locked \([a-z-]+\)|can't lock file '[^'\n]*' - got timeout)\s*$`)
 )
 
 // classify maps a tool's stderr to hypervisor.ErrNotFound or ErrLocked.

@@ -60,7 +60,7 @@ func (h *Host) setRawOnce(ctx context.Context, id api.ID, values map[string]stri
 	if err != nil {
 		return fmt.Errorf("lxc.* keys: %w", err)
 	}
-	if lock := parseConfig(data)["lock"]; lock != "" {
+	if lock := parseConf(data).Current["lock"]; lock != "" {
 		// pct set would refuse too: a clone, backup or snapshot is using
 		// the container.
 		return &lockError{msg: fmt.Sprintf("CT is locked (%s)", lock)}

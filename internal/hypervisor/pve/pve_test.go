@@ -37,6 +37,7 @@ func newEnv(t *testing.T, mod ...func(*Options)) *env {
 		Qm:          filepath.Join(bin, "qm"),
 		Timeout:     30 * time.Second,
 		ScriptsDir:  e.scripts,
+		PVEEtc:      fakepvetest.PVEEtc(state),
 		LXCConfDir:  e.conf,
 		LXCLockDir:  fakepvetest.LXCLockDir(state),
 		LockRetries: 3,
@@ -97,7 +98,7 @@ func TestHost_Get_missing(t *testing.T) {
 		if errors.Is(err, hypervisor.ErrLocked) {
 			t.Errorf("error is also ErrLocked: %v", err)
 		}
-		for _, want := range []string{" status 101", "does not exist", "exited 255"} {
+		for _, want := range []string{"101.conf", "does not exist"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q lacks %q", err, want)
 			}
@@ -131,7 +132,7 @@ func TestHost_roundTrip(t *testing.T) {
 			name: "create lxc",
 			op: func() error {
 				return e.h.Create(ctx, api.KindLXC, 900, hypervisor.CreateSpec{
-					Source: ostemplate, Storage: "local-zfs", DiskGB: 32,
+					Source: ostemplate, Storage: "local-lvm", DiskGB: 32,
 					Config: map[string]string{
 						"hostname": "Template-Base", "memory": "2048", "cores": "2", "net0": net0,
 						"unprivileged": "1", "features": "nesting=1,keyctl=1", "onboot": "0",
@@ -140,7 +141,7 @@ func TestHost_roundTrip(t *testing.T) {
 				})
 			},
 			want: [][]string{{"pct", "create", "900", ostemplate, "--hostname", "Template-Base", "--memory", "2048",
-				"--cores", "2", "--storage", "local-zfs", "--rootfs", "local-zfs:32", "--features", "nesting=1,keyctl=1",
+				"--cores", "2", "--storage", "local-lvm", "--rootfs", "local-lvm:32", "--features", "nesting=1,keyctl=1",
 				"--net0", net0, "--onboot", "0", "--unprivileged", "1"}},
 			check: func(t *testing.T) {
 				g := mustGet(t, e.h, api.KindLXC, 900)
@@ -194,7 +195,7 @@ func TestHost_roundTrip(t *testing.T) {
 			op: func() error {
 				return e.h.Clone(ctx, api.KindLXC, 900, 910, hypervisor.CloneSpec{Snapshot: "pre-configured", Name: "web"})
 			},
-			want: [][]string{{"pct", "clone", "900", "910", "--hostname", "web", "--snapname", "pre-configured"}},
+			want: [][]string{{"pct", "clone", "900", "910", "--hostname", "web", "--snapname", "pre-configured", "--full"}},
 			check: func(t *testing.T) {
 				g := mustGet(t, e.h, api.KindLXC, 910)
 				if g.Config["hostname"] != "web" || g.DiskGB != 32 || g.Config["lxc.apparmor.profile"] != "unconfined" {
@@ -238,7 +239,7 @@ func TestHost_roundTrip(t *testing.T) {
 		{
 			name: "resize grows",
 			op:   func() error { return e.h.Resize(ctx, api.KindLXC, 910, 48) },
-			want: [][]string{{"pct", "config", "910"}, {"pct", "resize", "910", "rootfs", "48G"}},
+			want: [][]string{{"pct", "resize", "910", "rootfs", "48G"}},
 			check: func(t *testing.T) {
 				if g := mustGet(t, e.h, api.KindLXC, 910); g.DiskGB != 48 {
 					t.Errorf("DiskGB = %d, want 48", g.DiskGB)
@@ -246,14 +247,14 @@ func TestHost_roundTrip(t *testing.T) {
 			},
 		},
 		{
-			name: "resize refuses to shrink, without asking pct",
+			name: "resize refuses to shrink, reading the size from the config file",
 			op: func() error {
 				if err := e.h.Resize(ctx, api.KindLXC, 910, 10); err == nil || !strings.Contains(err.Error(), "shrinking") {
 					return fmt.Errorf("shrink: %v; want a refusal", err)
 				}
 				return nil
 			},
-			want: [][]string{{"pct", "config", "910"}},
+			want: nil, // no pct call: the size comes from <pve-etc>/lxc/910.conf
 		},
 		{
 			name: "destroy",
@@ -295,7 +296,6 @@ func TestHost_roundTrip(t *testing.T) {
 					"--nameserver", "10.10.0.1 1.1.1.1", "--net0", "virtio,bridge=vmbr0", "--scsihw", "virtio-scsi-pci"},
 				{"qm", "disk", "import", "9000", "/var/lib/vz/template/iso/noble-server-cloudimg-amd64.img", "local-zfs"},
 				{"qm", "set", "9000", "--scsi0", "local-zfs:vm-9000-disk-0", "--boot", "order=scsi0", "--ide2", "local-zfs:cloudinit"},
-				{"qm", "config", "9000"},
 				{"qm", "resize", "9000", "scsi0", "32G"},
 			},
 			check: func(t *testing.T) {
@@ -386,9 +386,17 @@ func TestHost_Get_commands(t *testing.T) {
 	if _, err := e.h.Get(context.Background(), api.KindLXC, 101); err != nil {
 		t.Fatal(err)
 	}
-	want := [][]string{{"pct", "status", "101"}, {"pct", "config", "101"}, {"pct", "listsnapshot", "101"}}
+	// Settings come from the config file; the running state from one list
+	// for every guest of the pass.
+	want := [][]string{{"pct", "list"}}
 	if got := e.newCalls(t); !reflect.DeepEqual(got, want) {
 		t.Errorf("commands %q, want %q", got, want)
+	}
+	if _, err := e.h.Get(context.Background(), api.KindLXC, 101); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.newCalls(t); len(got) != 0 {
+		t.Errorf("second Get in the pass ran %q; want nothing", got)
 	}
 	for i := range want {
 		want[i][0] = e.opts.Pct
@@ -442,7 +450,7 @@ func TestHost_refusals(t *testing.T) {
 
 func TestHost_failedTask(t *testing.T) {
 	e := newEnv(t)
-	e.fake(t, "pct", "create", "101", "local:vztmpl/debian.tar.zst")
+	e.fake(t, "pct", "create", "101", "local:vztmpl/debian.tar.zst", "--rootfs", "local-zfs:4")
 	t.Setenv("FAKEPVE_FAIL", "snapshot")
 	t.Setenv("FAKEPVE_FAIL_MSG", "zfs error: cannot create snapshot 'rpool/data/subvol-101-disk-0@x': out of space")
 	err := e.h.Snapshot(context.Background(), api.KindLXC, 101, "x1")
@@ -506,7 +514,7 @@ func TestHost_lockTimeoutRetried(t *testing.T) {
 // through.
 func TestHost_Clone_concurrent(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.LockRetries = 20; o.LockBackoff = 20 * time.Millisecond })
-	e.fake(t, "pct", "create", "900", "local:vztmpl/debian.tar.zst", "--storage", "local-zfs", "--rootfs", "local-zfs:8")
+	e.fake(t, "pct", "create", "900", "local:vztmpl/debian.tar.zst", "--storage", "local-lvm", "--rootfs", "local-lvm:8")
 	e.fake(t, "pct", "snapshot", "900", "pre-configured")
 	t.Setenv("FAKEPVE_CLONE_HOLD", "300ms")
 	var wg sync.WaitGroup
@@ -561,16 +569,18 @@ func TestHost_injection(t *testing.T) {
 	}
 	for i, v := range nasty {
 		id := api.ID(300 + i)
+		// Values go where Proxmox takes free text (a host name must be a
+		// DNS name: the strict fake refuses anything else).
 		if err := e.h.Create(ctx, api.KindLXC, id, hypervisor.CreateSpec{
 			Source: "local:vztmpl/debian.tar.zst", Storage: "local-zfs", DiskGB: 8,
-			Config: map[string]string{"hostname": v, "description": v},
+			Config: map[string]string{"description": v},
 		}); err != nil {
 			t.Fatalf("create %q: %v", v, err)
 		}
-		if err := e.h.Set(ctx, api.KindLXC, id, map[string]string{"features": v, "lxc.apparmor.profile": v}); err != nil {
+		if err := e.h.Set(ctx, api.KindLXC, id, map[string]string{"description": v + ".", "lxc.apparmor.profile": v}); err != nil {
 			t.Fatalf("set %q: %v", v, err)
 		}
-		if err := e.h.Clone(ctx, api.KindLXC, id, id+100, hypervisor.CloneSpec{Name: v}); err != nil {
+		if err := e.h.Clone(ctx, api.KindLXC, id, id+100, hypervisor.CloneSpec{Name: "web"}); err != nil {
 			t.Fatalf("clone %q: %v", v, err)
 		}
 		if err := e.h.Start(ctx, api.KindLXC, id); err != nil {
@@ -582,11 +592,11 @@ func TestHost_injection(t *testing.T) {
 		}
 		calls := e.newCalls(t)
 		want := map[string][]string{
-			"create": {"pct", "create", id.String(), "local:vztmpl/debian.tar.zst", "--hostname", v,
+			"create": {"pct", "create", id.String(), "local:vztmpl/debian.tar.zst",
 				"--storage", "local-zfs", "--rootfs", "local-zfs:8", "--description", v},
-			"set":   {"pct", "set", id.String(), "--features", v},
-			"clone": {"pct", "clone", id.String(), (id + 100).String(), "--hostname", v},
-			"exec":  {"pct", "exec", id.String(), "--", "echo", v},
+			"set":   {"pct", "set", id.String(), "--description", v + "."},
+			"clone": {"pct", "clone", id.String(), (id + 100).String(), "--hostname", "web", "--full"},
+			"exec":  {"pct", "exec", id.String(), "--keep-env", "0", "--", "echo", v},
 		}
 		for _, c := range calls {
 			if w, ok := want[c[1]]; ok {
@@ -603,8 +613,8 @@ func TestHost_injection(t *testing.T) {
 		if g.Config["lxc.apparmor.profile"] != v {
 			t.Errorf("lxc.apparmor.profile = %q, want %q", g.Config["lxc.apparmor.profile"], v)
 		}
-		if g.Config["hostname"] != v && !strings.Contains(v, "\n") {
-			t.Errorf("hostname = %q, want %q", g.Config["hostname"], v)
+		if g.Config["description"] != v+"." {
+			t.Errorf("description = %q, want %q", g.Config["description"], v+".")
 		}
 	}
 
@@ -649,7 +659,7 @@ func TestHost_timeout(t *testing.T) {
 	}
 
 	// Cancelling the caller's context kills the command too.
-	t.Setenv("FAKEPVE_HANG", "status")
+	t.Setenv("FAKEPVE_HANG", "list")
 	h := New(func() Options { o := e.opts; o.Timeout = time.Minute; return o }())
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, cancel)

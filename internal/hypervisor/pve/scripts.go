@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
@@ -25,7 +26,11 @@ const maxAgentInput = 1 << 20
 // guest exec. A non-zero exit is an error carrying the output's tail.
 func (h *Host) Run(ctx context.Context, kind api.Kind, id api.ID, s hypervisor.Script) error {
 	var err error
+	if kind == api.KindVM {
+		err = h.waitAgent(ctx, id)
+	}
 	switch {
+	case err != nil:
 	case len(s.Command) > 0:
 		err = h.runInGuest(ctx, kind, id, nil, s.Command)
 	case s.Path != "" && s.OnHost:
@@ -95,8 +100,14 @@ func (h *Host) runScript(ctx context.Context, kind api.Kind, id api.ID, s hyperv
 	for _, f := range [][2]string{{path, dest}, {specFile, specDest}} {
 		// --perms 0600: the spec may hold secrets (user_config).
 		argv := []string{h.opts.Pct, "push", id.String(), f[0], f[1], "--perms", "0600"}
-		if _, err := h.run(ctx, argv, runOpts{}); err != nil {
+		res, err := h.run(ctx, argv, runOpts{})
+		if err != nil {
 			return fmt.Errorf("pct push %s: %w", id, err)
+		}
+		// pct push exits 0 when its write into the container fails; it
+		// prints nothing when it works.
+		if out := tail(res.output); out != "" {
+			return fmt.Errorf("pct push %s: `%s` exited 0 but reported an error: %s", id, formatArgv(argv), out)
 		}
 	}
 	return h.runInGuest(ctx, kind, id, nil, run)
@@ -176,7 +187,9 @@ func (h *Host) runInDir(ctx context.Context, kind api.Kind, id api.ID, s hypervi
 // the command's, or qm guest exec, which reports it in JSON.
 func (h *Host) runInGuest(ctx context.Context, kind api.Kind, id api.ID, stdin []byte, command []string) error {
 	if kind == api.KindLXC {
-		argv := append([]string{h.opts.Pct, "exec", id.String(), "--"}, command...)
+		// --keep-env 0: phoenix's own environment (credentials, proxies)
+		// stays out of the container.
+		argv := append([]string{h.opts.Pct, "exec", id.String(), "--keep-env", "0", "--"}, command...)
 		_, err := h.run(ctx, argv, runOpts{inGuest: true})
 		return err
 	}
@@ -199,14 +212,8 @@ func (h *Host) runInGuest(ctx context.Context, kind api.Kind, id api.ID, stdin [
 		}
 		return err
 	}
-	var reply struct {
-		Exited   int    `json:"exited"`
-		ExitCode *int   `json:"exitcode"`
-		Signal   *int   `json:"signal"`
-		OutData  string `json:"out-data"`
-		ErrData  string `json:"err-data"`
-	}
-	if err := json.Unmarshal(res.stdout, &reply); err != nil {
+	reply, err := parseGuestExec(res.stdout)
+	if err != nil {
 		return fmt.Errorf("`%s`: cannot read its reply: %w: %s", formatArgv(argv), err, tail(res.stdout))
 	}
 	output := tail([]byte(reply.OutData + reply.ErrData))
@@ -223,6 +230,49 @@ func (h *Host) runInGuest(ctx context.Context, kind api.Kind, id api.ID, stdin [
 		return fmt.Errorf("`%s`: the command was killed by signal %d: %s", formatArgv(argv), sig, output)
 	}
 	return nil
+}
+
+// agentPoll is the pause between guest agent pings.
+var agentPoll = 2 * time.Second
+
+// waitAgent pings the VM's guest agent (`qm guest cmd <id> ping`) until it
+// answers or AgentWait runs out: a VM that was just started takes a while
+// to boot its agent, and qm guest exec fails until then.
+func (h *Host) waitAgent(ctx context.Context, id api.ID) error {
+	deadline := time.Now().Add(h.opts.AgentWait)
+	for {
+		_, err := h.run(ctx, []string{h.opts.Qm, "guest", "cmd", id.String(), "ping"}, runOpts{})
+		if err == nil {
+			return nil
+		}
+		// Only an agent that does not answer yet is waited for; no agent
+		// configured, or a stopped VM, fails at once.
+		var ce *CommandError
+		if !errors.As(err, &ce) || !strings.Contains(ce.Output, "guest agent is not running") || time.Now().After(deadline) {
+			return fmt.Errorf("the QEMU guest agent of VM %s did not answer within %s (install qemu-guest-agent through cloud-init and set agent: 1): %w",
+				id, h.opts.AgentWait, err)
+		}
+		if werr := hypervisor.Sleep(ctx, min(agentPoll, time.Until(deadline)+time.Millisecond)); werr != nil {
+			return fmt.Errorf("waiting for the QEMU guest agent of VM %s: %w", id, werr)
+		}
+	}
+}
+
+// guestExecReply is qm guest exec's JSON answer.
+type guestExecReply struct {
+	Exited   int    `json:"exited"`
+	ExitCode *int   `json:"exitcode"`
+	Signal   *int   `json:"signal"`
+	OutData  string `json:"out-data"`
+	ErrData  string `json:"err-data"`
+}
+
+func parseGuestExec(out []byte) (*guestExecReply, error) {
+	var reply guestExecReply
+	if err := json.Unmarshal(out, &reply); err != nil {
+		return nil, err
+	}
+	return &reply, nil
 }
 
 // setupStepRE is a setup step name: a file name in setup/, without .sh.

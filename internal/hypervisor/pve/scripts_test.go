@@ -51,7 +51,7 @@ func TestHost_Run_lxc(t *testing.T) {
 	if c := calls[1]; len(c) != 7 || c[1] != "push" || c[4] != dest+".spec.json" || !strings.Contains(c[3], "phoenix-spec-") {
 		t.Errorf("push spec = %q", c)
 	}
-	if want := []string{"pct", "exec", "101", "--", "/bin/bash", dest, dest + ".spec.json"}; !reflect.DeepEqual(calls[2], want) {
+	if want := []string{"pct", "exec", "101", "--keep-env", "0", "--", "/bin/bash", dest, dest + ".spec.json"}; !reflect.DeepEqual(calls[2], want) {
 		t.Errorf("exec = %q, want %q", calls[2], want)
 	}
 	if _, err := os.Stat(calls[1][3]); !os.IsNotExist(err) {
@@ -79,7 +79,7 @@ func TestHost_Run_failure(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			tool := map[api.Kind]string{api.KindLXC: "`pct exec 101 -- sh", api.KindVM: "`qm guest exec 101 --timeout 30 -- sh"}[kind]
+			tool := map[api.Kind]string{api.KindLXC: "`pct exec 101 --keep-env 0 -- sh", api.KindVM: "`qm guest exec 101 --timeout 30 -- sh"}[kind]
 			for _, w := range []string{string(kind) + " 101", `features script "nvidia"`, tool, "exited 1", "step 3: failed"} {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
@@ -104,6 +104,7 @@ func TestHost_Run_vm(t *testing.T) {
 	}
 	dest := "/tmp/phoenix-apps-setup_app.sh"
 	want := [][]string{
+		{"qm", "guest", "cmd", "200", "ping"},
 		{"qm", "guest", "exec", "200", "--pass-stdin", "1", "--timeout", "30", "--", "install", "-m", "0600", "/dev/stdin", dest},
 		{"qm", "guest", "exec", "200", "--pass-stdin", "1", "--timeout", "30", "--", "install", "-m", "0600", "/dev/stdin", dest + ".spec.json"},
 		{"qm", "guest", "exec", "200", "--timeout", "30", "--", "/usr/bin/env", "bash", dest, dest + ".spec.json"},

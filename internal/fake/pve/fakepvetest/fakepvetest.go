@@ -5,46 +5,36 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
+
+	fakepve "github.com/phoenix-hypervisor/phoenix/internal/fake/pve"
 )
 
-// Package is the fake's import path, as built.
-const Package = "github.com/phoenix-hypervisor/phoenix/internal/fake/pve"
+// selfExec is set by Main: the test binary then is the fake, run under the
+// names pct and qm.
+var selfExec bool
+
+// Main is a TestMain for packages whose tests run the fake: when the test
+// binary was started as pct or qm (through the links Install makes), it is
+// the fake for that one invocation; otherwise it runs the tests.
+//
+//	func TestMain(m *testing.M) { fakepvetest.Main(m) }
+func Main(m *testing.M) {
+	if tool := filepath.Base(os.Args[0]); tool == "pct" || tool == "qm" {
+		os.Exit(fakepve.Main(os.Args, os.Stdin, os.Stdout, os.Stderr))
+	}
+	selfExec = true
+	os.Exit(m.Run())
+}
 
 // envVars are the fake's settings; Install clears the ones it does not
 // set, so a developer's environment cannot change a test.
 var envVars = []string{
-	"FAKEPVE_NODE", "FAKEPVE_LXC_CONF_DIR", "FAKEPVE_LXC_LOCK_DIR", "FAKEPVE_CLONE_HOLD",
+	"FAKEPVE_NODE", "FAKEPVE_LXC_LOCK_DIR", "FAKEPVE_CLONE_HOLD",
 	"FAKEPVE_FAIL", "FAKEPVE_FAIL_MSG", "FAKEPVE_FAIL_EXEC", "FAKEPVE_FAIL_EXEC_CODE",
-	"FAKEPVE_HANG", "FAKEPVE_IMAGE_SIZE",
-}
-
-var (
-	buildOnce sync.Once
-	binary    []byte
-	buildErr  error
-	buildOut  []byte
-)
-
-// build compiles the fake once per process and keeps the binary in memory,
-// so no build folder outlives the test that needed it.
-func build() {
-	dir, err := os.MkdirTemp("", "fakepve-build-")
-	if err != nil {
-		buildErr = err
-		return
-	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "fakepve")
-	cmd := exec.Command("go", "build", "-o", bin, Package)
-	buildOut, buildErr = cmd.CombinedOutput()
-	if buildErr != nil {
-		return
-	}
-	binary, buildErr = os.ReadFile(bin)
+	"FAKEPVE_HANG", "FAKEPVE_IMAGE_SIZE", "FAKEPVE_PVE_ETC", "FAKEPVE_VERSION", "FAKEPVE_DELAY",
+	"FAKEPVE_AGENT_DELAY", "FAKEPVE_EXIT0_FAIL", "FAKEPVE_STORAGE",
 }
 
 // Install puts the fake in a new folder as pct and qm (symlinks to one
@@ -57,19 +47,18 @@ func build() {
 // config locks in LXCLockDir(stateDir).
 func Install(tb testing.TB) (binDir, stateDir, logPath string) {
 	tb.Helper()
-	buildOnce.Do(build)
-	if buildErr != nil {
-		tb.Fatalf("build %s: %v\n%s", Package, buildErr, buildOut)
-	}
 	binDir = tb.TempDir()
 	stateDir = tb.TempDir()
 	logPath = filepath.Join(tb.TempDir(), "argv.log")
-	bin := filepath.Join(binDir, "fakepve")
-	if err := os.WriteFile(bin, binary, 0o755); err != nil {
+	if !selfExec {
+		tb.Fatal("fakepvetest.Install: the package's TestMain must call fakepvetest.Main(m), so that the test binary itself plays pct and qm")
+	}
+	target, err := os.Executable()
+	if err != nil {
 		tb.Fatal(err)
 	}
 	for _, name := range []string{"pct", "qm"} {
-		if err := os.Symlink("fakepve", filepath.Join(binDir, name)); err != nil {
+		if err := os.Symlink(target, filepath.Join(binDir, name)); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -80,6 +69,10 @@ func Install(tb testing.TB) (binDir, stateDir, logPath string) {
 	tb.Setenv("FAKEPVE_LOG", logPath)
 	return binDir, stateDir, logPath
 }
+
+// PVEEtc is the fake's Proxmox cluster file system folder (a real host's
+// /etc/pve): it writes every guest's config under lxc/ and qemu-server/.
+func PVEEtc(stateDir string) string { return filepath.Join(stateDir, "etc", "pve") }
 
 // LXCConfDir is where the fake keeps container configs (<id>.conf), the
 // folder to give internal/hypervisor/pve as Options.LXCConfDir.

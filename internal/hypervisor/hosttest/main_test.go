@@ -1,0 +1,9 @@
+package hosttest_test
+
+import (
+	"testing"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/fake/pve/fakepvetest"
+)
+
+func TestMain(m *testing.M) { fakepvetest.Main(m) }
