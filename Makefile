@@ -28,7 +28,7 @@ test: lint test-go check-monitoring ## everything CI runs: vet, gofmt, Go tests,
 NESTED_MODULES := config/monitoring
 
 test-go: prometheus-tools ## the Go tests, of the main module and the nested ones
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 	set -e; for m in $(NESTED_MODULES); do (cd $$m && $(GO) test -count=1 ./...); done
 
 test-race: ## the Go tests under the race detector

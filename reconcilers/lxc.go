@@ -2,6 +2,7 @@ package reconcilers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
 // Lifecycle snapshot names, taken when enable_lifecycle_snapshots is set.
@@ -172,15 +174,16 @@ func lxcHealthCheck(ctx context.Context, r *run) (outcome, error) {
 }
 
 func (r *run) check(ctx context.Context, c Check) error {
+	tries := retry.Policy{Initial: time.Duration(c.Interval) * time.Second, Retries: c.Retries}.Start()
 	var err error
-	for attempt := 0; attempt <= c.Retries; attempt++ {
+	for {
 		if err = r.w.host.Run(ctx, r.g.Kind, r.g.ID, c.Script); err == nil {
 			return nil
 		}
-		if attempt < c.Retries {
-			if err := hypervisor.Sleep(ctx, time.Duration(c.Interval)*time.Second); err != nil {
-				return err
-			}
+		if werr := tries.Wait(ctx); errors.Is(werr, retry.ErrExhausted) {
+			break
+		} else if werr != nil {
+			return werr
 		}
 	}
 	what := c.Script.Name

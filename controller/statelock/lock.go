@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/internal/lock"
+	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
 // FileName is the lock file's name inside the state dir.
@@ -91,7 +92,7 @@ func AcquireController(ctx context.Context, stateDir, configDir string, waiting 
 			waiting()
 			told = true
 		}
-		if err := sleep(ctx, pollInterval); err != nil {
+		if err := retry.Sleep(ctx, pollInterval); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -140,7 +141,7 @@ func AcquireShared(ctx context.Context, stateDir string, wait time.Duration) (*L
 			f.Close()
 			return nil, &HeldError{Path: f.Name(), Holder: h}
 		}
-		if err := sleep(ctx, min(pollInterval, time.Until(deadline))); err != nil {
+		if err := retry.Sleep(ctx, min(pollInterval, time.Until(deadline))); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -203,18 +204,4 @@ func readHolder(path string) Holder {
 func alive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

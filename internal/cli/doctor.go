@@ -127,7 +127,7 @@ func (a *app) doctor(ctx context.Context, cfg *api.Config, backend string, env d
 		rows = append(rows, doctorBridges(cfg, env)...)
 		rows = append(rows, doctorImages(cfg, env)...)
 	case "pve-api":
-		add("api-token", a.opts.pveAPI.URL, checkSkip, "not checked by doctor yet: the token needs VM.Allocate, VM.Config.*, VM.PowerMgmt, VM.Snapshot, VM.Clone, Datastore.AllocateSpace")
+		add("api-token", a.opts.pveAPI.opts.URL, checkSkip, "not checked by doctor yet: the token needs VM.Allocate, VM.Config.*, VM.PowerMgmt, VM.Snapshot, VM.Clone, Datastore.AllocateSpace")
 	default:
 		add("backend", backend, checkSkip, "simulated host: tools, storage, bridges and templates do not apply")
 	}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 
@@ -17,43 +16,34 @@ import (
 // pveAPIFlags configure the pve-api backend (a cluster through its REST
 // API). Flags the pve backend already uses for pct/qm (--pve-timeout,
 // --pve-lock-retries) are not shared: the two backends' limits mean
-// different things, so these are --pve-api-*.
+// different things, so these are --pve-api-*. Most flags set opts
+// directly; the token, the SSH addresses and the retries (where 0 means
+// none, not the default) are turned into it by newPVEAPI.
 type pveAPIFlags struct {
-	URL             string
-	TokenFile       string
-	CAFile          string
-	Insecure        bool
-	DefaultNode     string
-	Timeout         time.Duration
-	TaskTimeout     time.Duration
-	TaskPoll        time.Duration
-	AgentTimeout    time.Duration
-	Retries         int
-	Backoff         time.Duration
-	NodeConcurrency int
-	SSHKey          string
-	SSHKnownHosts   string
-	SSHUser         string
-	SSHAddrs        []string
+	opts      pveapi.Options
+	TokenFile string
+	Retries   int
+	SSHAddrs  []string
 }
 
 func (p *pveAPIFlags) bindFlags(f *pflag.FlagSet) {
-	f.StringVar(&p.URL, "pve-url", os.Getenv("PHOENIX_PVE_URL"), "pve-api: API address, https://HOST:8006 (env PHOENIX_PVE_URL)")
+	o := &p.opts
+	f.StringVar(&o.URL, "pve-url", os.Getenv("PHOENIX_PVE_URL"), "pve-api: API address, https://HOST:8006 (env PHOENIX_PVE_URL)")
 	f.StringVar(&p.TokenFile, "pve-token-file", os.Getenv("PHOENIX_PVE_TOKEN_FILE"), "pve-api: file holding the API token USER@REALM!TOKENID=SECRET; must be mode 0600 (env PHOENIX_PVE_TOKEN_FILE)")
-	f.StringVar(&p.CAFile, "pve-ca-file", os.Getenv("PHOENIX_PVE_CA_FILE"), "pve-api: PEM CA bundle to verify the API's certificate with, e.g. the cluster's pve-root-ca.pem (env PHOENIX_PVE_CA_FILE)")
-	f.BoolVar(&p.Insecure, "pve-insecure", false, "pve-api: do not verify the API's TLS certificate (prefer --pve-ca-file)")
-	f.StringVar(&p.DefaultNode, "pve-default-node", os.Getenv("PHOENIX_PVE_DEFAULT_NODE"), "pve-api: node for guests with no node field and no clone source (env PHOENIX_PVE_DEFAULT_NODE)")
-	f.DurationVar(&p.Timeout, "pve-api-timeout", 30*time.Second, "pve-api: time limit of one API request")
-	f.DurationVar(&p.TaskTimeout, "pve-api-task-timeout", 15*time.Minute, "pve-api: time limit of one task (create, clone, start, ...) and of one script in a VM")
-	f.DurationVar(&p.AgentTimeout, "pve-api-agent-timeout", 5*time.Minute, "pve-api: how long to wait for a VM's guest agent to answer (agent/ping) before running a script in it")
-	f.IntVar(&p.Retries, "pve-api-retries", 4, "pve-api: retries, with backoff, of a request refused by a lock or a transient 5xx (0: none)")
-	f.IntVar(&p.NodeConcurrency, "pve-api-node-concurrency", 4, "pve-api: writes (and their tasks) in flight per node")
-	f.StringVar(&p.SSHKey, "pve-ssh-key", os.Getenv("PHOENIX_PVE_SSH_KEY"), "pve-api: private key for SSH to the nodes, for container scripts, lxc.* keys and setup, which the API cannot do (env PHOENIX_PVE_SSH_KEY)")
-	f.StringVar(&p.SSHKnownHosts, "pve-ssh-known-hosts", os.Getenv("PHOENIX_PVE_SSH_KNOWN_HOSTS"), "pve-api: known_hosts file with the nodes' host keys (default ~/.ssh/known_hosts; always checked)")
-	f.StringVar(&p.SSHUser, "pve-ssh-user", "root", "pve-api: user for SSH to the nodes")
+	f.StringVar(&o.CAFile, "pve-ca-file", os.Getenv("PHOENIX_PVE_CA_FILE"), "pve-api: PEM CA bundle to verify the API's certificate with, e.g. the cluster's pve-root-ca.pem (env PHOENIX_PVE_CA_FILE)")
+	f.BoolVar(&o.Insecure, "pve-insecure", false, "pve-api: do not verify the API's TLS certificate (prefer --pve-ca-file)")
+	f.StringVar(&o.DefaultNode, "pve-default-node", os.Getenv("PHOENIX_PVE_DEFAULT_NODE"), "pve-api: node for guests with no node field and no clone source (env PHOENIX_PVE_DEFAULT_NODE)")
+	f.DurationVar(&o.Timeout, "pve-api-timeout", pveapi.DefaultTimeout, "pve-api: time limit of one API request")
+	f.DurationVar(&o.TaskTimeout, "pve-api-task-timeout", pveapi.DefaultTaskTimeout, "pve-api: time limit of one task (create, clone, start, ...) and of one script in a VM")
+	f.DurationVar(&o.AgentTimeout, "pve-api-agent-timeout", pveapi.DefaultAgentTimeout, "pve-api: how long to wait for a VM's guest agent to answer (agent/ping) before running a script in it")
+	f.IntVar(&p.Retries, "pve-api-retries", pveapi.DefaultRetries, "pve-api: retries, with backoff, of a request refused by a lock or a transient 5xx (0: none)")
+	f.IntVar(&o.NodeConcurrency, "pve-api-node-concurrency", pveapi.DefaultNodeConcurrency, "pve-api: writes (and their tasks) in flight per node")
+	f.StringVar(&o.SSH.KeyFile, "pve-ssh-key", os.Getenv("PHOENIX_PVE_SSH_KEY"), "pve-api: private key for SSH to the nodes, for container scripts, lxc.* keys and setup, which the API cannot do (env PHOENIX_PVE_SSH_KEY)")
+	f.StringVar(&o.SSH.KnownHostsFile, "pve-ssh-known-hosts", os.Getenv("PHOENIX_PVE_SSH_KNOWN_HOSTS"), "pve-api: known_hosts file with the nodes' host keys (default ~/.ssh/known_hosts; always checked)")
+	f.StringVar(&o.SSH.User, "pve-ssh-user", pveapi.DefaultSSHUser, "pve-api: user for SSH to the nodes")
 	f.StringArrayVar(&p.SSHAddrs, "pve-ssh-addr", nil, "pve-api: NODE=HOST:PORT for SSH to a node (repeatable; default: the node's cluster address, port 22)")
-	f.DurationVar(&p.TaskPoll, "pve-api-task-poll", 500*time.Millisecond, "pve-api: how often a running task is polled")
-	f.DurationVar(&p.Backoff, "pve-api-backoff", 500*time.Millisecond, "pve-api: first wait before a retry (doubles each time)")
+	f.DurationVar(&o.TaskPoll, "pve-api-task-poll", pveapi.DefaultTaskPoll, "pve-api: how often a running task is polled")
+	f.DurationVar(&o.Backoff, "pve-api-backoff", pveapi.DefaultBackoff, "pve-api: first wait before a retry (doubles each time)")
 	for _, n := range []string{"pve-api-task-poll", "pve-api-backoff"} {
 		_ = f.MarkHidden(n) // tuning for tests against the fake cluster
 	}
@@ -70,7 +60,7 @@ type configChecker interface {
 // a plain-http URL or verification turned off.
 func newPVEAPI(o *options, notice io.Writer) (hypervisor.Host, error) {
 	p := &o.pveAPI
-	if p.URL == "" {
+	if p.opts.URL == "" {
 		return nil, usageErr("--backend pve-api needs --pve-url (https://HOST:8006)")
 	}
 	if p.TokenFile == "" {
@@ -88,39 +78,22 @@ func newPVEAPI(o *options, notice io.Writer) (hypervisor.Host, error) {
 		}
 		addrs[node] = addr
 	}
-	retries := p.Retries
-	if retries == 0 {
-		retries = -1 // pveapi reads 0 as "default"
+	opts := p.opts
+	opts.Token = tok
+	opts.Retries = p.Retries
+	if opts.Retries == 0 {
+		opts.Retries = -1 // pveapi reads 0 as "default"
 	}
-	opts := pveapi.Options{
-		URL:             p.URL,
-		Token:           tok,
-		CAFile:          p.CAFile,
-		Insecure:        p.Insecure,
-		DefaultNode:     p.DefaultNode,
-		Timeout:         p.Timeout,
-		TaskTimeout:     p.TaskTimeout,
-		TaskPoll:        p.TaskPoll,
-		AgentTimeout:    p.AgentTimeout,
-		Retries:         retries,
-		Backoff:         p.Backoff,
-		NodeConcurrency: p.NodeConcurrency,
-		ScriptsDir:      o.ScriptsDir,
-		SSH: pveapi.SSHOptions{
-			User:           p.SSHUser,
-			KeyFile:        p.SSHKey,
-			KnownHostsFile: p.SSHKnownHosts,
-			Addrs:          addrs,
-		},
-	}
+	opts.ScriptsDir = o.ScriptsDir
+	opts.SSH.Addrs = addrs
 	h, err := pveapi.New(opts)
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
 	if opts.PlainHTTP() {
-		fmt.Fprintf(notice, "phoenix: warning: --pve-url %s is plain http: the API token crosses the network unencrypted (use http only for a test cluster on loopback)\n", p.URL)
+		fmt.Fprintf(notice, "phoenix: warning: --pve-url %s is plain http: the API token crosses the network unencrypted (use http only for a test cluster on loopback)\n", opts.URL)
 	}
-	if p.Insecure {
+	if opts.Insecure {
 		fmt.Fprintln(notice, "phoenix: warning: --pve-insecure: the API's TLS certificate is not verified")
 	}
 	return h, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
 
@@ -179,23 +180,11 @@ with --force.`,
 	return cmd
 }
 
+// setupDoc is setup's -o json document: the verbs' result document, with
+// no actions, plus the host setup steps.
 type setupDoc struct {
-	Verb           string    `json:"verb"`
-	Targets        []string  `json:"targets"`
-	DryRun         bool      `json:"dry_run"`
-	OK             bool      `json:"ok"`
-	ElapsedMS      int64     `json:"elapsed_ms"`
-	CriticalPathMS int64     `json:"critical_path_ms"`
-	Error          string    `json:"error,omitempty"`
-	Actions        []any     `json:"actions"`
-	Steps          []stepDoc `json:"steps"`
-}
-
-type stepDoc struct {
-	Name       string `json:"name"`
-	Result     string `json:"result"`
-	DurationMS int64  `json:"duration_ms"`
-	Error      string `json:"error,omitempty"`
+	plan.ResultDoc
+	Steps []plan.StepDoc `json:"steps"`
 }
 
 func (a *app) runSetup(ctx context.Context, runner hypervisor.SetupRunner, steps []setupStep, force bool) error {
@@ -203,7 +192,7 @@ func (a *app) runSetup(ctx context.Context, runner hypervisor.SetupRunner, steps
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	doc := setupDoc{Verb: "setup", Targets: []string{}, DryRun: a.opts.DryRun, OK: true, Actions: []any{}}
+	doc := setupDoc{ResultDoc: plan.ResultDoc{Verb: "setup", Targets: []string{}, DryRun: a.opts.DryRun, OK: true, Actions: []plan.ActionDoc{}}}
 	t0 := time.Now()
 	nameW := 0
 	for _, s := range steps {
@@ -215,7 +204,7 @@ func (a *app) runSetup(ctx context.Context, runner hypervisor.SetupRunner, steps
 		hash := hex.EncodeToString(sum[:8])
 		marker := filepath.Join(dir, s.name+".done")
 		prev, _ := os.ReadFile(marker)
-		sd := stepDoc{Name: s.name}
+		sd := plan.StepDoc{Name: s.name}
 		switch {
 		case !force && strings.TrimSpace(string(prev)) == hash:
 			sd.Result = "unchanged"

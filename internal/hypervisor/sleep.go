@@ -3,18 +3,11 @@ package hypervisor
 import (
 	"context"
 	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
-// Sleep waits for d or until ctx ends, whichever is first, and returns
-// ctx's error in the second case. Backends wait with it between retries
-// and for simulated latency, so that Ctrl-C never waits out a backoff.
-func Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// Sleep is retry.Sleep: it waits for d or until ctx ends. It stays here
+// for the backends' guest-script code, which names it; new code should
+// call retry.Sleep.
+func Sleep(ctx context.Context, d time.Duration) error { return retry.Sleep(ctx, d) }

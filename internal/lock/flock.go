@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
 // ErrTimeout is returned by Flock when its deadline passes first.
@@ -52,12 +54,8 @@ func Flock(ctx context.Context, f *os.File, how int, poll time.Duration, deadlin
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			return ErrTimeout
 		}
-		t := time.NewTimer(poll)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := retry.Sleep(ctx, poll); err != nil {
+			return err
 		}
 	}
 }

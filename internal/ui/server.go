@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
 //go:embed assets
@@ -627,10 +628,6 @@ func (h *hub) run() {
 		h.mu.Unlock()
 		// On a large lab a poll may take a while: never spend more than a
 		// fifth of the time polling.
-		wait := max(h.interval, 4*took)
-		select {
-		case <-h.ctx.Done():
-		case <-time.After(wait):
-		}
+		_ = retry.Sleep(h.ctx, max(h.interval, 4*took))
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
 // killGrace is how long a command has between SIGTERM and SIGKILL once its
@@ -130,37 +130,30 @@ type result struct {
 // what other Proxmox automation most often trips over when it works on
 // several guests at once.
 func (h *Host) run(ctx context.Context, argv []string, o runOpts) (*result, error) {
-	start := time.Now()
-	for tries := 1; ; tries++ {
+	r := h.lockPolicy(o.lockWait).Start()
+	for {
 		res, err := h.runOnce(ctx, argv, o)
 		var ce *CommandError
 		if err == nil || !errors.As(err, &ce) || ce.kind != hypervisor.ErrLocked {
 			return res, err
 		}
-		ce.Tries = tries
-		ce.Waited = time.Since(start)
-		if o.lockWait > 0 {
-			if ce.Waited >= o.lockWait {
+		ce.Tries = r.Tries()
+		ce.Waited = r.Waited()
+		if werr := r.Wait(ctx); werr != nil {
+			if errors.Is(werr, retry.ErrExhausted) {
 				return res, ce
 			}
-		} else if tries > h.opts.LockRetries {
-			return res, ce
-		}
-		if werr := hypervisor.Sleep(ctx, h.backoff(tries)); werr != nil {
 			return res, fmt.Errorf("%w; gave up waiting: %w", ce, werr)
 		}
 	}
 }
 
-// backoff is the wait before retry n (1-based): LockBackoff doubling, capped,
+// lockPolicy is how a command refused by a lock is retried: LockRetries
+// times, or for lockWait when set, LockBackoff doubling up to maxBackoff,
 // with jitter so that clones waiting on one source do not retry in step.
-func (h *Host) backoff(n int) time.Duration {
-	d := h.opts.LockBackoff
-	for i := 1; i < n && d < maxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, maxBackoff)
-	return d + rand.N(d/2+1)
+func (h *Host) lockPolicy(lockWait time.Duration) retry.Policy {
+	return retry.Policy{Initial: h.opts.LockBackoff, Factor: 2, Max: maxBackoff, Jitter: 0.5,
+		Retries: h.opts.LockRetries, For: lockWait}
 }
 
 // runOnce runs argv once under its own timeout.

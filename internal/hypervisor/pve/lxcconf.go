@@ -14,6 +14,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
 // setRaw writes raw lxc.* keys into the container's config file; an empty
@@ -21,17 +22,18 @@ import (
 // way short of the API; it is what the Proxmox docs tell administrators to
 // do by hand. Retried like a command when the container is locked.
 func (h *Host) setRaw(ctx context.Context, id api.ID, values map[string]string) error {
-	for tries := 1; ; tries++ {
+	r := h.lockPolicy(0).Start()
+	for {
 		err := h.setRawOnce(ctx, id, values)
 		var le *lockError
 		if !errors.As(err, &le) {
 			return err
 		}
-		le.tries = tries
-		if tries > h.opts.LockRetries {
-			return err
-		}
-		if werr := hypervisor.Sleep(ctx, h.backoff(tries)); werr != nil {
+		le.tries = r.Tries()
+		if werr := r.Wait(ctx); werr != nil {
+			if errors.Is(werr, retry.ErrExhausted) {
+				return err
+			}
 			return fmt.Errorf("%w; gave up waiting: %w", err, werr)
 		}
 	}

@@ -5,11 +5,12 @@ package pve
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 )
 
 // killProcessGroup makes cmd the leader of its own process group and, on
@@ -34,25 +35,16 @@ func flockTimeout(ctx context.Context, path string, wait time.Duration) (func(),
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(wait)
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		if time.Now().After(deadline) {
-			f.Close()
+	err = lock.Flock(ctx, f, syscall.LOCK_EX, flockPoll, time.Now().Add(wait))
+	if err != nil {
+		f.Close()
+		if errors.Is(err, lock.ErrTimeout) {
 			return nil, errLockTimeout
 		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+		return nil, err
 	}
+	return func() { f.Close() }, nil
 }
+
+// flockPoll is how often a config lock held by pct is tried again.
+const flockPoll = 50 * time.Millisecond

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
 // ErrUnreachable is returned (wrapped) when a node did not answer in time.
@@ -136,7 +136,7 @@ func newClient(opts *Options) (*client, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return &client{hc: hc, base: base, auth: "PVEAPIToken=" + opts.Token.ID + "=" + opts.Token.secret, opts: opts,
-		slots: map[string]chan struct{}{}, down: map[string]time.Time{}, sleep: hypervisor.Sleep}, nil
+		slots: map[string]chan struct{}{}, down: map[string]time.Time{}, sleep: retry.Sleep}, nil
 }
 
 // nodeOf returns the node a path addresses, or "".
@@ -441,33 +441,36 @@ func retryable(err error, idempotent bool) bool {
 	return false
 }
 
-// backoff is the wait before retry n (0-based): Backoff doubled per retry,
-// capped at 30s, with ±25% jitter so that parallel workers spread out.
-func (c *client) backoff(n int) time.Duration {
-	d := c.opts.Backoff << min(n, 16)
-	d = min(d, 30*time.Second)
-	jitter := time.Duration(rand.Int64N(int64(d)/2+1)) - d/4
-	return d + jitter
-}
-
 // retry runs fn until it succeeds, fails in a way retrying cannot fix, or
-// used up the retries.
+// used up the retries. Waits start at Backoff, double per retry up to 30s,
+// with ±25% jitter so that parallel workers spread out.
 func (c *client) retry(ctx context.Context, idempotent bool, fn func() error) error {
-	for n := 0; ; n++ {
+	p := retry.Policy{Initial: c.opts.Backoff, Factor: 2, Max: 30 * time.Second,
+		Jitter: 0.5, Centered: true, Retries: c.opts.Retries, Sleep: c.sleep}
+	r := p.Start()
+	for {
 		err := fn()
 		if err == nil {
 			return nil
 		}
-		if n >= c.opts.Retries || !retryable(err, idempotent) || ctx.Err() != nil {
-			if n > 0 {
-				return fmt.Errorf("%w (gave up after %d tries)", err, n+1)
-			}
-			return err
+		if !retryable(err, idempotent) || ctx.Err() != nil {
+			return gaveUp(err, r.Tries())
 		}
-		if werr := c.sleep(ctx, c.backoff(n)); werr != nil {
+		if werr := r.Wait(ctx); errors.Is(werr, retry.ErrExhausted) {
+			return gaveUp(err, r.Tries())
+		} else if werr != nil {
 			return fmt.Errorf("%w; stopped retrying: %w", err, werr)
 		}
 	}
+}
+
+// gaveUp is the last error of a retried request, saying how many tries
+// were made when there was more than one.
+func gaveUp(err error, tries int) error {
+	if tries > 1 {
+		return fmt.Errorf("%w (gave up after %d tries)", err, tries)
+	}
+	return err
 }
 
 // get reads an endpoint, with retries.
@@ -628,7 +631,7 @@ func (c *client) wait(ctx context.Context, t taskID, started string) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("task %s on node %s (started by %s): still running after %s", t.typ, t.node, started, c.opts.TaskTimeout)
 		}
-		if err := hypervisor.Sleep(ctx, c.opts.TaskPoll); err != nil {
+		if err := retry.Sleep(ctx, c.opts.TaskPoll); err != nil {
 			return fmt.Errorf("wait for task %s on node %s: %w", t.typ, t.node, err)
 		}
 	}

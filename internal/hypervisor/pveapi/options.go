@@ -139,30 +139,42 @@ type SSHOptions struct {
 	Addrs map[string]string
 }
 
+// Defaults of Options, which the CLI also shows as its flags' defaults.
+const (
+	DefaultTimeout         = 30 * time.Second
+	DefaultTaskTimeout     = 15 * time.Minute
+	DefaultAgentTimeout    = 5 * time.Minute
+	DefaultTaskPoll        = 500 * time.Millisecond
+	DefaultRetries         = 4
+	DefaultBackoff         = 500 * time.Millisecond
+	DefaultNodeConcurrency = 4
+	DefaultSSHUser         = "root"
+)
+
 func (o *Options) defaults() {
 	if o.Timeout <= 0 {
-		o.Timeout = 30 * time.Second
+		o.Timeout = DefaultTimeout
 	}
 	if o.TaskTimeout <= 0 {
-		o.TaskTimeout = 15 * time.Minute
+		o.TaskTimeout = DefaultTaskTimeout
 	}
 	if o.AgentTimeout <= 0 {
-		o.AgentTimeout = 5 * time.Minute
+		o.AgentTimeout = DefaultAgentTimeout
 	}
 	if o.TaskPoll <= 0 {
-		o.TaskPoll = 500 * time.Millisecond
+		o.TaskPoll = DefaultTaskPoll
 	}
 	if o.Retries == 0 {
-		o.Retries = 4
+		o.Retries = DefaultRetries
 	}
 	if o.Retries < 0 {
 		o.Retries = 0
 	}
 	if o.Backoff <= 0 {
-		o.Backoff = 500 * time.Millisecond
+		o.Backoff = DefaultBackoff
 	}
 	if o.NodeConcurrency <= 0 {
-		o.NodeConcurrency = 4
+		o.NodeConcurrency = DefaultNodeConcurrency
 	}
 	if o.NodeDownFor <= 0 {
 		o.NodeDownFor = 2 * o.Timeout
@@ -171,7 +183,7 @@ func (o *Options) defaults() {
 		o.IndexTTL = 2 * time.Second
 	}
 	if o.SSH.User == "" {
-		o.SSH.User = "root"
+		o.SSH.User = DefaultSSHUser
 	}
 }
 

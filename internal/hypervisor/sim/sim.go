@@ -14,6 +14,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
 // Options configure a simulated node.
@@ -179,10 +180,7 @@ func (s *Sim) opLocked(ctx context.Context, name string, kind api.Kind, id api.I
 }
 
 func (s *Sim) pause(ctx context.Context) error {
-	if s.opts.Latency <= 0 {
-		return ctx.Err()
-	}
-	return hypervisor.Sleep(ctx, s.opts.Latency)
+	return retry.Sleep(ctx, s.opts.Latency)
 }
 
 func (s *Sim) fail() bool {
