@@ -68,12 +68,14 @@ bench-go: ## Go benchmarks of the hot paths
 FUZZ_LOAD_EXECS ?= 40000x
 FUZZ_GRAPH_EXECS ?= 60000x
 FUZZ_FAST_EXECS ?= 400000x
+FUZZ_VALUES_EXECS ?= 4000x
 FUZZ_ANSWER_EXECS ?= 20000x
 FUZZ_PVE_EXECS ?= 20000x
 fuzz: ## run each fuzz target for a fixed number of executions (about 20 s each here)
 	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZ_LOAD_EXECS) -fuzzminimizetime 0
 	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzGraph$$' -fuzztime $(FUZZ_GRAPH_EXECS) -fuzzminimizetime 0
 	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzFastSpec$$' -fuzztime $(FUZZ_FAST_EXECS) -fuzzminimizetime 0
+	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzValues$$' -fuzztime $(FUZZ_VALUES_EXECS) -fuzzminimizetime 0
 	$(GO) test ./internal/hypervisor/pveapi -run XXX -fuzz '^FuzzAnswer$$' -fuzztime $(FUZZ_ANSWER_EXECS) -fuzzminimizetime 0
 	@for t in FuzzParseConf FuzzParseStatus FuzzParseList FuzzParseImported FuzzParseGuestExec FuzzDiskGB FuzzParseStorageCfg; do \
 		$(GO) test ./internal/hypervisor/pve -run XXX -fuzz "^$$t\$$" -fuzztime $(FUZZ_PVE_EXECS) -fuzzminimizetime 0 || exit 1; done

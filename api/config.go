@@ -29,6 +29,9 @@ type Config struct {
 	Guests map[ID]*Guest
 	// IDs lists every guest in ascending order.
 	IDs []ID
+	// Warnings are what the load found doubtful but not wrong, such as an
+	// unknown field close to a known one; every verb prints them.
+	Warnings []Problem
 }
 
 // Guest returns the guest with the given ID, or nil.

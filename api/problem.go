@@ -12,6 +12,9 @@ type Problem struct {
 	Guest string
 	Field string
 	Msg   string
+	// Warning marks a problem that does not stop a load (an unknown field
+	// close to a known one) unless the caller is strict.
+	Warning bool `json:"warning,omitempty"`
 }
 
 func (p Problem) String() string {
@@ -32,6 +35,9 @@ func (p Problem) String() string {
 		fmt.Fprintf(&b, ": field %s", p.Field)
 	}
 	b.WriteString(": ")
+	if p.Warning {
+		b.WriteString("warning: ")
+	}
 	b.WriteString(p.Msg)
 	return b.String()
 }
@@ -40,6 +46,8 @@ func (p Problem) String() string {
 // cannot fix it: the files must change.
 type InvalidError struct {
 	Problems []Problem
+	// Warnings found in the same load, shown with the problems.
+	Warnings []Problem
 }
 
 func (e *InvalidError) Error() string {

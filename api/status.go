@@ -16,6 +16,9 @@ const (
 	PhaseFailed Phase = "Failed"
 	// PhaseOrphaned: the guest is no longer in the files; phoenix leaves it alone.
 	PhaseOrphaned Phase = "Orphaned"
+	// PhaseUnknown: the recorded status could not be read (a corrupt file);
+	// only status shows it, and the next successful write replaces it.
+	PhaseUnknown Phase = "Unknown"
 )
 
 // ConditionReady is the condition type that summarises a guest's state.

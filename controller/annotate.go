@@ -52,11 +52,17 @@ func annotateFile(file string, guests []*api.Guest, token string) error {
 		return fmt.Errorf("lock %s: %w", file, err)
 	}
 	defer unlock()
-	fi, err := os.Stat(file)
+	// A symlinked config file is written through to its target: renaming
+	// the new content over the link would replace the link with a copy.
+	target, err := filepath.EvalSymlinks(file)
 	if err != nil {
 		return err
 	}
-	data, err := os.ReadFile(file)
+	fi, err := os.Stat(target)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(target)
 	if err != nil {
 		return err
 	}
@@ -69,8 +75,8 @@ func annotateFile(file string, guests []*api.Guest, token string) error {
 			return fmt.Errorf("%s: guest %s: set %s: %w", file, g.ID, api.ConvergeAnnotation, err)
 		}
 	}
-	if err := fsutil.WriteFile(file, data, fi.Mode().Perm()); err != nil {
-		return fmt.Errorf("write %s: %w", file, err)
+	if err := fsutil.WriteFile(target, data, fi.Mode().Perm()); err != nil {
+		return fmt.Errorf("write %s: %w", target, err)
 	}
 
 	return nil

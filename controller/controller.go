@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,9 +22,10 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
-	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
 	"github.com/phoenix-hypervisor/phoenix/internal/desired"
+	"github.com/phoenix-hypervisor/phoenix/internal/httpguard"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/leader"
 	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
@@ -61,8 +63,10 @@ type Controller struct {
 	loads *desired.Loader
 
 	mu sync.Mutex
-	// removed holds the guests that left the files (Orphaned or to prune).
-	removed map[api.ID]api.Kind
+	// removed holds the guests that left the files (Orphaned or to prune),
+	// removedAt when each was first seen gone (the start of --prune-grace).
+	removed   map[api.ID]api.Kind
+	removedAt map[api.ID]time.Time
 	// initial holds the keys of the first full sync that have not been
 	// reconciled once yet; nil before the first valid load.
 	initial map[api.ID]bool
@@ -73,6 +77,13 @@ type Controller struct {
 
 	ready    atomic.Bool
 	stopping atomic.Bool
+
+	// elector is set by ElectLeader; nil runs without leader election.
+	elector *leader.Elector
+	// standby is true while an electing controller does not lead.
+	standby atomic.Bool
+	// term is the leadership this controller holds, when electing.
+	term atomic.Pointer[leader.Term]
 }
 
 // New builds a controller from its dependencies: the host it drives, the
@@ -98,6 +109,7 @@ func New(opts Options, host hypervisor.Host, store StatusStore, log logr.Logger,
 		book:      book,
 		locks:     &lock.Keyed[api.ID]{},
 		removed:   map[api.ID]api.Kind{},
+		removedAt: map[api.ID]time.Time{},
 		loads:     desired.NewLoader(),
 	}
 	if c.metrics, err = metrics.New(reg, allKinds, allPhases, book.counts); err != nil {
@@ -108,6 +120,11 @@ func New(opts Options, host hypervisor.Host, store StatusStore, log logr.Logger,
 		return nil, fmt.Errorf("register workqueue metrics: %w", err)
 	}
 	wqp.Init(QueueName)
+	if opts.LeaderElect {
+		if c.elector, err = c.newElector(); err != nil {
+			return nil, &plan.UsageError{Msg: err.Error()}
+		}
+	}
 	// Per-guest exponential backoff, capped by an overall token bucket so
 	// that a host-wide outage does not turn into a retry storm.
 	limiter := workqueue.NewTypedMaxOfRateLimiter(
@@ -120,6 +137,10 @@ func New(opts Options, host hypervisor.Host, store StatusStore, log logr.Logger,
 	})
 	return c, nil
 }
+
+// AllowedHosts are the names besides IP addresses and localhost that the
+// listener accepts as Host (--ui-allowed-host).
+func (c *Controller) AllowedHosts() []string { return c.opts.AllowedHosts }
 
 // Addr is the address the metrics listener is bound to, once Run listens.
 func (c *Controller) Addr() string {
@@ -154,43 +175,71 @@ func (c *Controller) Handle(pattern string, handler http.Handler) {
 // in-flight reconciles ShutdownTimeout to finish, cancels the rest, and
 // returns nil. It fails at once (a *statelock.HeldError) when another
 // controller runs on the state dir.
+//
+// With leader election (Options.LeaderElect) it first stands by: it serves
+// HTTP and loads the files, but takes the state dir's lock and reconciles
+// only once it holds the leader lock. When a renewal of that lock fails it
+// stops at once, cancelling in-flight reconciles, and returns an error
+// wrapping leader.ErrLost.
 func (c *Controller) Run(ctx context.Context) error {
-	lock, err := statelock.AcquireController(ctx, c.opts.StateDir, c.configDir, func() {
-		c.log.Info("Waiting for running phoenix commands to finish", "lock", statelock.Path(c.opts.StateDir))
-	})
+	var (
+		w    *watcher
+		srv  *http.Server
+		term *leader.Term
+		err  error
+	)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watchDone := make(chan struct{})
+	stopServing := func() {
+		stopWatch()
+		if w != nil {
+			<-watchDone
+		}
+		if srv != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = srv.Shutdown(sctx)
+			cancel()
+		}
+	}
+	if c.elector != nil {
+		c.standby.Store(true)
+		if w, srv, err = c.watchAndServe(watchCtx, watchDone); err != nil {
+			return err
+		}
+		go c.pollFiles(w, c.opts.LeaderRenew)(watchCtx)
+		if term, err = c.standBy(ctx, w); term == nil {
+			stopServing()
+			return err
+		}
+		defer func() {
+			c.metrics.Leader.Set(0)
+			if err := term.Release(); err != nil {
+				c.log.Error(err, "Cannot release the leader lock; a standby takes over once it expires")
+			}
+		}()
+	}
+	lock, err := c.acquireStateLock(ctx, term)
 	if err != nil {
+		stopServing()
 		if ctx.Err() != nil {
 			return nil
 		}
 		return fmt.Errorf("cannot start the controller: %w", err)
 	}
 	defer lock.Release()
-
-	w, err := newWatcher(c.log, c.opts.Debounce)
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", c.configDir, err)
+	if w == nil {
+		if w, srv, err = c.watchAndServe(watchCtx, watchDone); err != nil {
+			return err
+		}
 	}
-	// The config dir must be watchable; the folders of core_paths targets
-	// elsewhere are watched when they can be.
-	if err := w.watchFiles([]string{filepath.Join(c.configDir, api.LXCFile)}); err != nil {
-		w.fsw.Close()
-		return fmt.Errorf("watch %s: %w", c.configDir, err)
-	}
-
-	srv, err := c.serve()
-	if err != nil {
-		w.fsw.Close()
-		return err
-	}
+	c.term.Store(term)
+	c.standby.Store(false)
+	c.metrics.Leader.Set(1)
+	c.metrics.LeaderTransitions.Inc()
 	c.log.Info("Starting controller", "configDir", c.configDir, "stateDir", c.opts.StateDir,
 		"workers", c.opts.Workers, "resync", c.opts.Resync.String(), "prune", c.opts.Prune, "pid", os.Getpid())
 
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	watchDone := make(chan struct{})
-	go func() {
-		defer close(watchDone)
-		w.run(watchCtx)
-	}()
 	// Work runs on its own context so that a stop signal does not cut
 	// in-flight steps short before ShutdownTimeout.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -213,10 +262,16 @@ func (c *Controller) Run(ctx context.Context) error {
 		defer t.Stop()
 		resync = t.C
 	}
+	var lost <-chan struct{}
+	if term != nil {
+		lost = term.Lost()
+	}
 loop:
 	for {
 		select {
 		case <-ctx.Done():
+			break loop
+		case <-lost:
 			break loop
 		case <-w.reload:
 			c.reload(w)
@@ -225,7 +280,16 @@ loop:
 		}
 	}
 
-	c.log.Info("Shutting down; no new work is taken", "inFlightGrace", c.opts.ShutdownTimeout.String())
+	grace := c.opts.ShutdownTimeout
+	if term != nil && term.Err() != nil {
+		// Another controller may lead as soon as the lock expires: stop
+		// now rather than race it.
+		c.metrics.Leader.Set(0)
+		c.log.Error(term.Err(), "Lost the leader lock; cancelling in-flight reconciles and exiting")
+		grace = 0
+	} else {
+		c.log.Info("Shutting down; no new work is taken", "inFlightGrace", grace.String())
+	}
 	c.stopping.Store(true)
 	stopWatch()
 	<-watchDone
@@ -235,22 +299,46 @@ loop:
 		wg.Wait()
 		close(done)
 	}()
-	grace := time.NewTimer(c.opts.ShutdownTimeout)
+	timer := time.NewTimer(grace)
 	select {
 	case <-done:
-	case <-grace.C:
+	case <-timer.C:
 		c.log.Info("Cancelling in-flight reconciles")
 		cancelWork()
 		<-done
 	}
-	grace.Stop()
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = srv.Shutdown(sctx)
-		cancel()
+	timer.Stop()
+	stopServing()
+	if term != nil && term.Err() != nil {
+		return fmt.Errorf("stopped leading: %w", term.Err())
 	}
 	c.log.Info("Controller stopped")
 	return nil
+}
+
+// watchAndServe starts watching the config dir (until ctx ends; done is
+// closed then) and the HTTP listener.
+func (c *Controller) watchAndServe(ctx context.Context, done chan struct{}) (*watcher, *http.Server, error) {
+	w, err := newWatcher(c.log, c.opts.Debounce)
+	if err != nil {
+		return nil, nil, fmt.Errorf("watch %s: %w", c.configDir, err)
+	}
+	// The config dir must be watchable; the folders of core_paths targets
+	// elsewhere are watched when they can be.
+	if err := w.watchFiles([]string{filepath.Join(c.configDir, api.LXCFile)}); err != nil {
+		w.fsw.Close()
+		return nil, nil, fmt.Errorf("watch %s: %w", c.configDir, err)
+	}
+	srv, err := c.serve()
+	if err != nil {
+		w.fsw.Close()
+		return nil, nil, err
+	}
+	go func() {
+		defer close(done)
+		w.run(ctx)
+	}()
+	return w, srv, nil
 }
 
 // serve starts the HTTP listener, when one is configured.
@@ -263,11 +351,15 @@ func (c *Controller) serve() (*http.Server, error) {
 		return nil, fmt.Errorf("--metrics-addr %s: %w", c.opts.MetricsAddr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if c.standby.Load() {
+			c.standbyReady(w)
+			return
+		}
 		if !c.ready.Load() {
 			http.Error(w, "not ready: the first full sync has not finished", http.StatusServiceUnavailable)
 			return
@@ -275,18 +367,20 @@ func (c *Controller) serve() (*http.Server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	if c.opts.PProf {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	c.mu.Lock()
 	for _, rt := range c.routes {
 		mux.Handle(rt.pattern, rt.handler)
 	}
 	c.mu.Unlock()
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Every route, the status page's included, gets the Host check: the
+	// metrics and pprof are as much worth reading through DNS rebinding.
+	srv := httpguard.NewServer(httpguard.Guard(mux, c.opts.AllowedHosts))
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			c.log.Error(err, "Metrics listener failed")
@@ -321,6 +415,17 @@ func (c *Controller) reload(w *watcher) {
 	}
 	t0 := time.Now()
 	cfg, err := c.loads.Load(c.configDir)
+	if err == nil && c.opts.Strict {
+		err = desired.Strict(cfg)
+	}
+	if err == nil {
+		if missing := missingFiles(c.cfg.Load(), cfg); len(missing) > 0 {
+			// A file that vanished (an editor's save, a ConfigMap swap, a
+			// mount gone) is not "no guests": nothing of it may be
+			// orphaned or pruned on its account.
+			err = fmt.Errorf("%s missing; to remove every guest of a file, leave it with an empty list instead", strings.Join(missing, " and "))
+		}
+	}
 	hits, misses := c.loads.Stats()
 	c.log.V(1).Info("Config read", "duration", time.Since(t0).String(), "guestsUnchanged", hits, "guestsChecked", misses)
 	if err != nil {
@@ -336,8 +441,17 @@ func (c *Controller) reload(w *watcher) {
 		}
 		return
 	}
+	for _, w := range cfg.Warnings {
+		c.log.Info("Warning: "+w.Msg+" (an error with --strict)", "file", w.File, "guest", w.Guest, "field", w.Field)
+	}
 	c.metrics.ConfigValid.Set(1)
 	c.metrics.ConfigReloads.WithLabelValues(metrics.ResultSuccess).Inc()
+	if c.standby.Load() {
+		// A standby only checks the files; it loads them for real, and
+		// diffs against the host's state, when it starts leading.
+		c.log.V(1).Info("Config valid; standing by", "guests", len(cfg.IDs))
+		return
+	}
 	if p, ok := c.host.(hypervisor.Placer); ok {
 		// A multi-node backend (pve-api) places new guests by their node
 		// field: it must see the state the next reconciles act on.
@@ -347,16 +461,29 @@ func (c *Controller) reload(w *watcher) {
 	d := diff(prev, cfg)
 
 	c.mu.Lock()
+	now := time.Now()
 	for id, kind := range d.removed {
-		c.removed[id] = kind
+		c.markRemoved(id, kind, now)
 	}
 	for _, id := range d.added {
 		delete(c.removed, id)
+		delete(c.removedAt, id)
 	}
 	first := c.initial == nil
 	c.mu.Unlock()
 
 	keys := d.enqueue()
+	if c.opts.Prune && !first {
+		// Guests already gone are looked at again: a prune --prune-max held
+		// back may be allowed now that fewer are waiting.
+		c.mu.Lock()
+		for id := range c.removed {
+			if _, just := d.removed[id]; !just {
+				keys = append(keys, id)
+			}
+		}
+		c.mu.Unlock()
+	}
 	if first {
 		keys = append(keys, c.seed(cfg)...)
 	} else {
@@ -411,6 +538,7 @@ func (c *Controller) seed(cfg *api.Config) []api.ID {
 		return nil
 	}
 	var gone []api.ID
+	now := time.Now()
 	for _, id := range ids {
 		if cfg.Guest(id) != nil {
 			continue
@@ -419,9 +547,14 @@ func (c *Controller) seed(cfg *api.Config) []api.ID {
 		if err != nil || st.Kind == "" {
 			continue
 		}
+		if (st.Kind == api.KindLXC && cfg.LXCPath == "") || (st.Kind == api.KindVM && cfg.VMPath == "") {
+			// The file its kind lives in is not there: unknown, not gone.
+			c.log.Info("Recorded guest's file is missing; leaving it alone", "guest", id, "kind", st.Kind)
+			continue
+		}
 		c.book.set(id, st.Kind, st.Phase)
 		c.mu.Lock()
-		c.removed[id] = st.Kind
+		c.markRemoved(id, st.Kind, now)
 		c.mu.Unlock()
 		gone = append(gone, id)
 	}
@@ -503,6 +636,13 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	if c.stopping.Load() {
 		return false
 	}
+	if t := c.term.Load(); t != nil && !t.Fresh() {
+		// This process stalled long enough for the leader lock to expire:
+		// another controller may lead now. Act only once a renewal
+		// confirms the lock (or stop when it fails).
+		c.queue.AddAfter(id, time.Second)
+		return true
+	}
 	start := time.Now()
 	kind, err := c.reconcileSafely(ctx, id)
 	if ctx.Err() != nil {
@@ -534,4 +674,29 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	}
 	c.initialDone(id)
 	return true
+}
+
+// markRemoved records a guest that left the files; the grace before a
+// prune runs from the first time it was seen gone. c.mu is held.
+func (c *Controller) markRemoved(id api.ID, kind api.Kind, now time.Time) {
+	c.removed[id] = kind
+	if _, ok := c.removedAt[id]; !ok {
+		c.removedAt[id] = now
+	}
+}
+
+// missingFiles names the guest files the previous valid state was read
+// from that the new one lacks.
+func missingFiles(prev, next *api.Config) []string {
+	if prev == nil {
+		return nil
+	}
+	var out []string
+	if prev.LXCPath != "" && next.LXCPath == "" {
+		out = append(out, prev.LXCPath)
+	}
+	if prev.VMPath != "" && next.VMPath == "" {
+		out = append(out, prev.VMPath)
+	}
+	return out
 }

@@ -282,7 +282,7 @@ func TestController_removedGuest(t *testing.T) {
 	r.shutdown()
 
 	// A restart with --prune finds the orphan in the status files.
-	r2 := l.start(func(o *controller.Options) { o.Prune = true }, nil)
+	r2 := l.start(func(o *controller.Options) { o.Prune, o.PruneGrace = true, 0 }, nil)
 	r2.waitReady()
 	waitFor(t, "956 destroyed", func() (bool, string) {
 		_, ok := l.guest(api.KindLXC, 956)

@@ -44,12 +44,35 @@ type Options struct {
 	// ShutdownTimeout is how long in-flight reconciles may run on after a
 	// stop signal before their context is cancelled.
 	ShutdownTimeout time.Duration
+	// AllowedHosts are names, besides IP addresses and localhost, that
+	// requests to the listener may carry as Host (a reverse proxy's).
+	AllowedHosts []string
+	// Strict refuses a desired state with warnings (an unknown field close
+	// to a known one) as if it were invalid.
+	Strict bool
+	// PruneGrace is how long a guest must be absent from a present, valid
+	// file before --prune destroys it.
+	PruneGrace time.Duration
+	// PruneMax bounds how many guests one pass may prune; 0 is no bound.
+	PruneMax int
 	// PProf serves net/http/pprof on the metrics listener.
 	PProf bool
 	// LogFormat is text or json.
 	LogFormat string
 	// Verbosity is the logr V level shown (-v N).
 	Verbosity int
+
+	// LeaderElect makes the controller stand by until it holds the leader
+	// lock (see package leader); only the leader reconciles.
+	LeaderElect bool
+	// LeaderRenew is how often the lock is tried and, once held, renewed.
+	LeaderRenew time.Duration
+	// LeaderLease is how long the state dir's lock file stays held
+	// without a renewal; the pmxcfs lock's lifetime is pmxcfs' own 120 s.
+	LeaderLease time.Duration
+	// PVEEtc is where pmxcfs is mounted: with a priv folder there the
+	// leader lock is the cluster-wide pmxcfs lock.
+	PVEEtc string
 }
 
 // DefaultOptions are the flag defaults.
@@ -66,6 +89,11 @@ func DefaultOptions() Options {
 		RetryBurst:      100,
 		ShutdownTimeout: 30 * time.Second,
 		LogFormat:       "text",
+		LeaderRenew:     10 * time.Second,
+		LeaderLease:     30 * time.Second,
+		PVEEtc:          "/etc/pve",
+		PruneGrace:      5 * time.Minute,
+		PruneMax:        1,
 	}
 }
 
@@ -80,8 +108,16 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.RetryBaseDelay, "retry-base-delay", o.RetryBaseDelay, "first delay before a failed guest is reconciled again (doubles on each failure)")
 	fs.DurationVar(&o.RetryMaxDelay, "retry-max-delay", o.RetryMaxDelay, "longest delay between retries of a failing guest")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "on SIGINT/SIGTERM, how long in-flight reconciles may finish before they are cancelled")
+	fs.StringArrayVar(&o.AllowedHosts, "ui-allowed-host", o.AllowedHosts, "a name besides IP addresses and localhost that requests may carry as Host (a reverse proxy's); repeatable")
+	fs.BoolVar(&o.Strict, "strict", o.Strict, "refuse a desired state with warnings (an unknown field close to a known one) as invalid")
+	fs.DurationVar(&o.PruneGrace, "prune-grace", o.PruneGrace, "with --prune: how long a guest must be absent from a present, valid file before it is destroyed")
+	fs.IntVar(&o.PruneMax, "prune-max", o.PruneMax, "with --prune: the most guests one pass destroys (0: no bound)")
 	fs.BoolVar(&o.PProf, "pprof", o.PProf, "serve net/http/pprof under /debug/pprof/ on the metrics address")
 	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "log format: text or json")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "run as one of several controllers on one config: reconcile only while holding the leader lock (pmxcfs' cluster-wide lock when <pve-etc>/priv exists, else a lock file in the state dir), stand by otherwise")
+	fs.DurationVar(&o.LeaderRenew, "leader-renew", o.LeaderRenew, "with --leader-elect: how often the leader lock is tried and renewed (under half its lifetime)")
+	fs.DurationVar(&o.LeaderLease, "leader-lease", o.LeaderLease, "with --leader-elect and the state dir's lock file: how long a leader that stopped renewing keeps the lock (pmxcfs' lifetime is a fixed 120s)")
+	fs.StringVar(&o.PVEEtc, "pve-etc", o.PVEEtc, "with --leader-elect: where pmxcfs is mounted")
 	fs.IntVarP(&o.Verbosity, "v", "v", o.Verbosity, "log verbosity: 0 (changes and errors), 1 (every reconcile and action), 2 (steps and watch events)")
 }
 
@@ -100,10 +136,18 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--retry-base-delay %s, --retry-max-delay %s: want 0 < base <= max", o.RetryBaseDelay, o.RetryMaxDelay)
 	case o.ShutdownTimeout < 0:
 		return fmt.Errorf("--shutdown-timeout %s: want 0 or more", o.ShutdownTimeout)
+	case o.PruneGrace < 0:
+		return fmt.Errorf("--prune-grace %s: want 0 or more", o.PruneGrace)
+	case o.PruneMax < 0:
+		return fmt.Errorf("--prune-max %d: want 0 (no bound) or more", o.PruneMax)
 	case o.Verbosity < 0:
 		return fmt.Errorf("-v %d: want 0 or more", o.Verbosity)
 	case o.LogFormat != "text" && o.LogFormat != "json":
 		return fmt.Errorf("--log-format %q: want text or json", o.LogFormat)
+	case o.LeaderElect && (o.LeaderRenew <= 0 || o.LeaderLease <= 0):
+		// How renew relates to the lifetime depends on the lock in use
+		// (pmxcfs' is fixed): leader.NewElector checks that.
+		return fmt.Errorf("--leader-renew %s, --leader-lease %s: want both more than 0", o.LeaderRenew, o.LeaderLease)
 	case o.ConfigDir == "" || o.StateDir == "":
 		return fmt.Errorf("config dir and state dir must be set")
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
@@ -47,6 +48,11 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 	if err != nil {
 		log.Error(err, "Unreadable status; treating the guest as never applied")
 		st = &api.Status{ID: id.String(), Kind: g.Kind, Phase: api.PhasePending}
+	}
+	if st.Kind != "" && st.Kind != g.Kind {
+		if err := c.refuseKindMove(ctx, log, g, st.Kind); err != nil {
+			return g.Kind, err
+		}
 	}
 	// Existence only: a guest that needs no work costs no config read.
 	_, exists, err := hypervisor.Probe(ctx, c.host, g.Kind, id)
@@ -204,14 +210,20 @@ func (c *Controller) reconcileRemoved(ctx context.Context, id api.ID) (api.Kind,
 		forget()
 		log.Info("Guest left the files and is gone from the host; dropped its status")
 		return kind, nil
-	case c.opts.Prune:
+	case c.opts.Prune && c.pruneAllowed(log, id):
 		runner := &reconcilers.Runner{Workflows: c.flows, Status: c.store}
 		a := &plan.Action{ID: id, Kind: kind, Action: plan.ActDelete, Reason: plan.ReasonTarget}
+		log.Info("Pruning guest removed from the files", "absentFor", c.absentFor(id).Round(time.Second).String())
 		r := runner.Run(ctx, a, func(s plan.StepResult) { (&observer{c: c, log: log}).StepDone(a, s) })
 		if r.Err != nil {
+			c.metrics.PrunesTotal.WithLabelValues(metrics.ResultError).Inc()
 			return kind, r.Err
 		}
+		c.metrics.PrunesTotal.WithLabelValues(metrics.ResultSuccess).Inc()
 		forget()
+		c.mu.Lock()
+		delete(c.removedAt, id)
+		c.mu.Unlock()
 		log.Info("Pruned guest removed from the files")
 		return kind, nil
 	}
@@ -284,4 +296,71 @@ func (o *observer) ActionDone(a *plan.Action, r plan.ActionResult) {
 	}
 	o.log.V(1).Info("Action done", "action", a.Action, "id", a.ID, "reason", a.Reason, "result", r.Result,
 		"duration", r.Duration.Round(time.Millisecond).String())
+}
+
+// absentFor is how long a removed guest has been gone from the files.
+func (c *Controller) absentFor(id api.ID) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.removedAt[id]
+	if !ok {
+		return 0
+	}
+	return time.Since(at)
+}
+
+// pruneAllowed reports whether --prune may destroy id now: it has been gone
+// from a present, valid file for --prune-grace, and no more guests are
+// waiting to be pruned than --prune-max (a file emptied by accident must
+// not take every guest with it). When not, the guest is marked Orphaned
+// like without --prune and, within the grace, queued again for its end.
+func (c *Controller) pruneAllowed(log logr.Logger, id api.ID) bool {
+	if wait := c.opts.PruneGrace - c.absentFor(id); wait > 0 {
+		log.Info("Guest left the files; pruning it once the grace has passed", "in", wait.Round(time.Second).String())
+		c.queue.AddAfter(id, wait)
+		return false
+	}
+	c.mu.Lock()
+	n := len(c.removed)
+	c.mu.Unlock()
+	if c.opts.PruneMax > 0 && n > c.opts.PruneMax {
+		c.metrics.PrunesTotal.WithLabelValues(metrics.ResultRefused).Inc()
+		log.Error(fmt.Errorf("%d guests left the files, more than --prune-max %d", n, c.opts.PruneMax),
+			"Not pruning; check the files, then raise --prune-max (0: no bound) to prune them all")
+		return false
+	}
+	return true
+}
+
+// refuseKindMove stops a guest ID that moved between the LXC and the VM
+// file while the host still has the guest of the old kind: acting on it
+// would destroy one guest to build another under its ID. The status keeps
+// the old kind, so the refusal holds until the ID moves back or the old
+// guest is gone.
+func (c *Controller) refuseKindMove(ctx context.Context, log logr.Logger, g *api.Guest, was api.Kind) error {
+	_, exists, err := hypervisor.Exists(ctx, c.host, was, g.ID)
+	if err != nil {
+		return fmt.Errorf("look up %s %s: %w", was, g.ID, err)
+	}
+	if !exists {
+		return nil
+	}
+	msg := fmt.Sprintf("guest %s moved from the %s file to the %s file, but the host has it as %s; phoenix does not replace a guest by one of another kind: move it back, or destroy the %s first (%s destroy %s)", g.ID, was, g.Kind, was, was, tool(was), g.ID)
+	now := time.Now().UTC()
+	if _, err := c.store.Update(g.ID, was, func(s *api.Status) {
+		s.Phase = api.PhaseFailed
+		s.LastError = msg
+		s.SetReady("False", api.ReasonFailed, msg, now)
+	}); err != nil {
+		return err
+	}
+	log.Error(errors.New(msg), "Refusing a guest that changed kind")
+	return &api.InvalidError{Problems: []api.Problem{{File: g.File, Guest: g.ID.String(), Msg: msg}}}
+}
+
+func tool(k api.Kind) string {
+	if k == api.KindVM {
+		return "qm"
+	}
+	return "pct"
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,10 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 )
+
+// rewatchInterval is how often a folder that could not be watched (gone)
+// is tried again.
+const rewatchInterval = time.Second
 
 // watcher turns file system events on the config files into reload
 // requests. It watches folders, not files: editors save by writing a new
@@ -46,15 +51,31 @@ func newWatcher(log logr.Logger, debounce time.Duration) (*watcher, error) {
 }
 
 // watchFiles makes the watcher react to exactly these files, adding a
-// watch on each one's folder.
+// watch on each one's folder. A file that is a symlink is followed too: its
+// target's folder is watched as well, so an edit of the target reaches the
+// controller. A folder that does not exist (deleted, not mounted yet) is
+// retried by run until it can be watched.
 func (w *watcher) watchFiles(paths []string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	targets := make(map[string]bool, len(paths))
-	var errs []error
 	for _, p := range paths {
 		p = filepath.Clean(p)
 		targets[p] = true
+		if real, err := filepath.EvalSymlinks(p); err == nil && real != p {
+			targets[filepath.Clean(real)] = true
+		}
+	}
+	w.targets = targets
+	_, err := w.addDirsLocked()
+	return err
+}
+
+// addDirsLocked adds a watch on every target's folder not watched yet and
+// reports whether one was added. w.mu is held.
+func (w *watcher) addDirsLocked() (added bool, err error) {
+	var errs []error
+	for p := range w.targets {
 		dir := filepath.Dir(p)
 		if w.dirs[dir] {
 			continue
@@ -64,15 +85,35 @@ func (w *watcher) watchFiles(paths []string) error {
 			continue
 		}
 		w.dirs[dir] = true
+		added = true
 	}
-	w.targets = targets
-	return errors.Join(errs...)
+	return added, errors.Join(errs...)
 }
 
-func (w *watcher) relevant(name string) bool {
+// relevant reports whether an event concerns the config: a target file,
+// Kubernetes's "..data" symlink that a ConfigMap update swaps, or a
+// watched folder itself (deleted or moved away: its watch is gone).
+func (w *watcher) relevant(ev fsnotify.Event) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.targets[filepath.Clean(name)]
+	name := filepath.Clean(ev.Name)
+	if w.dirs[name] && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 {
+		delete(w.dirs, name)
+		return true
+	}
+	if w.targets[name] {
+		return true
+	}
+	return strings.HasPrefix(filepath.Base(name), "..data") && w.dirs[filepath.Dir(name)]
+}
+
+// rewatch retries the folders that could not be watched (a config folder
+// deleted and made again); true when one came back.
+func (w *watcher) rewatch() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	added, _ := w.addDirsLocked()
+	return added
 }
 
 func (w *watcher) request() {
@@ -90,6 +131,8 @@ func (w *watcher) run(ctx context.Context) {
 	defer w.fsw.Close()
 	timer := w.clock.NewTimer(time.Hour)
 	timer.Stop()
+	retry := time.NewTicker(rewatchInterval)
+	defer retry.Stop()
 	var first time.Time
 	pending := false
 	fire := func() {
@@ -107,7 +150,7 @@ func (w *watcher) run(ctx context.Context) {
 			}
 			// Chmod alone changes no content (touch, chmod, some
 			// editors' metadata updates).
-			if ev.Op == fsnotify.Chmod || !w.relevant(ev.Name) {
+			if ev.Op == fsnotify.Chmod || !w.relevant(ev) {
 				continue
 			}
 			w.log.V(2).Info("Config file event", "file", ev.Name, "op", ev.Op.String())
@@ -123,6 +166,11 @@ func (w *watcher) run(ctx context.Context) {
 			timer.Reset(wait)
 		case <-timer.C():
 			if pending {
+				fire()
+			}
+		case <-retry.C:
+			if w.rewatch() {
+				w.log.Info("Watching the config folder again; reloading")
 				fire()
 			}
 		case err, ok := <-w.fsw.Errors:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
@@ -279,15 +280,11 @@ func LXCConfig(g *api.Guest) map[string]string {
 	}
 	// A key given more than once (lxc.mount.entry, lxc.cgroup2.devices.allow)
 	// keeps every value, one per line, as in the container's config file.
+	// Entries are "lxc.key=value" or "lxc.key:value" (validated on load);
+	// lxc.cap.keep's comma list is one line per capability.
 	for _, opt := range s.LXCOptions {
-		// "key=value", or the config file's own "key: value" (the old
-		// files have both, and "lxc.mount.auto:sys:rw").
-		sep := "="
-		if i, j := strings.IndexByte(opt, '='), strings.IndexByte(opt, ':'); i < 0 || (j >= 0 && j < i) {
-			sep = ":"
-		}
-		if k, v, ok := strings.Cut(opt, sep); ok {
-			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		for _, kv := range desired.LXCOptionLines(opt) {
+			k, v := kv[0], kv[1]
 			if prev, dup := c[k]; dup && k != "lxc.apparmor.profile" {
 				v = prev + "\n" + v
 			}

@@ -2,6 +2,7 @@ package reconcilers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -141,10 +142,18 @@ func (r *Runner) create(ctx context.Context, a *plan.Action, report func(plan.St
 		st.Phase = api.PhaseProvisioning
 		st.SetReady("False", api.ReasonProgressing, "running the create workflow", r.now())
 	}
+	var werr error
 	if w, ok := r.Status.(noSyncWriter); ok {
-		_, _ = w.UpdateNoSync(g.ID, g.Kind, provisioning)
+		if _, err := w.UpdateNoSync(g.ID, g.Kind, provisioning); err != nil {
+			werr = fmt.Errorf("save status of %s %s: %w", g.Kind, g.ID, err)
+		}
 	} else {
-		r.record(g, provisioning)
+		werr = r.record(g, provisioning)
+	}
+	if werr != nil {
+		// Nothing was done yet: better not to start than to build a
+		// guest whose status then lies.
+		return plan.ActionResult{Result: plan.ResultFailed, Err: werr}
 	}
 	steps, err := r.Workflows.Apply(ctx, r.Config, g, report)
 	records := make([]api.StepRecord, len(steps))
@@ -156,33 +165,41 @@ func (r *Runner) create(ctx context.Context, a *plan.Action, report func(plan.St
 	}
 	now := r.now()
 	if err != nil {
-		r.record(g, func(st *api.Status) {
+		if werr := r.record(g, func(st *api.Status) {
 			st.Phase = api.PhaseFailed
 			st.LastError = err.Error()
 			st.LastSteps = records
 			st.SetReady("False", api.ReasonFailed, err.Error(), now)
-		})
+		}); werr != nil {
+			err = errors.Join(err, werr)
+		}
 		return plan.ActionResult{Result: plan.ResultFailed, Steps: steps, Err: err}
 	}
-	r.record(g, func(st *api.Status) {
+	if err := r.record(g, func(st *api.Status) {
 		st.Phase = api.PhaseReady
 		st.ObservedSpecHash = g.Hash
 		st.LastAppliedAt = &now
 		st.LastError = ""
 		st.LastSteps = records
 		st.SetReady("True", api.ReasonSucceeded, "create workflow finished", now)
-	})
+	}); err != nil {
+		// The host has the guest, but nothing says so: a run reported as
+		// a success would leave "Ready" unsaved and the next run blind.
+		return plan.ActionResult{Result: plan.ResultFailed, Steps: steps, Err: err}
+	}
 	return plan.ActionResult{Result: plan.ResultOK, Steps: steps}
 }
 
-// record updates a status; a status that cannot be written is not a reason
-// to fail work already done on the host, so the error is dropped here and
-// surfaces on the next read.
-func (r *Runner) record(g *api.Guest, fn func(*api.Status)) {
+// record updates a status. A status that cannot be saved fails the action:
+// phoenix never reports a step done whose record is missing.
+func (r *Runner) record(g *api.Guest, fn func(*api.Status)) error {
 	if r.Status == nil {
-		return
+		return nil
 	}
-	_, _ = r.Status.Update(g.ID, g.Kind, fn)
+	if _, err := r.Status.Update(g.ID, g.Kind, fn); err != nil {
+		return fmt.Errorf("save status of %s %s: %w", g.Kind, g.ID, err)
+	}
+	return nil
 }
 
 // UpToDate reports whether a create action is no longer needed because

@@ -45,7 +45,7 @@ var dashboardPanels = []string{
 	"Reconcile rate by kind", "Reconcile error ratio by kind", "Reconcile duration p50/p90/p99",
 	"Step duration by step", "Guests by phase", "Config validity", "Config reloads",
 	"Workqueue depth", "Workqueue queue latency", "Workqueue retries", "Longest running processor",
-	"Converges triggered", "Process memory", "Process CPU", "Guests drifted on the host",
+	"Converges triggered", "Process memory", "Process CPU", "Guests drifted on the host", "Leader", "Leader transitions",
 }
 
 // prometheusOwn are series Prometheus writes itself, so no /metrics has

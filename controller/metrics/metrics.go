@@ -46,10 +46,22 @@ type Metrics struct {
 	ConfigReloads *prometheus.CounterVec
 	// ConvergeTotal counts full-chain converges started by a new token.
 	ConvergeTotal prometheus.Counter
+	// Leader is 1 while this controller leads (reconciles), 0 while it
+	// stands by.
+	Leader prometheus.Gauge
+	// LeaderTransitions counts the times this controller became the
+	// leader.
+	LeaderTransitions prometheus.Counter
+	// PrunesTotal counts guests destroyed by --prune, by result: success,
+	// error, or refused (more left the files at once than --prune-max).
+	PrunesTotal *prometheus.CounterVec
 	// DriftedGuests is the number of guests, by kind, whose host config
 	// differs from the desired state they were last applied with.
 	DriftedGuests *prometheus.GaugeVec
 }
+
+// ResultRefused is the prune result of a guest --prune-max kept.
+const ResultRefused = "refused"
 
 // New creates the phoenix_* metrics and registers them with reg, along with
 // a phoenix_guests collector that asks guests for the current counts at each
@@ -83,12 +95,27 @@ func New(reg prometheus.Registerer, kinds, phases []string, guests func() map[[2
 			Name: "phoenix_converge_total",
 			Help: "Total number of full-chain converges started by a new converge.phoenix.io/requestedAt token.",
 		}),
+		Leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "phoenix_leader",
+			Help: "Whether this controller is the leader and reconciles (1) or stands by (0).",
+		}),
+		LeaderTransitions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "phoenix_leader_transitions_total",
+			Help: "Total number of times this controller became the leader.",
+		}),
+		PrunesTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phoenix_prunes_total",
+			Help: "Total number of guests --prune destroyed (success), failed to destroy (error) or kept because more left the files at once than --prune-max (refused).",
+		}, []string{"result"}),
 		DriftedGuests: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "phoenix_drifted_guests",
 			Help: "Number of guests, by kind, whose config on the host differs from the desired state they were last applied with (condition Drifted).",
 		}, []string{"kind"}),
 	}
 	// Series that exist from the start, so that rates are 0, not absent.
+	for _, r := range []string{ResultSuccess, ResultError, ResultRefused} {
+		m.PrunesTotal.WithLabelValues(r)
+	}
 	for _, k := range kinds {
 		m.ReconcileTotal.WithLabelValues(k, ResultSuccess)
 		m.ReconcileTotal.WithLabelValues(k, ResultError)
@@ -103,7 +130,7 @@ func New(reg prometheus.Registerer, kinds, phases []string, guests func() map[[2
 		kinds: kinds, phases: phases, count: guests,
 	}
 	for _, c := range []prometheus.Collector{m.ReconcileTotal, m.ReconcileDuration, m.StepDuration,
-		m.ConfigValid, m.ConfigReloads, m.ConvergeTotal, m.DriftedGuests, gc} {
+		m.ConfigValid, m.ConfigReloads, m.ConvergeTotal, m.Leader, m.LeaderTransitions, m.PrunesTotal, m.DriftedGuests, gc} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

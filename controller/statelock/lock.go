@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
@@ -56,10 +57,10 @@ type Lock struct {
 func Path(stateDir string) string { return filepath.Join(stateDir, FileName) }
 
 func open(stateDir string) (*os.File, error) {
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+	if err := fsutil.MkdirPrivate(stateDir); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	return os.OpenFile(Path(stateDir), os.O_CREATE|os.O_RDWR, 0o600)
+	return fsutil.OpenNoFollow(Path(stateDir), os.O_CREATE|os.O_RDWR, 0o600)
 }
 
 // AcquireController takes the lock for a controller watching configDir and

@@ -21,6 +21,8 @@ import (
 
 // app is one run of the CLI.
 type app struct {
+	// ctx ends on SIGINT/SIGTERM; loading stops with it.
+	ctx    context.Context
 	opts   options
 	stdout io.Writer
 	stderr io.Writer
@@ -36,10 +38,20 @@ func (a *app) loadConfig(verb string) (*api.Config, error) {
 	if err := a.opts.validate(); err != nil {
 		return nil, err
 	}
-	cfg, err := desired.Load(a.opts.ConfigDir)
+	ctx := a.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cfg, err := desired.LoadContext(ctx, a.opts.ConfigDir)
+	if err == nil && a.opts.Strict {
+		err = desired.Strict(cfg)
+	}
 	if err != nil {
 		a.fail(verb, err)
 		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(a.stderr, "phoenix: %s\n", w)
 	}
 	return cfg, nil
 }
@@ -51,6 +63,9 @@ func (a *app) fail(verb string, err error) {
 	a.reported = true
 	if inv, ok := err.(*api.InvalidError); ok {
 		for _, p := range inv.Problems {
+			fmt.Fprintf(a.stderr, "phoenix: %s\n", p)
+		}
+		for _, p := range inv.Warnings {
 			fmt.Fprintf(a.stderr, "phoenix: %s\n", p)
 		}
 	} else {
@@ -82,8 +97,10 @@ func (a *app) open(cfg *api.Config) (*env, error) {
 			return nil, err
 		}
 	}
-	st, err := status.NewStore(filepath.Join(a.opts.StateDir, "status"))
-	if err != nil {
+	var st *status.Store
+	if dir := filepath.Join(a.opts.StateDir, "status"); a.opts.readOnly || a.opts.DryRun {
+		st = status.NewReadOnlyStore(dir)
+	} else if st, err = status.NewStore(dir); err != nil {
 		return nil, err
 	}
 	flows := reconcilers.NewWorkflows(host, a.opts.scripts())

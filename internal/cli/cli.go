@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 	"github.com/phoenix-hypervisor/phoenix/internal/version"
 )
@@ -46,7 +47,7 @@ func Command(stdout, stderr io.Writer) *cobra.Command {
 // Run runs phoenix with args (without the program name) and returns the
 // exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	app := &app{stdout: stdout, stderr: stderr}
+	app := &app{ctx: ctx, stdout: stdout, stderr: stderr}
 	root := app.rootCommand()
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -72,7 +73,7 @@ func exitCode(err error) int {
 	}
 	var inv *api.InvalidError
 	var use *plan.UsageError
-	if errors.As(err, &inv) || errors.As(err, &use) {
+	if errors.As(err, &inv) || errors.As(err, &use) || errors.Is(err, fsutil.ErrUnsafe) {
 		return ExitUsage
 	}
 	// cobra's own errors (unknown verb or flag, wrong arguments) are usage.

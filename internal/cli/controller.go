@@ -10,6 +10,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/controller"
 	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
 	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
+	"github.com/phoenix-hypervisor/phoenix/internal/httpguard"
 	"github.com/phoenix-hypervisor/phoenix/internal/status"
 	"github.com/phoenix-hypervisor/phoenix/internal/ui"
 )
@@ -64,6 +65,9 @@ token in <state-dir>/ui-token) a converge button.`,
 			c, err := controller.New(copts, host, st, log, metrics.NewRegistry())
 			if err != nil {
 				return err
+			}
+			if allowConverge && copts.MetricsAddr != "" && !httpguard.Loopback(copts.MetricsAddr) {
+				log.Info("WARNING: --ui-allow-converge on a non-loopback address: anyone who can reach it and holds the token can converge guests; prefer 127.0.0.1 behind a reverse proxy", "addr", copts.MetricsAddr)
 			}
 			if err := a.mountStatusPage(cmd.Context(), c, host, st, allowConverge); err != nil {
 				return err

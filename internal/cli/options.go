@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
 	"github.com/phoenix-hypervisor/phoenix/internal/status"
@@ -36,6 +38,11 @@ type options struct {
 	DryRun      bool
 	NoColor     bool
 	pve         pveFlags
+	// readOnly is set for verbs that must write nothing (status,
+	// --dry-run): the state dir is checked, never created.
+	readOnly bool
+	// Strict turns load warnings into errors.
+	Strict bool
 	// WaitLock is how long a verb that changes guests waits for a running
 	// controller to release the state dir (see handoff.go).
 	WaitLock time.Duration
@@ -129,9 +136,19 @@ type env struct {
 	stateDir string
 }
 
-// stateDirReady creates the state dir with owner-only permissions.
+// stateDirReady creates the state dir with owner-only permissions, or for
+// a read-only verb only checks it. Either way a state dir another user
+// could turn against phoenix (a symlink, someone else's, writable by group
+// or others) is refused as a usage error.
 func (o *options) stateDirReady() error {
-	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+	check := fsutil.MkdirPrivate
+	if o.readOnly || o.DryRun {
+		check = fsutil.CheckDir
+	}
+	if err := check(o.StateDir); err != nil {
+		if errors.Is(err, fsutil.ErrUnsafe) {
+			return &exitError{code: ExitUsage, err: err}
+		}
 		return fmt.Errorf("state dir: %w", err)
 	}
 	return nil
@@ -160,7 +177,13 @@ func (o *options) newHost(notice io.Writer) (hypervisor.Host, error) {
 		if o.Backend == "auto" || o.Backend == "" {
 			fmt.Fprintf(notice, "phoenix: no Proxmox host here (no /etc/pve or pct); using the simulated host in %s\n", dir)
 		}
-		return sim.New(sim.Options{Dir: dir, Latency: o.SimLatency, FailRate: o.SimFailRate, Seed: o.SimSeed})
+		sopts := sim.Options{Dir: dir, Latency: o.SimLatency, FailRate: o.SimFailRate, Seed: o.SimSeed}
+		if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) && (o.readOnly || o.DryRun) {
+			// A read-only verb creates nothing: no simulated node yet is
+			// an empty one, opened in a throwaway folder.
+			return emptySim(sopts)
+		}
+		return sim.New(sopts)
 	case "pve":
 		return newPVE(o)
 	case "pve-api":
@@ -168,4 +191,26 @@ func (o *options) newHost(notice io.Writer) (hypervisor.Host, error) {
 	default:
 		return nil, usageErr("--backend %q: want auto, sim, pve or pve-api", o.Backend)
 	}
+}
+
+// throwawaySim is a simulated node in a temp folder removed on Close.
+type throwawaySim struct{ *sim.Sim }
+
+func (t throwawaySim) Close() error {
+	err := t.Sim.Close()
+	return errors.Join(err, os.RemoveAll(t.Sim.Dir()))
+}
+
+func emptySim(opts sim.Options) (hypervisor.Host, error) {
+	dir, err := os.MkdirTemp("", "phoenix-sim-")
+	if err != nil {
+		return nil, err
+	}
+	opts.Dir = dir
+	s, err := sim.New(opts)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return throwawaySim{s}, nil
 }

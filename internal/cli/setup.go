@@ -189,8 +189,10 @@ type setupDoc struct {
 
 func (a *app) runSetup(ctx context.Context, runner hypervisor.SetupRunner, steps []setupStep, force bool) error {
 	dir := filepath.Join(a.opts.StateDir, "setup")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+	if !a.opts.DryRun {
+		if _, err := fsutil.SubdirPrivate(a.opts.StateDir, "setup"); err != nil {
+			return err
+		}
 	}
 	doc := setupDoc{ResultDoc: plan.ResultDoc{Verb: "setup", Targets: []string{}, DryRun: a.opts.DryRun, OK: true, Actions: []plan.ActionDoc{}}}
 	t0 := time.Now()

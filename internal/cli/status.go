@@ -33,6 +33,7 @@ whether the files still say what was last applied ("current") or changed since
 ("out of date": phoenix diff shows how, phoenix converge applies it). With one
 ID and -o json it prints one object; otherwise a JSON array.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			a.opts.readOnly = true
 			e, targets, err := a.prepare("status", args)
 			if err != nil {
 				return err
@@ -106,7 +107,8 @@ ID and -o json it prints one object; otherwise a JSON array.`,
 func (a *app) view(cmd *cobra.Command, e *env, kind api.Kind, id api.ID) (StatusView, error) {
 	st, err := e.status.Get(id, kind)
 	if err != nil {
-		return StatusView{}, err
+		// One unreadable record hides that guest's history, not the rest.
+		st = &api.Status{ID: id.String(), Kind: kind, Phase: api.PhaseUnknown, LastError: err.Error()}
 	}
 	if st.Kind == "" {
 		st.Kind = kind

@@ -38,7 +38,7 @@ func (handOffConverger) RequestConverge(_ context.Context, g *api.Guest) (string
 // allowConverge it reads (or creates) the bearer token in the state dir
 // first and refuses to start on a token file others can read.
 func (a *app) mountStatusPage(ctx context.Context, c *controller.Controller, host hypervisor.Host, st *status.Store, allowConverge bool) error {
-	opts := ui.Options{AllowConverge: allowConverge}
+	opts := ui.Options{AllowConverge: allowConverge, AllowedHosts: c.AllowedHosts()}
 	var conv ui.Converger
 	if allowConverge {
 		token, path, err := ui.LoadOrCreateToken(a.opts.StateDir)

@@ -9,7 +9,7 @@ import (
 )
 
 func (a *app) validateCommand() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Load and check every configuration file; report every problem found (exit 0 or 2)",
 		Args:  cobra.NoArgs,
@@ -19,7 +19,7 @@ func (a *app) validateCommand() *cobra.Command {
 				return err
 			}
 			if a.opts.Output == "json" {
-				return a.writeJSON(map[string]any{"valid": true, "guests": len(cfg.IDs), "problems": []api.Problem{}})
+				return a.writeJSON(map[string]any{"valid": true, "guests": len(cfg.IDs), "problems": []api.Problem{}, "warnings": append([]api.Problem{}, cfg.Warnings...)})
 			}
 			lxc, vm := 0, 0
 			for _, id := range cfg.IDs {
@@ -33,4 +33,6 @@ func (a *app) validateCommand() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&a.opts.Strict, "strict", false, "treat warnings (an unknown field close to a known one) as errors")
+	return cmd
 }

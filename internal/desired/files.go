@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -211,11 +210,17 @@ func (c *loading) step(ps *problems, st fileStep) {
 // problems and guests are replayed (the guests themselves, which nothing
 // changes after loading).
 func (c *loading) loadFile(ps *problems, path string, setPath *string, parse func(*problems, string, []byte)) int {
-	data, err := os.ReadFile(path)
+	data, err := c.read(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0
 	}
+	if c.ctx.Err() != nil {
+		return 1
+	}
 	if err != nil {
+		// Its guests are unknown, not absent: references to them are not
+		// reported, and a controller must not take them for deleted.
+		c.unreadable = true
 		ps.add(path, "", "", "read: %v", err)
 		return 1
 	}
@@ -256,6 +261,10 @@ func (c *loading) loadFile(ps *problems, path string, setPath *string, parse fun
 }
 
 func (p *pending) check(path string, sch schemaChecker) {
+	if exactGuest(&p.ps, path, p.name, p.own) {
+		p.bad = true
+		return
+	}
 	// For a VM the fast path checks the effective object, vm_defaults
 	// applied: it holds every member of the VM's own object unchanged, so
 	// passing the strict check there passes the schema check of its own.

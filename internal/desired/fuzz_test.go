@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
@@ -119,4 +120,73 @@ func checkTopological(t *testing.T, c *api.Config) {
 			}
 		}
 	}
+}
+
+// FuzzValues puts arbitrary strings into the fields that reach Proxmox
+// (property strings, config lines, argv). Whatever loads must be safe to
+// write there: no line break, CR, NUL or ESC anywhere, no ',', '=', ';',
+// quote or space in a property-string field, lxc_options only as keys on
+// Proxmox's list, pct_options only as known features.
+func FuzzValues(f *testing.F) {
+	for i, v := range []string{"local-lvm", "vmbr0", "eth0", "/data", "nesting=1", "lxc.apparmor.profile=unconfined",
+		"lxc.mount.auto:sys:rw", "lxc.cap.keep=sys_admin,mknod", "a,b=c", "x\ny", "gateway", "0, 1", "golden", "10.0.0.5/24"} {
+		f.Add(uint8(i), v)
+	}
+	base, err := os.ReadFile("../../testdata/small/" + api.LXCFile)
+	if err != nil {
+		f.Fatal(err)
+	}
+	vm, _ := os.ReadFile("../../testdata/small/" + api.VMFile)
+	dir := f.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, api.VMFile), vm, 0o600); err != nil {
+		f.Fatal(err)
+	}
+	fields := []string{"storage_pool", "network_config.bridge", "network_config.name", "volumes.0.pool",
+		"volumes.0.mount_point", "pct_options", "lxc_options", "name", "gpu_assignment", "template_snapshot_name",
+		"network_config.ip", "network_config.gw", "mac_address", "apparmor_profile", "template", "node"}
+	f.Fuzz(func(t *testing.T, which uint8, v string) {
+		field := fields[int(which)%len(fields)]
+		var val any = v
+		if field == "pct_options" || field == "lxc_options" {
+			val = []any{v}
+		}
+		lxc := mutate(t, base, "lxc_configs", "953", func(g map[string]any) {
+			if field == "template_snapshot_name" {
+				delete(g, "clone_from_ctid") // a template source must not be a dependency
+				g["template"] = "local:vztmpl/x.tar.zst"
+			}
+			setPath(g, field, val)
+		})
+		if err := os.WriteFile(filepath.Join(dir, api.LXCFile), lxc, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(dir)
+		if err != nil {
+			return
+		}
+		if what := badChars(v); what != "" {
+			t.Fatalf("%s = %q loaded although it holds %s", field, v, what)
+		}
+		switch field {
+		case "storage_pool", "network_config.bridge", "network_config.name", "volumes.0.pool", "volumes.0.mount_point", "name", "template_snapshot_name", "node", "apparmor_profile", "template":
+			if strings.ContainsAny(v, ",=;\"' \t") {
+				t.Fatalf("%s = %q loaded with a property-string separator", field, v)
+			}
+		case "pct_options":
+			if featureProblem(v) != "" || strings.Contains(v, ",") {
+				t.Fatalf("pct_options %q loaded", v)
+			}
+		case "lxc_options":
+			lines := LXCOptionLines(v)
+			if len(lines) == 0 {
+				t.Fatalf("lxc_options %q loaded but gives no config line", v)
+			}
+			for _, kv := range lines {
+				if _, _, msg, warn := checkLXCOption(kv[0] + "=" + kv[1]); msg != "" && !warn {
+					t.Fatalf("lxc_options %q loaded, line %q = %q: %s", v, kv[0], kv[1], msg)
+				}
+			}
+		}
+		_ = cfg
+	})
 }

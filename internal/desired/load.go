@@ -2,6 +2,7 @@ package desired
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 )
 
 // Load reads the desired state from dir and validates it. It returns an
@@ -27,11 +29,14 @@ import (
 // names exists: the reference lab's core_paths point at the old tool's
 // absolute install paths, which must not stop the same files from loading
 // from another folder.
-func Load(dir string) (*api.Config, error) { return load(dir, nil) }
+func Load(dir string) (*api.Config, error) { return load(context.Background(), dir, nil) }
 
-func load(dir string, cache *Loader) (*api.Config, error) {
+// LoadContext is Load that stops reading when ctx ends (a signal).
+func LoadContext(ctx context.Context, dir string) (*api.Config, error) { return load(ctx, dir, nil) }
+
+func load(ctx context.Context, dir string, cache *Loader) (*api.Config, error) {
 	var ps problems
-	c := &loading{Config: &api.Config{Dir: dir, Guests: map[api.ID]*api.Guest{}}, cache: cache}
+	c := &loading{Config: &api.Config{Dir: dir, Guests: map[api.ID]*api.Guest{}}, cache: cache, ctx: ctx}
 	if cache != nil {
 		c.used = make(map[[32]byte]*cached, len(cache.prev))
 		c.usedFiles = map[string]*fileMemo{}
@@ -45,7 +50,7 @@ func load(dir string, cache *Loader) (*api.Config, error) {
 	lxcPath := filepath.Join(dir, api.LXCFile)
 	vmPath := filepath.Join(dir, api.VMFile)
 	hvPath := filepath.Join(dir, api.HypervisorFile)
-	if data, err := os.ReadFile(hvPath); err == nil {
+	if data, err := c.read(hvPath); err == nil {
 		c.HypervisorPath = hvPath
 		if top, ok := parseFile(&ps, hvPath, data); ok {
 			c.Hypervisor = top
@@ -53,6 +58,8 @@ func load(dir string, cache *Loader) (*api.Config, error) {
 			lxcPath = corePath(c.Hypervisor, hvPath, "lxc_config_file", lxcPath)
 			vmPath = corePath(c.Hypervisor, hvPath, "vm_config_file", vmPath)
 		}
+	} else if ctx.Err() != nil {
+		return nil, err
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		ps.add(hvPath, "", "", "read: %v", err)
 	}
@@ -69,14 +76,19 @@ func load(dir string, cache *Loader) (*api.Config, error) {
 	files := 0
 	files += c.loadLXC(&ps, lxcPath)
 	files += c.loadVM(&ps, vmPath)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("load %s: %w", dir, err)
+	}
 	if files == 0 && len(ps) == 0 {
 		ps.add(dir, "", "", "no %s or %s in this folder (set --config-dir or PHOENIX_CONFIG_DIR)", api.LXCFile, api.VMFile)
 	}
 	c.index()
 	validateGuests(&ps, c)
-	if len(ps) > 0 {
-		return nil, &api.InvalidError{Problems: ps}
+	errs, warns := ps.split()
+	if len(errs) > 0 {
+		return nil, &api.InvalidError{Problems: errs, Warnings: warns}
 	}
+	c.Warnings = warns
 	return c.Config, nil
 }
 
@@ -101,6 +113,10 @@ func corePath(hv map[string]json.RawMessage, hvPath, key, def string) string {
 // parseFile checks that data is one UTF-8 JSON object and returns its
 // top-level members. It reports problems itself and returns false on failure.
 func parseFile(ps *problems, path string, data []byte) (map[string]json.RawMessage, bool) {
+	if msg := encodingProblem(data); msg != "" {
+		ps.add(path, "", "", "%s", msg)
+		return nil, false
+	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		ps.add(path, "", "", "file is empty; want a JSON object")
 		return nil, false
@@ -137,10 +153,23 @@ func parseFile(ps *problems, path string, data []byte) (map[string]json.RawMessa
 		ps.add(path, "", "", "top level: want a JSON object, got %s", rawType(trimmed))
 		return nil, false
 	}
-	entries, _ := objectEntries(trimmed)
+	entries, dups := objectEntries(trimmed)
+	for _, k := range dups {
+		ps.add(path, "", k, "key %q is given twice at the top level; keep one", k)
+	}
 	top := make(map[string]json.RawMessage, len(entries))
 	for _, e := range entries {
 		top[e.key] = e.raw
+		// The guests are checked one by one as they are loaded (and
+		// remembered by a Loader); everything else is checked here.
+		switch e.key {
+		case "lxc_configs", "vms":
+			continue
+		case "vm_defaults":
+			exactGuest(ps, path, "vm_defaults", e.raw)
+			continue
+		}
+		scanValue(ps, path, "", e.key, e.raw)
 	}
 	return top, true
 }
@@ -236,4 +265,26 @@ func appendCompact(dst, src []byte) []byte {
 		}
 	}
 	return append(dst, src[start:]...)
+}
+
+// read reads one config file: a regular file of at most
+// fsutil.MaxConfigSize bytes, so that a FIFO, a device or an endless file
+// is an error at once rather than a hang.
+func (c *loading) read(path string) ([]byte, error) {
+	return fsutil.ReadRegular(c.ctx, path, fsutil.MaxConfigSize)
+}
+
+// Strict turns the warnings of a loaded config into an *api.InvalidError,
+// for validate --strict and controller --strict; nil when there are none.
+func Strict(cfg *api.Config) error {
+	if len(cfg.Warnings) == 0 {
+		return nil
+	}
+	ps := make([]api.Problem, len(cfg.Warnings))
+	for i, w := range cfg.Warnings {
+		w.Warning = false
+		w.Msg += " (an error under --strict)"
+		ps[i] = w
+	}
+	return &api.InvalidError{Problems: ps}
 }

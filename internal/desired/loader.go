@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"context"
 	"crypto/sha256"
 	"sync"
 
@@ -49,9 +50,14 @@ func NewLoader() *Loader { return &Loader{} }
 // did not change since the loader's last load are not checked, decoded or
 // hashed again. The result is the one Load gives.
 func (l *Loader) Load(dir string) (*api.Config, error) {
+	return l.LoadContext(context.Background(), dir)
+}
+
+// LoadContext is Load that stops reading when ctx ends.
+func (l *Loader) LoadContext(ctx context.Context, dir string) (*api.Config, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return load(dir, l)
+	return load(ctx, dir, l)
 }
 
 // Stats reports how many guests the last load found in the cache and how

@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"context"
 	"sort"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
@@ -10,6 +11,8 @@ import (
 // bookkeeping that only the loader needs.
 type loading struct {
 	*api.Config
+
+	ctx context.Context
 
 	// unreadable is set when a guest file could not be parsed: its guests
 	// are unknown, so references to them are not reported as unknown too.

@@ -2,7 +2,6 @@ package desired
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -114,7 +113,7 @@ func TestNewFieldsRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {
 			dir := t.TempDir()
-			writeFile(t, dir, api.LXCFile, `{"lxc_configs":{"200":{"name":"a","template":"t.tar.zst",`+tt.name+`}}}`)
+			writeFile(t, filepath.Join(dir, api.LXCFile), `{"lxc_configs":{"200":{"name":"a","template":"t.tar.zst",`+tt.name+`}}}`)
 			_, err := Load(dir)
 			ie, ok := err.(*api.InvalidError)
 			if !ok {
@@ -127,12 +126,5 @@ func TestNewFieldsRefused(t *testing.T) {
 			}
 			t.Errorf("no problem for guest %s field %s; got %v", tt.guest, tt.field, err)
 		})
-	}
-}
-
-func writeFile(t *testing.T, dir, name, body string) {
-	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }

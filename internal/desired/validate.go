@@ -19,9 +19,12 @@ func validateGuests(ps *problems, c *loading) {
 		}
 		validateRefs(ps, c, g)
 		validateNetwork(ps, g)
+		validateAddresses(ps, g)
+		validateValues(ps, c, g)
 		validateScripts(ps, g)
 		validateMounts(ps, g)
 	}
+	validateUnique(ps, c)
 	for _, cyc := range c.Cycles() {
 		parts := make([]string, len(cyc))
 		for i, id := range cyc {
@@ -126,8 +129,13 @@ func validateNetwork(ps *problems, g *api.Guest) {
 	}
 	if m := g.Spec.MACAddress; m != "" {
 		hw, err := net.ParseMAC(m)
-		if err != nil || len(hw) != 6 || strings.Count(m, ":") != 5 {
+		switch {
+		case err != nil || len(hw) != 6 || strings.Count(m, ":") != 5:
 			ps.add(g.File, gid, "mac_address", "%q is not a MAC address (like 52:54:00:12:34:56)", m)
+		case hw[0]&1 != 0:
+			ps.add(g.File, gid, "mac_address", "%q is a multicast address; a guest needs a unicast MAC (even first byte)", m)
+		case string(hw) == "\x00\x00\x00\x00\x00\x00":
+			ps.add(g.File, gid, "mac_address", "%q is the all-zero MAC", m)
 		}
 	}
 }
@@ -199,18 +207,6 @@ func validateMounts(ps *problems, g *api.Guest) {
 // and nothing a mount option or fstab line would misread.
 func cleanAbs(p string) bool {
 	return p != "" && filepath.IsAbs(p) && filepath.Clean(p) == p && !strings.ContainsAny(p, " \t\n\r,\x00\\")
-}
-
-func hostnameOK(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, c := range h {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return h[0] != '-' && h[0] != '.'
 }
 
 // safeName reports whether a script name stays inside its folder.

@@ -1,4 +1,6 @@
-// Package fsutil writes files so that a reader never sees half of one: the
-// state and status files phoenix shares between processes, and that a crash
-// must not corrupt.
+// Package fsutil holds phoenix's file-system safety rules in one place:
+// writes that a reader never sees half of (temp file and rename), opens in
+// the state dir that never follow a symlink, the check that refuses a state
+// dir another user could turn against a root process, and bounded reads of
+// config files that a FIFO or a device cannot hang.
 package fsutil

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 )
 
@@ -30,6 +31,7 @@ type Store struct {
 	stripeOnce sync.Once
 	stripeErr  error
 	stripes    [stripeCount]*os.File
+	readOnly   bool
 	dirSync    groupSync
 }
 
@@ -37,11 +39,19 @@ const stripeCount = 32
 
 // NewStore opens the status folder, creating it (0700) when needed.
 func NewStore(dir string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Join(dir, tmpDir), 0o700); err != nil {
+	if err := fsutil.MkdirPrivate(dir); err != nil {
+		return nil, fmt.Errorf("status folder: %w", err)
+	}
+	if _, err := fsutil.SubdirPrivate(dir, tmpDir); err != nil {
 		return nil, fmt.Errorf("status folder: %w", err)
 	}
 	return &Store{dir: dir}, nil
 }
+
+// NewReadOnlyStore opens the status folder for reading only: it creates
+// nothing (a missing folder reads as no statuses) and Update fails. For
+// status and --dry-run, which must work on a read-only state dir.
+func NewReadOnlyStore(dir string) *Store { return &Store{dir: dir, readOnly: true} }
 
 // tmpDir is the subfolder new status files are written in before they are
 // renamed into place: creating a file in a folder of 10,000 costs more
@@ -57,7 +67,7 @@ func (s *Store) path(id api.ID) string { return filepath.Join(s.dir, id.String()
 // Get returns the recorded status of a guest; a guest never applied gets a
 // Pending status.
 func (s *Store) Get(id api.ID, kind api.Kind) (*api.Status, error) {
-	data, err := os.ReadFile(s.path(id))
+	data, err := fsutil.ReadFileNoFollow(s.path(id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return &api.Status{ID: id.String(), Kind: kind, Phase: api.PhasePending}, nil
 	}
@@ -88,6 +98,9 @@ func (s *Store) UpdateNoSync(id api.ID, kind api.Kind, fn func(*api.Status)) (*a
 }
 
 func (s *Store) update(id api.ID, kind api.Kind, fn func(*api.Status), durable bool) (*api.Status, error) {
+	if s.readOnly {
+		return nil, fmt.Errorf("write status of %s: the status store is open read-only", id)
+	}
 	unlock, err := s.lock(id)
 	if err != nil {
 		return nil, err
@@ -165,12 +178,13 @@ func (s *Store) lock(id api.ID) (func(), error) {
 }
 
 func (s *Store) openStripes() {
-	dir := filepath.Join(s.dir, ".locks")
-	if s.stripeErr = os.MkdirAll(dir, 0o700); s.stripeErr != nil {
+	dir, err := fsutil.SubdirPrivate(s.dir, ".locks")
+	if err != nil {
+		s.stripeErr = err
 		return
 	}
 	for i := range s.stripes {
-		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(i)), os.O_CREATE|os.O_RDWR, 0o600)
+		f, err := fsutil.OpenNoFollow(filepath.Join(dir, strconv.Itoa(i)), os.O_CREATE|os.O_RDWR, 0o600)
 		if err != nil {
 			s.stripeErr = err
 			return
@@ -191,6 +205,9 @@ func (s *Store) Close() error {
 
 // Delete removes a guest's status file.
 func (s *Store) Delete(id api.ID) error {
+	if s.readOnly {
+		return fmt.Errorf("delete status of %s: the status store is open read-only", id)
+	}
 	err := os.Remove(s.path(id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -201,6 +218,9 @@ func (s *Store) Delete(id api.ID) error {
 // IDs lists the guests that have a status file, ascending.
 func (s *Store) IDs() ([]api.ID, error) {
 	entries, err := os.ReadDir(s.dir)
+	if s.readOnly && errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

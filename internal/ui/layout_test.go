@@ -373,3 +373,18 @@ func TestWriteSVG_embedLeavesStyleToThePage(t *testing.T) {
 		t.Errorf("embedded SVG carries a <style> or an XML declaration:\n%s", s[:min(len(s), 300)])
 	}
 }
+
+// A phase or kind read from a corrupt or planted status file is drawn as
+// text, never as markup.
+func TestRenderSVG_escapesEveryValue(t *testing.T) {
+	gr := ui.NewGraph(loadLab(t, exampleLab), nil)
+	gr.SetPhases(func(id api.ID, kind api.Kind) api.Phase { return `"><script>alert(1)</script>` })
+	gr.AddOrphan(970, `lxc"><script>alert(2)</script>`)
+	var buf bytes.Buffer
+	if err := ui.RenderSVG(&buf, gr); err != nil {
+		t.Fatal(err)
+	}
+	if s := buf.String(); strings.Contains(s, "<script") || !strings.Contains(s, "&lt;script&gt;") {
+		t.Errorf("hostile phase or kind not escaped:\n%.2000s", s)
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/httpguard"
 	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
@@ -43,6 +43,9 @@ type Options struct {
 	// Heartbeat is how often an idle event stream sends a comment, so that
 	// proxies keep it open (default 15s).
 	Heartbeat time.Duration
+	// AllowedHosts are names, besides IP addresses and localhost, that a
+	// request may carry as Host (--ui-allowed-host, for a reverse proxy).
+	AllowedHosts []string
 }
 
 // Handler serves the status page and its API. Build it with NewHandler.
@@ -112,7 +115,7 @@ func NewHandler(ctx context.Context, st State, conv Converger, opts Options) (*H
 // name was re-pointed at 127.0.0.1 (DNS rebinding) sends that name as Host;
 // without this check the page's data would be the attacker's to read.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !allowedHost(r.Host) {
+	if !httpguard.AllowedHost(r.Host, h.opts.AllowedHosts) {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("host %q refused: open the page by IP address (http://127.0.0.1:PORT/) or as localhost", r.Host))
 		return
 	}
@@ -120,15 +123,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("X-Frame-Options", "DENY")
 	h.mux.ServeHTTP(w, r)
-}
-
-func allowedHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	return strings.EqualFold(host, "localhost") || net.ParseIP(host) != nil
 }
 
 // GuestView is a guest as the API shows it: the fields of `phoenix status

@@ -131,7 +131,7 @@ func writeEdge(w *bufio.Writer, p Path) {
 		fmt.Fprintf(&d, "C%d,%d %d,%d %d,%d", a.X, mid, b.X, mid, b.X, b.Y)
 	}
 	fmt.Fprintf(w, `<path class="edge %s" data-from="%s" data-to="%s" d="%s" marker-end="url(#arrow-%s)"><title>%s %s %s</title></path>`+"\n",
-		class, p.From, p.To, d.String(), class, p.From, what, p.To)
+		class, esc(p.From), esc(p.To), d.String(), class, esc(p.From), what, esc(p.To))
 }
 
 // shape draws a guest's outline: a container is a box, a VM a stadium.
@@ -143,6 +143,10 @@ func shape(w *bufio.Writer, class string, b Box, dx, dy int, fill, stroke string
 	fmt.Fprintf(w, `<rect class="%s" x="%d" y="%d" width="%d" height="%d" rx="%d" fill="%s" stroke="%s"/>`, class, b.X+dx, b.Y+dy, b.W, b.H, rx, fill, stroke)
 }
 
+// esc escapes any value drawn into the SVG: phases and kinds come from
+// status files, which a corrupt or planted file can fill with markup.
+func esc(v any) string { return html.EscapeString(fmt.Sprint(v)) }
+
 func writeNode(w *bufio.Writer, b Box) {
 	classes := "node " + string(b.Kind)
 	if b.Template {
@@ -152,7 +156,7 @@ func writeNode(w *bufio.Writer, b Box) {
 	sub := subtitle(b.Node)
 	full := fullLabel(b.Node)
 	fmt.Fprintf(w, `<g class="%s phase-%s" id="guest-%s" data-id="%s" data-kind="%s" data-phase="%s" data-template="%t" tabindex="0" role="button" aria-label="%s">`,
-		classes, b.Phase, b.ID, b.ID, b.Kind, b.Phase, b.Template, html.EscapeString(full+", "+strings.ReplaceAll(sub, " · ", ", ")))
+		esc(classes), esc(b.Phase), esc(b.ID), esc(b.ID), esc(b.Kind), esc(b.Phase), b.Template, html.EscapeString(full+", "+strings.ReplaceAll(sub, " · ", ", ")))
 	fmt.Fprintf(w, "<title>%s</title>", html.EscapeString(full+" — "+sub))
 	if b.Template {
 		// A template is drawn as a stack: the thing clones are taken from.

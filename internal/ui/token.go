@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 )
 
 // TokenFile is the name, in the state dir, of the file holding the bearer
@@ -59,12 +61,12 @@ func createToken(path string) (string, string, error) {
 		return "", path, fmt.Errorf("ui token: %w", err)
 	}
 	token := hex.EncodeToString(buf)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := fsutil.MkdirPrivate(filepath.Dir(path)); err != nil {
 		return "", path, fmt.Errorf("ui token: %w", err)
 	}
 	// O_EXCL: never write through a file (or symlink) that appeared since
 	// the Lstat.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := fsutil.OpenNoFollow(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", path, fmt.Errorf("ui token: %w", err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/pveschema"
 )
 
 // Options configure a fake cluster.
@@ -34,6 +36,16 @@ type Options struct {
 	// NoAudit are guests the token lacks VM.Audit on: /cluster/resources
 	// leaves them out, as Proxmox does, and their own endpoints answer 403.
 	NoAudit []int
+	// Version is the Proxmox VE major version the cluster plays: its
+	// schema checks every parameter of create, config, clone, resize,
+	// snapshot and template, and /version reports it. Default 9.
+	Version pveschema.Version
+	// Storages are the storage IDs and their types (dir, nfs, zfspool,
+	// lvmthin, ...), which decide what snapshots and clones the volumes
+	// on them allow. Default local (dir), local-lvm (lvmthin) and
+	// local-zfs (zfspool). A volume on a storage not listed is not
+	// checked.
+	Storages map[string]string
 }
 
 // Guest is a guest as the fake cluster holds it.
@@ -195,6 +207,12 @@ func New(opts Options) *Cluster {
 	}
 	if opts.TaskDuration == 0 {
 		opts.TaskDuration = 5 * time.Millisecond
+	}
+	if opts.Version == 0 {
+		opts.Version = pveschema.PVE9
+	}
+	if opts.Storages == nil {
+		opts.Storages = map[string]string{"local": "dir", "local-lvm": "lvmthin", "local-zfs": "zfspool"}
 	}
 	if opts.ImportedDiskGB == 0 {
 		opts.ImportedDiskGB = 3

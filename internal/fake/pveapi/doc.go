@@ -53,10 +53,18 @@
 //
 // The token is compared, never logged or recorded.
 //
-// Parameters are checked only where the fake uses them (vmid, newid,
-// ostemplate, snapname, size; raw lxc.* keys are refused): it does not yet
-// check every create, set and clone parameter against Proxmox's schema,
-// which a schema validator of the API (pve-9-api.json) should do here.
-// It does not model storage contents or types, privileges other than the
-// above, HA, migration, pools, or the pending-changes queue of running VMs.
+// Every parameter of create, config, clone, resize, snapshot and template
+// is checked against Proxmox's own schema (internal/pveschema) of the
+// version the cluster plays (Options.Version, 8 or 9), and refused as
+// Proxmox's RESTHandler refuses it: HTTP 400 "Parameter verification
+// failed." with {"errors": {"<param>": "<reason>"}}, nothing changed.
+//
+// Storages have types (Options.Storages, also listed by /storage and
+// /nodes/{node}/storage): a snapshot, a linked clone or a full copy of a
+// snapshot that a volume's storage type cannot do fails as pve-storage
+// makes it fail, by the table of internal/pvestorage. Volumes on storages
+// not listed are not checked.
+//
+// It does not model storage contents, privileges other than the above, HA,
+// migration, pools, or the pending-changes queue of running VMs.
 package fakepveapi

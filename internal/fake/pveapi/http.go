@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/pvestorage"
 )
 
 // apiError is an error response: HTTP status, the message Proxmox puts in
@@ -187,9 +189,8 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	body := map[string]any{"data": nil}
 	if e.fields != nil {
 		body["errors"] = e.fields
-	} else {
-		body["message"] = e.msg + "\n"
 	}
+	body["message"] = e.msg + "\n"
 	b, _ := json.Marshal(body)
 	writeStatus(w, e.status, e.msg, b)
 }
@@ -218,7 +219,12 @@ func (c *Cluster) route(method string, seg []string, p params) (any, *apiError) 
 	defer c.mu.Unlock()
 	switch {
 	case method == "GET" && len(seg) == 1 && seg[0] == "version":
-		return map[string]any{"version": "8.2.4", "release": "8.2", "repoid": "fakepveapi"}, nil
+		if c.opts.Version == 8 {
+			return map[string]any{"version": "8.4.1", "release": "8.4", "repoid": "fakepveapi"}, nil
+		}
+		return map[string]any{"version": "9.0.3", "release": "9.0", "repoid": "fakepveapi"}, nil
+	case method == "GET" && len(seg) == 1 && seg[0] == "storage":
+		return c.storageList(""), nil
 	case method == "GET" && len(seg) == 1 && seg[0] == "nodes":
 		return c.listNodes(), nil
 	case method == "GET" && len(seg) == 2 && seg[0] == "cluster" && seg[1] == "status":
@@ -351,11 +357,17 @@ func (c *Cluster) routeNode(method, node string, seg []string, p params) (any, *
 		}
 		return st, nil
 	}
+	if len(seg) == 1 && seg[0] == "storage" && method == "GET" {
+		return c.storageList(node), nil
+	}
 	if len(seg) == 0 || (seg[0] != "lxc" && seg[0] != "qemu") {
 		return nil, errf(501, "Method '%s /nodes/%s/%s' not implemented", method, node, strings.Join(seg, "/"))
 	}
 	typ := seg[0]
 	if len(seg) == 1 && method == "POST" {
+		if e := c.checkSchema(schemaEndpoint(typ, "POST "), node, "", p); e != nil {
+			return nil, e
+		}
 		return c.create(node, typ, p)
 	}
 	if len(seg) < 2 {
@@ -364,6 +376,11 @@ func (c *Cluster) routeNode(method, node string, seg []string, p params) (any, *
 	vmid, err := strconv.Atoi(seg[1])
 	if err != nil {
 		return nil, badParam("vmid", "type check ('integer') failed - got '"+seg[1]+"'")
+	}
+	// Proxmox verifies the parameters before anything else.
+	op := method + " " + strings.Join(seg[2:], "/")
+	if e := c.checkSchema(schemaEndpoint(typ, op), node, seg[1], p); e != nil {
+		return nil, e
 	}
 	if slices.Contains(c.opts.NoAudit, vmid) {
 		return nil, errf(403, "Permission check failed (/vms/%d, VM.Audit)", vmid)
@@ -376,7 +393,9 @@ func (c *Cluster) routeNode(method, node string, seg []string, p params) (any, *
 		}
 		return nil, errf(500, "Configuration file 'nodes/%s/%s/%d.conf' does not exist", node, dir, vmid)
 	}
-	op := method + " " + strings.Join(seg[2:], "/")
+	if len(seg) == 5 && method == "GET" && seg[2] == "snapshot" && seg[4] == "config" {
+		return c.snapshotConfig(g, seg[3])
+	}
 	switch op {
 	case "GET status/current":
 		return c.statusCurrent(g), nil
@@ -650,6 +669,10 @@ func (c *Cluster) snapshot(g *Guest, p params) (any, *apiError) {
 	if e := c.locked(g); e != nil {
 		return nil, e
 	}
+	if key, storage, ok := c.lacks(g.Type, g.Config, pvestorage.Snapshot); ok {
+		// pve-storage's volume_has_feature says no for the volume.
+		return nil, errf(500, "snapshot feature is not available (%s on storage '%s')", key, storage)
+	}
 	if g.HasSnapshot(name) || name == "current" {
 		return nil, errf(500, "snapshot name '%s' already used", name)
 	}
@@ -736,6 +759,23 @@ func (c *Cluster) cloneGuest(src *Guest, p params) (any, *apiError) {
 			return nil, errf(500, "snapshot '%s' does not exist", snap)
 		}
 		cfg, raw = found.Config, found.Raw
+	}
+	full := !src.Template
+	if f, ok := p.s["full"]; ok {
+		full = f == "1"
+	}
+	if !full && !src.Template {
+		return nil, errf(500, "parameter 'full' must be set: linked clone is only possible from a template")
+	}
+	if !full {
+		if key, _, ok := c.lacks(src.Type, cfg, pvestorage.LinkedClone); ok {
+			return nil, errf(500, "Linked clone feature is not supported for drive '%s'", key)
+		}
+	}
+	if full && p.s["snapname"] != "" {
+		if key, _, ok := c.lacks(src.Type, cfg, pvestorage.CopySnapshot); ok {
+			return nil, errf(500, "Full clone feature is not supported for drive '%s'", key)
+		}
 	}
 	if target != src.Node {
 		for k, v := range cfg {

@@ -19,7 +19,7 @@ import (
 
 // killGrace is how long a command has between SIGTERM and SIGKILL once its
 // timeout expires: pct and qm clean up their own locks on SIGTERM.
-const killGrace = 5 * time.Second
+var killGrace = 5 * time.Second
 
 // maxBackoff caps the wait between lock retries.
 const maxBackoff = 30 * time.Second
@@ -84,6 +84,7 @@ func (e *CommandError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Output)
 	}
+	b.WriteString(unlockHint(e.Argv, e.Output))
 	return b.String()
 }
 
@@ -167,7 +168,7 @@ func (h *Host) runOnce(ctx context.Context, argv []string, o runOpts) (*result, 
 	cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
 	// pct and qm fork workers, and host scripts start whatever they like:
 	// the whole process group is signalled, not only the child.
-	killProcessGroup(cmd)
+	defer killProcessGroup(cmd)()
 	cmd.WaitDelay = killGrace
 	if o.stdin != nil {
 		cmd.Stdin = bytes.NewReader(o.stdin)

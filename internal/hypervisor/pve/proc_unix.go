@@ -7,23 +7,46 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 )
 
-// killProcessGroup makes cmd the leader of its own process group and, on
-// cancellation, sends SIGTERM to the whole group; exec's WaitDelay then
-// SIGKILLs the leader if it is still there.
-func killProcessGroup(cmd *exec.Cmd) {
+// killProcessGroup makes cmd the leader of its own process group. On
+// cancellation (a timeout) the whole group gets SIGTERM, and SIGKILL after
+// killGrace: exec's own WaitDelay would SIGKILL only the leader, leaving
+// the workers pct and qm fork (and whatever a host script started) running
+// with the guest's lock. The returned function, called once the command
+// was waited for, SIGKILLs whatever of a cancelled group is still there.
+func killProcessGroup(cmd *exec.Cmd) (reap func()) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var (
+		mu        sync.Mutex
+		cancelled bool
+		timer     *time.Timer
+	)
+	killGroup := func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.Cancel = func() error {
+		mu.Lock()
+		cancelled = true
+		timer = time.AfterFunc(killGrace, killGroup)
+		mu.Unlock()
 		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		if errors.Is(err, syscall.ESRCH) {
 			return os.ErrProcessDone
 		}
 		return err
+	}
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !cancelled {
+			return
+		}
+		timer.Stop()
+		killGroup()
 	}
 }
 

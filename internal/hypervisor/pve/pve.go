@@ -15,6 +15,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/pveschema"
+	"github.com/phoenix-hypervisor/phoenix/internal/pvestorage"
 )
 
 // Options configure the backend. The zero value drives the local host.
@@ -410,14 +411,14 @@ func (h *Host) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec h
 	types := h.storageTypes()
 	if !full {
 		for _, d := range disks {
-			if !supports(types[d.storage], kind, featLinkedClone) {
+			if !pvestorage.Supports(types[d.storage], kind, pvestorage.LinkedClone) {
 				full = true // the storage cannot share the template's disks
 			}
 		}
 	}
 	if full && spec.Snapshot != "" {
 		for _, d := range disks {
-			if t := types[d.storage]; !supports(t, kind, featCopySnapshot) {
+			if t := types[d.storage]; !pvestorage.Supports(t, kind, pvestorage.CopySnapshot) {
 				return fmt.Errorf("%s clone %s from %s: %s of %s %s is on storage %s (%s), which cannot make a full copy from snapshot %q; clone from a template or the current state instead",
 					name, dst, src, d.key, kind, src, d.storage, t, spec.Snapshot)
 			}
@@ -658,7 +659,7 @@ func (h *Host) Snapshot(ctx context.Context, kind api.Kind, id api.ID, name stri
 	}
 	types := h.storageTypes()
 	for _, d := range h.disks(kind, conf.Current) {
-		if t := types[d.storage]; !supports(t, kind, featSnapshot) {
+		if t := types[d.storage]; !pvestorage.Supports(t, kind, pvestorage.Snapshot) {
 			return fmt.Errorf("snapshot %s %s %q: %s is on storage %s (%s), which has no snapshots for %s guests; move it to a zfspool or lvmthin storage, or drop the snapshot from the plan",
 				kind, id, name, d.key, d.storage, t, kind)
 		}

@@ -657,7 +657,11 @@ func (h *Host) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec h
 	if spec.Snapshot != "" {
 		params["snapname"] = spec.Snapshot
 	}
-	if spec.Full {
+	full, err := h.cloneMode(ctx, kind, src, sloc, spec.Snapshot, spec.Full)
+	if err != nil {
+		return fail(err)
+	}
+	if full {
 		params["full"] = 1
 	}
 	if target != sloc.node {
@@ -801,8 +805,16 @@ func (h *Host) Destroy(ctx context.Context, kind api.Kind, id api.ID) error {
 	return h.guestWrite(ctx, kind, id, "destroy", http.MethodDelete, "?purge=1&destroy-unreferenced-disks=1", nil)
 }
 
-// Snapshot takes a snapshot.
+// Snapshot takes a snapshot, after checking that every volume's storage
+// can.
 func (h *Host) Snapshot(ctx context.Context, kind api.Kind, id api.ID, name string) error {
+	loc, err := h.locate(ctx, kind, id)
+	if err != nil {
+		return fmt.Errorf("%s %s: snapshot %s: %w", kind, id, name, err)
+	}
+	if err := h.checkSnapshot(ctx, kind, id, loc); err != nil {
+		return fmt.Errorf("%s %s: snapshot %s: %w", kind, id, name, err)
+	}
 	return h.guestWrite(ctx, kind, id, "snapshot "+name, http.MethodPost, "/snapshot", map[string]any{"snapname": name})
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 )
 
@@ -65,7 +66,7 @@ type entry struct {
 
 func openLog(dir string) (*stateLog, error) {
 	l := &stateLog{path: filepath.Join(dir, logName), lockPath: filepath.Join(dir, lockName)}
-	lf, err := os.OpenFile(l.lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	lf, err := fsutil.OpenNoFollow(l.lockPath, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +129,7 @@ func (l *stateLog) refresh() error {
 	}
 	ino := fi.Sys().(*syscall.Stat_t).Ino
 	if l.f == nil || ino != l.ino {
-		f, err := os.OpenFile(l.path, os.O_RDWR|os.O_APPEND, 0o600)
+		f, err := fsutil.OpenNoFollow(l.path, os.O_RDWR|os.O_APPEND, 0o600)
 		if err != nil {
 			return fmt.Errorf("sim state: %w", err)
 		}
@@ -184,7 +185,7 @@ func (l *stateLog) apply(line []byte) {
 }
 
 func (l *stateLog) create() (os.FileInfo, error) {
-	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
+	f, err := fsutil.OpenNoFollow(l.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -244,16 +245,9 @@ func (l *stateLog) compact() error {
 // No fsync: a killed process loses nothing, a power cut may, as with every
 // write of the sim.
 func writeReplace(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	// A random temp name (O_EXCL): a symlink planted at a fixed one would
+	// be followed.
+	return fsutil.WriteFileNoSync(path, data, 0o600)
 }
 
 // migrate turns the one-file-per-guest layout of earlier versions

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
@@ -47,14 +48,14 @@ var (
 
 // New opens (creating if needed) the simulated node in opts.Dir.
 func New(opts Options) (*Sim, error) {
-	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+	if err := fsutil.MkdirPrivate(opts.Dir); err != nil {
 		return nil, fmt.Errorf("sim state: %w", err)
 	}
 	state, err := openLog(opts.Dir)
 	if err != nil {
 		return nil, err
 	}
-	log, err := os.OpenFile(filepath.Join(opts.Dir, "ops.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	log, err := fsutil.OpenNoFollow(filepath.Join(opts.Dir, "ops.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		state.close()
 		return nil, fmt.Errorf("sim state: %w", err)

@@ -1,0 +1,258 @@
+package desired
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+)
+
+// Exact decoding. encoding/json matches keys case-insensitively, keeps the
+// last of a key given twice and turns 2048.0 into an error about Go types;
+// the schema check sees none of that. These checks run on a guest's own
+// bytes before it is decoded, so that what phoenix acts on, what the spec
+// hash covers and what the scripts are handed are the same values.
+
+// Guest fields by object, for case and misspelling checks below.
+var (
+	netFields    = []string{"name", "bridge", "ip", "gw", "nameservers"}
+	volumeFields = []string{"name", "pool", "size_gb", "mount_point"}
+	healthFields = []string{"command", "retries", "interval"}
+	// intFields are the guest's integer fields, by dotted path below the
+	// guest ("" index for list items).
+	intFields = map[string]bool{
+		"memory_mb": true, "cores": true, "swap_mb": true, "storage_size_gb": true, "disk_size_gb": true,
+		"boot_order": true, "boot_delay": true, "volumes.size_gb": true, "zfs_volumes.size_gb": true,
+		"health_check.retries": true, "health_check.interval": true,
+	}
+)
+
+func specFieldNames() []string {
+	out := make([]string, 0, len(specFields))
+	for k := range specFields {
+		out = append(out, k)
+	}
+	return out
+}
+
+var guestFieldNames = specFieldNames()
+
+// exactGuest checks one guest object's bytes: keys given twice at any depth,
+// keys that differ from a field only by case (an error: encoding/json would
+// take them) or by a typo (a warning), integers written with a fraction or
+// exponent, and strings holding a line break, CR, NUL or ESC. It reports
+// whether an error was found.
+func exactGuest(ps *problems, file, guest string, own []byte) bool {
+	before := errCount(*ps)
+	scanValue(ps, file, guest, "", own)
+	if len(own) == 0 || own[0] != '{' {
+		return errCount(*ps) > before
+	}
+	entries, _ := objectEntries(own)
+	for _, e := range entries {
+		key, v := e.key, e.raw
+		checkKey(ps, file, guest, "", key, guestFieldNames)
+		if intFields[key] {
+			checkInt(ps, file, guest, key, v)
+		}
+		switch key {
+		case "network_config":
+			exactObject(ps, file, guest, key, v, netFields)
+		case "health_check":
+			exactObject(ps, file, guest, key, v, healthFields)
+		case "volumes", "zfs_volumes":
+			i := 0
+			(&fastDec{b: v}).array(func(item []byte) bool {
+				exactObject(ps, file, guest, key+"["+itoa(i)+"]", item, volumeFields)
+				i++
+				return true
+			})
+		}
+	}
+	return errCount(*ps) > before
+}
+
+func exactObject(ps *problems, file, guest, field string, v []byte, known []string) {
+	base := field
+	if i := strings.IndexByte(base, '['); i >= 0 {
+		base = base[:i]
+	}
+	if len(v) == 0 || v[0] != '{' {
+		return
+	}
+	entries, _ := objectEntries(v)
+	for _, e := range entries {
+		checkKey(ps, file, guest, field+".", e.key, known)
+		if intFields[base+"."+e.key] {
+			checkInt(ps, file, guest, field+"."+e.key, e.raw)
+		}
+	}
+}
+
+func errCount(ps problems) int {
+	n := 0
+	for _, p := range ps {
+		if !p.Warning {
+			n++
+		}
+	}
+	return n
+}
+
+// checkKey reports a key that is not one of known but close to one.
+func checkKey(ps *problems, file, guest, prefix, key string, known []string) {
+	best, bestD := "", 3
+	for _, k := range known {
+		if k == key {
+			return
+		}
+		if strings.EqualFold(k, key) {
+			ps.add(file, guest, prefix+key, "keys are case-sensitive: %q is not %q (rename it)", key, k)
+			return
+		}
+		if d := editDistance(key, k, bestD); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	// One edit for short names, two for longer ones: "cores" vs "core",
+	// "memroy_mb" vs "memory_mb"; "node" vs "name" is two and not a typo.
+	limit := 1
+	if len(key) > 6 {
+		limit = 2
+	}
+	if best != "" && bestD <= limit {
+		ps.warn(file, guest, prefix+key, "unknown field %q is ignored; did you mean %q?", key, best)
+	}
+}
+
+// editDistance is the optimal string alignment distance (a swap of two
+// neighbours counts as one edit), or max when it is at least max.
+func editDistance(a, b string, max int) int {
+	if d := len(a) - len(b); d >= max || -d >= max {
+		return max
+	}
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		rowMin := cur[0]
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+			rowMin = min(rowMin, cur[j])
+		}
+		if rowMin >= max {
+			return max
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return min(prev[len(b)], max)
+}
+
+// checkInt refuses an integer written as 2048.0 or 2e3: the schema counts
+// it as an integer, Go's decoder does not, and neither says so plainly.
+func checkInt(ps *problems, file, guest, field string, v []byte) {
+	if len(v) == 0 || !(v[0] == '-' || v[0] >= '0' && v[0] <= '9') {
+		return // not a number: the schema reports the type
+	}
+	if bytes.ContainsAny(v, ".eE") {
+		ps.add(file, guest, field, "%s is not written as a whole number; write it without a fraction or exponent (like 2048)", v)
+	}
+}
+
+// scanValue walks a valid JSON value: a key given twice in one object and
+// a string (key or value) holding a character that would end or corrupt a
+// line of a Proxmox config file or a terminal are errors.
+func scanValue(ps *problems, file, guest, field string, v []byte) {
+	if len(v) == 0 {
+		return
+	}
+	switch v[0] {
+	case '"':
+		checkChars(ps, file, guest, field, v)
+	case '{':
+		entries, dups := objectEntries(v)
+		for _, k := range dups {
+			ps.add(file, guest, join(field, k), "key %q is given twice in one object; JSON readers disagree on which one counts, so keep one", k)
+		}
+		for _, e := range entries {
+			if badChars(e.key) != "" {
+				ps.add(file, guest, field, "key %q contains %s; keys and values may not", e.key, badChars(e.key))
+				continue
+			}
+			scanValue(ps, file, guest, join(field, e.key), e.raw)
+		}
+	case '[':
+		i := 0
+		(&fastDec{b: v}).array(func(item []byte) bool {
+			scanValue(ps, file, guest, field+"["+itoa(i)+"]", item)
+			i++
+			return true
+		})
+	}
+}
+
+func join(field, key string) string {
+	if field == "" {
+		return key
+	}
+	return field + "." + key
+}
+
+func checkChars(ps *problems, file, guest, field string, raw []byte) {
+	s := string(raw[1 : len(raw)-1])
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return
+		}
+	}
+	if what := badChars(s); what != "" {
+		ps.add(file, guest, field, "value contains %s; no value may hold a line break, CR, NUL or ESC", what)
+	}
+}
+
+// badChars names the first character of s that must not reach a config
+// line, a command's argv or a terminal, or returns "".
+func badChars(s string) string {
+	for _, r := range s {
+		switch r {
+		case '\n':
+			return "a line break"
+		case '\r':
+			return "a carriage return (CR)"
+		case 0:
+			return "a NUL byte"
+		case 0x1b:
+			return "an escape character (ESC)"
+		case 0x85, 0x2028, 0x2029:
+			return "a Unicode line separator"
+		case utf8.RuneError:
+			return "an invalid character"
+		}
+	}
+	return ""
+}
+
+// encodingProblem names a BOM or UTF-16 at the start of a file, which JSON
+// parsers report as a bad character without saying what is wrong.
+func encodingProblem(data []byte) string {
+	switch {
+	case bytes.HasPrefix(data, []byte{0xEF, 0xBB, 0xBF}):
+		return "file starts with a UTF-8 byte order mark (BOM); save it as UTF-8 without BOM"
+	case bytes.HasPrefix(data, []byte{0xFF, 0xFE}), bytes.HasPrefix(data, []byte{0xFE, 0xFF}):
+		return "file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8"
+	case len(data) >= 2 && (data[0] == 0 && data[1] != 0 || data[0] != 0 && data[1] == 0):
+		return "file looks like UTF-16 (NUL bytes between the characters); save it as UTF-8"
+	}
+	return ""
+}

@@ -1,0 +1,76 @@
+package fsutil
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestReadRegular(t *testing.T) {
+	dir := t.TempDir()
+	ok := filepath.Join(dir, "ok.json")
+	os.WriteFile(ok, []byte(`{}`), 0o600)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip(err)
+	}
+	big := filepath.Join(dir, "big")
+	os.WriteFile(big, nil, 0o600)
+	os.Truncate(big, 2048)
+	for _, tt := range []struct {
+		path    string
+		wantErr bool
+	}{
+		{ok, false}, {fifo, true}, {"/dev/zero", true}, {dir, true}, {big, true},
+	} {
+		start := time.Now()
+		_, err := ReadRegular(context.Background(), tt.path, 1024)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%s: err %v, want error %v", tt.path, err, tt.wantErr)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s took %s", tt.path, d)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ReadRegular(ctx, ok, 1024); !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled read: %v", err)
+	}
+}
+
+func TestCheckDirAndOpenNoFollow(t *testing.T) {
+	base := t.TempDir()
+	good := filepath.Join(base, "good")
+	if err := MkdirPrivate(good); err != nil {
+		t.Fatal(err)
+	}
+	open := filepath.Join(base, "open")
+	os.Mkdir(open, 0o700)
+	os.Chmod(open, 0o770)
+	link := filepath.Join(base, "link")
+	os.Symlink(good, link)
+	for dir, unsafe := range map[string]bool{good: false, open: true, link: true, filepath.Join(base, "missing"): false} {
+		err := CheckDir(dir)
+		if errors.Is(err, ErrUnsafe) != unsafe {
+			t.Errorf("CheckDir(%s) = %v, want unsafe %v", dir, err, unsafe)
+		}
+	}
+	victim := filepath.Join(base, "victim")
+	os.WriteFile(victim, []byte("x"), 0o600)
+	planted := filepath.Join(good, "status.json")
+	os.Symlink(victim, planted)
+	if f, err := OpenNoFollow(planted, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err == nil || !errors.Is(err, ErrUnsafe) {
+		if f != nil {
+			f.Close()
+		}
+		t.Errorf("OpenNoFollow followed a symlink: %v", err)
+	}
+	if data, _ := os.ReadFile(victim); string(data) != "x" {
+		t.Errorf("victim truncated: %q", data)
+	}
+}

@@ -1,0 +1,112 @@
+package fsutil
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// The state dir is written by root. A symlink planted in it (by whoever
+// could write there, or left from an earlier owner) would make phoenix
+// create or truncate the file it points at, so every file phoenix opens
+// there is opened with O_NOFOLLOW, and the folder itself is checked first.
+
+// ErrUnsafe marks a state dir, or a file in it, that phoenix refuses to
+// use; errors.Is finds it in the errors below.
+var ErrUnsafe = errors.New("unsafe path in the state dir")
+
+// unsafeError is a refusal whose message says it all.
+type unsafeError string
+
+func (e unsafeError) Error() string        { return string(e) }
+func (e unsafeError) Is(target error) bool { return target == ErrUnsafe }
+
+func unsafe(format string, args ...any) error { return unsafeError(fmt.Sprintf(format, args...)) }
+
+// OpenNoFollow is os.OpenFile refusing a symlink as the last element.
+func OpenNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, perm)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, unsafe("%s is a symlink; refusing to follow it", path)
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// ReadFileNoFollow is os.ReadFile refusing a symlink, and anything but a
+// regular file, as the last element.
+func ReadFileNoFollow(path string) ([]byte, error) {
+	f, err := OpenNoFollow(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w (%s), refused in the state dir", path, ErrNotRegular, fileType(st.Mode()))
+	}
+	return io.ReadAll(f)
+}
+
+// CheckDir refuses a folder phoenix would write in as root when another
+// user could turn it against phoenix: a symlink, a folder owned by someone
+// else, or one that group or others may write. A missing folder is not an
+// error (callers that write create it with MkdirPrivate).
+func CheckDir(dir string) error {
+	st, err := os.Lstat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return checkInfo(dir, st)
+}
+
+func checkInfo(dir string, st os.FileInfo) error {
+	if st.Mode()&os.ModeSymlink != 0 {
+		return unsafe("state dir %s is a symlink; give its real path", dir)
+	}
+	if !st.IsDir() {
+		return unsafe("state dir %s is not a folder", dir)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
+		return unsafe("state dir %s is owned by uid %d, not by this user (uid %d)", dir, sys.Uid, os.Geteuid())
+	}
+	if st.Mode().Perm()&0o022 != 0 {
+		return unsafe("state dir %s is writable by group or others (mode %04o); chmod go-w it", dir, st.Mode().Perm())
+	}
+	return nil
+}
+
+// MkdirPrivate creates dir (0700) and its parents when missing, and then
+// checks it as CheckDir does; a folder under dir is created with Mkdir
+// and checked the same way.
+func MkdirPrivate(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return CheckDir(dir)
+}
+
+// SubdirPrivate creates (0700) and checks one folder inside a checked
+// state dir.
+func SubdirPrivate(parent, name string) (string, error) {
+	dir := filepath.Join(parent, name)
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", err
+	}
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return "", err
+	}
+	return dir, checkInfo(dir, st)
+}

@@ -1,0 +1,75 @@
+package fsutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+)
+
+// MaxConfigSize bounds a config file: the largest lab phoenix is measured
+// with (10,000 guests) is a few MiB, and a bound stops /dev/zero or a
+// runaway generator from filling memory.
+const MaxConfigSize = 64 << 20
+
+// ErrNotRegular is returned for a path that is not a regular file.
+var ErrNotRegular = errors.New("not a regular file")
+
+// ReadRegular reads a regular file of at most max bytes. The open does not
+// block on a FIFO (O_NONBLOCK), the file is checked on the open descriptor
+// (no race with a swap of the path), and ctx is checked between chunks, so
+// neither a FIFO, a device nor an endless file can hold a caller that was
+// told to stop.
+func ReadRegular(ctx context.Context, path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, fileType(st.Mode()))
+	}
+	if st.Size() > max {
+		return nil, fmt.Errorf("%s: %d bytes is more than the %d a config file may have", path, st.Size(), max)
+	}
+	buf := make([]byte, 0, st.Size()+1)
+	chunk := make([]byte, 1<<20)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		n, err := f.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		if int64(len(buf)) > max {
+			return nil, fmt.Errorf("%s: grew past the %d bytes a config file may have", path, max)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func fileType(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m.IsDir():
+		return "a folder"
+	}
+	return m.Type().String()
+}
