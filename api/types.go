@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Kind is the sort of guest: an LXC container or a QEMU VM.
@@ -80,19 +81,102 @@ func (r Ref) MarshalJSON() ([]byte, error) { return json.Marshal(r.Raw) }
 
 // NetworkConfig is a guest's first network interface.
 type NetworkConfig struct {
-	Name        string   `json:"name,omitempty"`
-	Bridge      string   `json:"bridge,omitempty"`
-	IP          string   `json:"ip,omitempty"`
-	GW          string   `json:"gw,omitempty"`
-	Nameservers []string `json:"nameservers,omitempty"`
+	Name        string      `json:"name,omitempty"`
+	Bridge      string      `json:"bridge,omitempty"`
+	IP          string      `json:"ip,omitempty"`
+	GW          string      `json:"gw,omitempty"`
+	Nameservers Nameservers `json:"nameservers,omitempty"`
+	// Nameserver is the VM files' spelling of the same thing.
+	Nameserver Nameservers `json:"nameserver,omitempty"`
 }
 
-// Volume is an extra disk mounted into a guest (zfs_volumes, volumes).
+// DNS lists the guest's name servers from either spelling, in file order.
+func (n *NetworkConfig) DNS() []string {
+	if n == nil {
+		return nil
+	}
+	return append(append([]string{}, n.Nameservers...), n.Nameserver...)
+}
+
+// Nameservers is a list of name server addresses. The old tool's files
+// write it as one string ("10.0.0.13", "1.1.1.1 8.8.8.8", "1.1.1.1,8.8.8.8")
+// and newer ones as an array; both load.
+type Nameservers []string
+
+// UnmarshalJSON accepts a string of addresses separated by spaces or commas,
+// or an array of strings.
+func (n *Nameservers) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*n = SplitNameservers(s)
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return fmt.Errorf("want a string or an array of strings: %w", err)
+	}
+	*n = list
+	return nil
+}
+
+// SplitNameservers splits "a b,c" into its addresses; an empty string gives
+// an empty, non-nil list.
+func SplitNameservers(s string) Nameservers {
+	return Nameservers(strings.FieldsFunc(s, func(r rune) bool {
+		return r == ' ' || r == ',' || r == '\t'
+	}))
+}
+
+// Volume is an extra disk mounted into a guest (zfs_volumes, volumes), or,
+// with Type "nfs", an NFS export mounted inside a VM.
 type Volume struct {
+	Type       string `json:"type,omitempty"`
 	Name       string `json:"name"`
 	Pool       string `json:"pool"`
 	SizeGB     int    `json:"size_gb"`
 	MountPoint string `json:"mount_point"`
+	// Server and Path name the NFS export (Type "nfs").
+	Server string `json:"server,omitempty"`
+	Path   string `json:"path,omitempty"`
+}
+
+// MountPoint is a host folder bind-mounted into a container (mpN).
+type MountPoint struct {
+	HostPath      string `json:"host_path"`
+	ContainerPath string `json:"container_path"`
+	// OwnerUID and OwnerGID own the host folder when phoenix creates it;
+	// nil leaves root.
+	OwnerUID *int `json:"owner_uid,omitempty"`
+	OwnerGID *int `json:"owner_gid,omitempty"`
+}
+
+// IDMap is one lxc.idmap range of an unprivileged container.
+type IDMap struct {
+	Type        string `json:"type"` // "uid" or "gid"
+	ContainerID int    `json:"container_id"`
+	HostID      int    `json:"host_id"`
+	Size        int    `json:"size"`
+}
+
+// Firewall is a guest's Proxmox firewall: whether it is on, and its rules.
+type Firewall struct {
+	Enabled bool           `json:"enabled"`
+	Rules   []FirewallRule `json:"rules,omitempty"`
+}
+
+// FirewallRule is one rule of a guest's firewall.
+type FirewallRule struct {
+	Type    string `json:"type"` // in or out
+	Action  string `json:"action"`
+	Source  string `json:"source,omitempty"`
+	Dest    string `json:"dest,omitempty"`
+	Proto   string `json:"proto,omitempty"`
+	Port    string `json:"port,omitempty"`
+	Comment string `json:"comment,omitempty"`
 }
 
 // HealthCheck is a command run inside the guest until it succeeds.
@@ -131,13 +215,18 @@ type Spec struct {
 	LXCOptions               []string          `json:"lxc_options"`
 	ApparmorProfile          string            `json:"apparmor_profile"`
 	StartAtBoot              *bool             `json:"start_at_boot"`
-	BootOrder                int               `json:"boot_order"`
+	BootOrder                *int              `json:"boot_order"`
 	BootDelay                int               `json:"boot_delay"`
 	ZFSVolumes               []Volume          `json:"zfs_volumes"`
 	Volumes                  []Volume          `json:"volumes"`
 	EnableLifecycleSnapshots bool              `json:"enable_lifecycle_snapshots"`
 	HealthCheck              *HealthCheck      `json:"health_check"`
 	UserConfig               map[string]any    `json:"user_config"`
+	MountPoints              []MountPoint      `json:"mount_points"`
+	IDMaps                   []IDMap           `json:"id_maps"`
+	Firewall                 *Firewall         `json:"firewall"`
+	PortainerRole            string            `json:"portainer_role"`
+	BootstrapCAURL           string            `json:"bootstrap_ca_url"`
 	Annotations              map[string]string `json:"annotations"`
 }
 
@@ -185,6 +274,18 @@ func (g *Guest) ConvergeToken() string { return g.Spec.Annotations[ConvergeAnnot
 // StartsAtBoot reports whether LetsGo should start the guest.
 func (g *Guest) StartsAtBoot() bool {
 	return g.Spec.StartAtBoot == nil || *g.Spec.StartAtBoot
+}
+
+// UnsetBootOrder is the boot order of a guest that sets none: after every
+// guest that does, as the old tool had it.
+const UnsetBootOrder = 999
+
+// BootRank is the guest's boot_order, or UnsetBootOrder.
+func (g *Guest) BootRank() int {
+	if g.Spec.BootOrder == nil {
+		return UnsetBootOrder
+	}
+	return *g.Spec.BootOrder
 }
 
 // IsTemplateSource reports whether the guest exists to be cloned: a VM

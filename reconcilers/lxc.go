@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,7 @@ var lxcSteps = []step{
 	{"snapshot-final", func(ctx context.Context, r *run) (outcome, error) {
 		return r.snapshot(ctx, lifecycle(r.g, SnapshotFinal))
 	}},
+	{"stop-unless-boot", stopUnlessBoot},
 }
 
 func lifecycle(g *api.Guest, name string) string {
@@ -68,7 +70,23 @@ func lxcConfigure(ctx context.Context, r *run) (outcome, error) {
 	return r.applyConfig(ctx, LXCConfig(r.g), ownedDev)
 }
 
+// HostDirs is implemented by backends that can create a folder on the
+// Proxmox host for a bind mount (pve, and the sim, which records it).
+type HostDirs interface {
+	// EnsureDir creates path when missing, owned by uid:gid; an existing
+	// folder is left as it is.
+	EnsureDir(ctx context.Context, path string, uid, gid int) error
+}
+
+// lxcVolumes sets the mpN keys: storage volumes first, then bind mounts of
+// host folders (mount_points), each folder created first when missing and
+// owned by owner_uid:owner_gid as the container sees them.
 func lxcVolumes(ctx context.Context, r *run) (outcome, error) {
+	for _, m := range r.g.Spec.MountPoints {
+		if err := r.ensureHostDir(ctx, m); err != nil {
+			return "", err
+		}
+	}
 	want := LXCVolumes(r.g)
 	if len(want) == 0 {
 		cur, err := r.guest(ctx)
@@ -80,6 +98,24 @@ func lxcVolumes(ctx context.Context, r *run) (outcome, error) {
 		}
 	}
 	return r.applyConfig(ctx, want, ownedMP)
+}
+
+func (r *run) ensureHostDir(ctx context.Context, m api.MountPoint) error {
+	hd, ok := r.w.host.(HostDirs)
+	if !ok {
+		return fmt.Errorf("mount point %s: this backend cannot create folders on the Proxmox host; use --backend pve on the host", m.HostPath)
+	}
+	uid, gid := HostID(r.g, "uid", 0), HostID(r.g, "gid", 0)
+	if m.OwnerUID != nil {
+		uid = HostID(r.g, "uid", *m.OwnerUID)
+	}
+	if m.OwnerGID != nil {
+		gid = HostID(r.g, "gid", *m.OwnerGID)
+	}
+	if err := hd.EnsureDir(ctx, m.HostPath, uid, gid); err != nil {
+		return fmt.Errorf("mount point %s: %w", m.HostPath, err)
+	}
+	return nil
 }
 
 func growDisk(ctx context.Context, r *run) (outcome, error) {
@@ -107,38 +143,55 @@ func growDisk(ctx context.Context, r *run) (outcome, error) {
 }
 
 func lxcAppScript(ctx context.Context, r *run) (outcome, error) {
-	if r.g.Spec.ApplicationScript == "" {
+	s, err := r.w.scripts.App(r.cfg, r.g)
+	if err != nil {
+		return "", err
+	}
+	if s == nil {
 		return skipped, nil
 	}
-	if err := r.runScript(ctx, hypervisor.AppScript, r.g.Spec.ApplicationScript); err != nil {
+	if err := r.runScript(ctx, *s); err != nil {
 		return "", err
 	}
 	return changed, nil
 }
 
-// lxcHealthCheck runs the health check command inside the guest, retrying
-// as configured: services started by the application script may take a
-// moment to answer.
+// lxcHealthCheck runs the guest's health checks, retrying as configured:
+// services started by the application script may take a moment to answer.
 func lxcHealthCheck(ctx context.Context, r *run) (outcome, error) {
-	hc := r.g.Spec.HealthCheck
-	if hc == nil || hc.Command == "" {
+	checks, err := r.w.scripts.Health(r.g)
+	if err != nil {
+		return "", err
+	}
+	if len(checks) == 0 {
 		return skipped, nil
 	}
-	s := hypervisor.Script{Kind: hypervisor.HealthScript, Name: "health_check",
-		Command: []string{"sh", "-c", hc.Command}, Spec: r.g.Raw}
-	tries := retry.Policy{Initial: time.Duration(hc.Interval) * time.Second, Retries: hc.Retries}.Start()
+	for _, c := range checks {
+		if err := r.check(ctx, c); err != nil {
+			return "", err
+		}
+	}
+	return changed, nil
+}
+
+func (r *run) check(ctx context.Context, c Check) error {
+	tries := retry.Policy{Initial: time.Duration(c.Interval) * time.Second, Retries: c.Retries}.Start()
 	var err error
 	for {
-		if err = r.w.host.Run(ctx, r.g.Kind, r.g.ID, s); err == nil {
-			return changed, nil
+		if err = r.w.host.Run(ctx, r.g.Kind, r.g.ID, c.Script); err == nil {
+			return nil
 		}
 		if werr := tries.Wait(ctx); errors.Is(werr, retry.ErrExhausted) {
 			break
 		} else if werr != nil {
-			return "", werr
+			return werr
 		}
 	}
-	return "", fmt.Errorf("health check %q failed after %d tries: %w", hc.Command, hc.Retries+1, err)
+	what := c.Script.Name
+	if len(c.Script.Command) > 0 {
+		what = c.Script.Command[len(c.Script.Command)-1]
+	}
+	return fmt.Errorf("health check %q failed after %d tries: %w", what, c.Retries+1, err)
 }
 
 // ownedDev and ownedMP are the key families phoenix owns in a container's
@@ -160,12 +213,16 @@ func hasOwned(cfg map[string]string, owned func(string) bool) bool {
 }
 
 // LXCVolumes are the container's mount points phoenix wants, mp0 first:
-// zfs_volumes, then volumes.
+// zfs_volumes, then volumes, then the bind mounts of mount_points.
 func LXCVolumes(g *api.Guest) map[string]string {
 	want := map[string]string{}
 	vols := append(append([]api.Volume{}, g.Spec.ZFSVolumes...), g.Spec.Volumes...)
 	for i, v := range vols {
 		want["mp"+strconv.Itoa(i)] = fmt.Sprintf("%s:%d,mp=%s", v.Pool, v.SizeGB, v.MountPoint)
+	}
+	// Bind mounts of host folders (mount_points) come after.
+	for i, m := range g.Spec.MountPoints {
+		want["mp"+strconv.Itoa(len(vols)+i)] = m.HostPath + ",mp=" + m.ContainerPath
 	}
 	return want
 }
@@ -202,14 +259,21 @@ func LXCConfig(g *api.Guest) map[string]string {
 		if s.MACAddress != "" {
 			parts = append(parts, "hwaddr="+strings.ToUpper(s.MACAddress))
 		}
+		if s.Firewall != nil && s.Firewall.Enabled {
+			parts = append(parts, "firewall=1")
+		}
 		c["net0"] = strings.Join(parts, ",")
+		put("nameserver", strings.Join(n.DNS(), " "))
 	}
 	put("features", strings.Join(s.PctOptions, ","))
 	if s.StartAtBoot != nil {
 		c["onboot"] = boolStr(*s.StartAtBoot)
 	}
-	if s.BootOrder > 0 || s.BootDelay > 0 {
-		c["startup"] = fmt.Sprintf("order=%d,up=%d", s.BootOrder, s.BootDelay)
+	if order := g.BootRank(); (s.BootOrder != nil && order > 0) || s.BootDelay > 0 {
+		if s.BootOrder == nil {
+			order = 0
+		}
+		c["startup"] = fmt.Sprintf("order=%d,up=%d", order, s.BootDelay)
 	}
 	if s.ApparmorProfile != "" {
 		c["lxc.apparmor.profile"] = s.ApparmorProfile
@@ -230,7 +294,66 @@ func LXCConfig(g *api.Guest) map[string]string {
 	for i, dev := range gpuDevices(s.GPUAssignment) {
 		c["dev"+strconv.Itoa(i)] = dev
 	}
+	if m := idmapLines(s.IDMaps); m != "" {
+		c["lxc.idmap"] = m
+	}
 	return c
+}
+
+// Where an unprivileged container's IDs start on the host, and how many
+// it has: Proxmox's defaults (root:100000:65536 in /etc/subuid).
+const (
+	idmapBase = 100000
+	idmapSize = 65536
+)
+
+// idmapLines turns id_maps into the lxc.idmap lines of the container
+// config: the given ranges, and the default shifted mapping around them,
+// since LXC wants all 65536 IDs of a type mapped once a type has an entry.
+func idmapLines(maps []api.IDMap) string {
+	if len(maps) == 0 {
+		return ""
+	}
+	var lines []string
+	for _, typ := range []string{"uid", "gid"} {
+		var ranges []api.IDMap
+		for _, m := range maps {
+			if m.Type == typ && m.Size > 0 {
+				ranges = append(ranges, m)
+			}
+		}
+		slices.SortFunc(ranges, func(a, b api.IDMap) int { return a.ContainerID - b.ContainerID })
+		letter := typ[:1]
+		next := 0
+		for _, m := range ranges {
+			if m.ContainerID < next {
+				continue // overlaps the one before; validation names it
+			}
+			if m.ContainerID > next {
+				lines = append(lines, fmt.Sprintf("%s %d %d %d", letter, next, idmapBase+next, m.ContainerID-next))
+			}
+			lines = append(lines, fmt.Sprintf("%s %d %d %d", letter, m.ContainerID, m.HostID, m.Size))
+			next = m.ContainerID + m.Size
+		}
+		if next < idmapSize {
+			lines = append(lines, fmt.Sprintf("%s %d %d %d", letter, next, idmapBase+next, idmapSize-next))
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// HostID is the host ID a container ID maps to: by id_maps, else shifted
+// into the default range for an unprivileged container, else itself.
+func HostID(g *api.Guest, typ string, id int) int {
+	for _, m := range g.Spec.IDMaps {
+		if m.Type == typ && id >= m.ContainerID && id < m.ContainerID+m.Size {
+			return m.HostID + id - m.ContainerID
+		}
+	}
+	if g.Spec.Unprivileged != nil && !*g.Spec.Unprivileged {
+		return id
+	}
+	return idmapBase + id
 }
 
 // gpuDevices maps gpu_assignment ("0", "0, 1", "none") to the device nodes

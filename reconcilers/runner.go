@@ -206,10 +206,15 @@ func (r *Runner) record(g *api.Guest, fn func(*api.Status)) error {
 // another worker or process did it meanwhile: the guest exists, is Ready
 // and has the current spec hash (or, for a dependency planned as existing,
 // simply exists). Callers check it under the guest's lock, which is how two
-// plans sharing a missing dependency create it once.
+// plans sharing a missing dependency create it once. The host has the last
+// word: a clone source whose template snapshot is gone is not up to date,
+// whatever its status says.
 func UpToDate(ctx context.Context, host hypervisor.Host, st plan.StatusReader, a *plan.Action) (bool, error) {
-	_, exists, err := hypervisor.Probe(ctx, host, a.Kind, a.ID)
+	g, exists, err := hypervisor.Probe(ctx, host, a.Kind, a.ID)
 	if err != nil || !exists {
+		return false, err
+	}
+	if unfinished, err := plan.Unfinished(ctx, host, a.Guest, g); err != nil || unfinished {
 		return false, err
 	}
 	if a.Reason == plan.ReasonExists {

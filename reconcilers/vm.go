@@ -16,8 +16,52 @@ var vmSteps = []step{
 	{"define", vmDefine},
 	{"configure", vmConfigure},
 	{"start", vmStart},
+	{"nfs-mounts", vmNFSMounts},
 	{"features", vmFeatures},
 	{"template", vmTemplate},
+	{"stop-unless-boot", stopUnlessBoot},
+}
+
+// nfsMountScript adds an fstab line unless present, and mounts it unless
+// mounted. It is fixed text; the line and the folder come as its
+// arguments, so no value from a file is ever read by a shell as code.
+const nfsMountScript = `set -e
+line="$1"; dir="$2"
+mkdir -p -- "$dir"
+grep -qxF -- "$line" /etc/fstab || printf '%s\n' "$line" >> /etc/fstab
+mountpoint -q -- "$dir" || mount -- "$dir"
+`
+
+// vmNFSMounts mounts the VM's nfs volumes inside it, through the guest
+// agent: an fstab entry (so they come back after a reboot) and a mount, as
+// the old vm-manager did.
+func vmNFSMounts(ctx context.Context, r *run) (outcome, error) {
+	var vols []api.Volume
+	for _, v := range r.g.Spec.Volumes {
+		if v.Type == "nfs" {
+			vols = append(vols, v)
+		}
+	}
+	if len(vols) == 0 {
+		return skipped, nil
+	}
+	cur, err := r.guest(ctx)
+	if err != nil {
+		return "", err
+	}
+	if cur.Template || !cur.Running {
+		// A template never runs; its clones mount their own volumes.
+		return skipped, nil
+	}
+	for _, v := range vols {
+		line := v.Server + ":" + v.Path + " " + v.MountPoint + " nfs defaults,auto,nofail 0 0"
+		s := hypervisor.Script{Kind: hypervisor.FeatureScript, Name: "nfs " + v.MountPoint,
+			Command: []string{"sh", "-c", nfsMountScript, "phoenix-nfs", line, v.MountPoint}}
+		if err := r.w.host.Run(ctx, api.KindVM, r.g.ID, s); err != nil {
+			return "", fmt.Errorf("mount %s:%s at %s: %w", v.Server, v.Path, v.MountPoint, err)
+		}
+	}
+	return changed, nil
 }
 
 func vmDefine(ctx context.Context, r *run) (outcome, error) {
@@ -159,14 +203,17 @@ func VMConfig(g *api.Guest) map[string]string {
 		if s.MACAddress != "" {
 			net = "virtio=" + strings.ToUpper(s.MACAddress) + ",bridge=" + bridge
 		}
+		if s.Firewall != nil && s.Firewall.Enabled {
+			net += ",firewall=1"
+		}
 		c["net0"] = net
 	}
 	if n := s.NetworkConfig; n != nil {
 		if parts := ipOptions(n.IP, n.GW); len(parts) > 0 {
 			c["ipconfig0"] = strings.Join(parts, ",")
 		}
-		if len(n.Nameservers) > 0 {
-			c["nameserver"] = strings.Join(n.Nameservers, " ")
+		if dns := n.DNS(); len(dns) > 0 {
+			c["nameserver"] = strings.Join(dns, " ")
 		}
 	}
 	if u, ok := s.UserConfig["username"].(string); ok && u != "" {
@@ -174,6 +221,9 @@ func VMConfig(g *api.Guest) map[string]string {
 	}
 	if s.StartAtBoot != nil {
 		c["onboot"] = boolStr(*s.StartAtBoot)
+	}
+	if s.BootOrder != nil {
+		c["startup"] = fmt.Sprintf("order=%d,up=%d", *s.BootOrder, s.BootDelay)
 	}
 	return c
 }

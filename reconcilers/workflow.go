@@ -33,6 +33,8 @@ type run struct {
 	cfg *api.Config
 	g   *api.Guest
 	cur *hypervisor.Guest
+	// started: this run started the guest (to provision it).
+	started bool
 }
 
 // guest returns the guest as the host has it now, reading it again after a
@@ -168,6 +170,30 @@ func (r *run) start(ctx context.Context) (outcome, error) {
 	if err := r.w.host.Start(ctx, r.g.Kind, r.g.ID); err != nil {
 		return "", err
 	}
+	r.started = true
+	r.changed()
+	return changed, nil
+}
+
+// stopUnlessBoot stops a guest with start_at_boot false (typically a clone
+// source) that the workflow started only to provision it, so that it ends
+// as it would after a reboot of the host, holding no GPU or memory. A
+// guest that was already running is left running. A converge of it runs
+// its features again, so it is started and stopped again each time.
+func stopUnlessBoot(ctx context.Context, r *run) (outcome, error) {
+	if r.g.StartsAtBoot() || !r.started {
+		return skipped, nil
+	}
+	cur, err := r.guest(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !cur.Running {
+		return unchanged, nil
+	}
+	if err := r.w.host.Stop(ctx, r.g.Kind, r.g.ID); err != nil {
+		return "", err
+	}
 	r.changed()
 	return changed, nil
 }
@@ -191,25 +217,24 @@ func (r *run) snapshot(ctx context.Context, name string) (outcome, error) {
 }
 
 func (r *run) features(ctx context.Context) (outcome, error) {
-	if len(r.g.Spec.Features) == 0 {
+	scripts, err := r.w.scripts.Features(r.cfg, r.g)
+	if err != nil {
+		return "", err
+	}
+	if len(scripts) == 0 {
 		return skipped, nil
 	}
-	for _, f := range r.g.Spec.Features {
-		if err := r.runScript(ctx, hypervisor.FeatureScript, f); err != nil {
+	for _, sc := range scripts {
+		if err := r.runScript(ctx, sc); err != nil {
 			return "", err
 		}
 	}
 	return changed, nil
 }
 
-func (r *run) runScript(ctx context.Context, kind hypervisor.ScriptKind, name string) error {
-	path, err := r.w.scripts.Resolve(kind, name)
-	if err != nil {
-		return err
-	}
-	s := hypervisor.Script{Kind: kind, Name: name, Path: path, Spec: r.g.Raw}
+func (r *run) runScript(ctx context.Context, s hypervisor.Script) error {
 	if err := r.w.host.Run(ctx, r.g.Kind, r.g.ID, s); err != nil {
-		return fmt.Errorf("%s script %s: %w", kind, name, err)
+		return fmt.Errorf("%s script %s: %w", s.Kind, s.Name, err)
 	}
 	return nil
 }

@@ -103,8 +103,32 @@ func (a *app) open(cfg *api.Config) (*env, error) {
 	} else if st, err = status.NewStore(dir); err != nil {
 		return nil, err
 	}
-	flows := reconcilers.NewWorkflows(host, reconcilers.Scripts{Dir: a.opts.ScriptsDir})
+	flows := reconcilers.NewWorkflows(host, a.opts.scripts())
 	return &env{cfg: cfg, host: host, status: st, flows: flows, stateDir: a.opts.StateDir}, nil
+}
+
+// preflight checks, before any guest is touched, that every script the
+// plan will run exists and may be run: a missing script used to be found
+// after define, start and snapshot had already run.
+func (a *app) preflight(e *env, p *plan.Plan) error {
+	scripts := a.opts.scripts()
+	var lines []string
+	seen := map[api.ID]bool{}
+	for _, act := range p.Actions {
+		if act.Action != plan.ActCreate || seen[act.ID] {
+			continue
+		}
+		seen[act.ID] = true
+		for _, err := range scripts.Needed(e.cfg, act.Guest) {
+			lines = append(lines, fmt.Sprintf("  %s %s: %v", act.Kind, act.ID, err))
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	err := usageErr("%s: preflight: %d script problem(s) in %s; nothing was changed:\n%s", p.Verb, len(lines), scripts.Dir, strings.Join(lines, "\n"))
+	a.fail(p.Verb, err)
+	return err
 }
 
 // prepare loads the config, checks the targets and opens the environment.
@@ -128,6 +152,9 @@ func (a *app) prepare(verb string, args []string) (*env, []api.ID, error) {
 
 // execute runs (or, with --dry-run, prints) a plan.
 func (a *app) execute(ctx context.Context, e *env, p *plan.Plan) error {
+	if err := a.preflight(e, p); err != nil {
+		return err
+	}
 	if a.opts.DryRun {
 		return a.dryRun(ctx, e, p)
 	}

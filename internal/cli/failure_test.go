@@ -18,21 +18,30 @@ func copyScripts(t *testing.T) string {
 	return dst
 }
 
-func TestCreate_failedStepCancelsDependentsAndRerunFinishes(t *testing.T) {
+// A missing script is found by the preflight, before any guest is
+// touched (exit 2), not after the guests before it were made.
+func TestCreate_missingScriptRefusedBeforeAnyChange(t *testing.T) {
 	h := newHarness(t, exampleLab)
 	scripts := copyScripts(t)
 	h.extra = []string{"--scripts-dir", scripts}
-	// 920's chain needs the vllm feature; take its script away.
-	vllm := filepath.Join(scripts, "features", "vllm.sh")
-	saved, err := os.ReadFile(vllm)
-	if err != nil {
-		t.Fatal(err)
+	os.Remove(filepath.Join(scripts, "features", "vllm.sh"))
+	code, _, stderr := h.run("create", "941", "952")
+	if code != 2 || !strings.Contains(stderr, "lxc 920: features script \"vllm\"") {
+		t.Fatalf("create with a missing feature script: exit %d, want 2 naming 920's vllm\n%s", code, stderr)
 	}
-	os.Remove(vllm)
+	if ops := h.ops(); len(ops) != 0 {
+		t.Errorf("the preflight let the host change: %v", ops)
+	}
+}
 
+func TestCreate_failedStepCancelsDependentsAndRerunFinishes(t *testing.T) {
+	p := newPVEHarness(t, exampleLab)
+	h := p.harness
+	// 920's chain needs the vllm feature; make it fail in the guest.
+	t.Setenv("FAKEPVE_FAIL_EXEC", "features-vllm")
 	code, doc, stderr := h.runJSON("create", "941", "952")
 	if code != 1 || doc.OK {
-		t.Fatalf("create with a missing feature script: exit %d, ok %v; want exit 1", code, doc.OK)
+		t.Fatalf("create with a failing feature script: exit %d, ok %v; want exit 1\n%s", code, doc.OK, stderr)
 	}
 	got := actionsByID(doc)
 	if a := got["920"]; a.Result != "failed" || !strings.Contains(a.Error, "step features") || !strings.Contains(a.Error, "vllm") {
@@ -55,9 +64,7 @@ func TestCreate_failedStepCancelsDependentsAndRerunFinishes(t *testing.T) {
 		t.Errorf("920 phase = %s, want Failed", st)
 	}
 
-	if err := os.WriteFile(vllm, saved, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	t.Setenv("FAKEPVE_FAIL_EXEC", "")
 	code, doc, stderr = h.runJSON("create", "941", "952")
 	if code != 0 || !doc.OK {
 		t.Fatalf("rerun: exit %d\n%s", code, stderr)

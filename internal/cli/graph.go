@@ -16,8 +16,9 @@ func (a *app) graphCommand() *cobra.Command {
 		Use:   "graph [ID...]",
 		Short: "Print the dependency graph (of the named guests' chains, or of all) as Mermaid, DOT or SVG",
 		Long: `graph prints the dependency graph. Solid edges go from a clone source to its
-clone (build edges); dashed edges from a dependency to the guest that needs
-it running (runtime edges).`,
+clone (build edges). Dashed edges are runtime edges: in Mermaid they go from
+a guest to the guest it needs running, labelled "needs"; in DOT and SVG from
+the dependency to the guest that needs it, as the order things start in.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.loadConfig("graph")
 			if err != nil {
@@ -68,7 +69,8 @@ func writeMermaid(w io.Writer, cfg *api.Config, ids []api.ID) {
 			if e.Kind == api.BuildEdge {
 				fmt.Fprintf(w, "  g%s -->|clone| g%s\n", e.To, id)
 			} else {
-				fmt.Fprintf(w, "  g%s -.->|needs| g%s\n", e.To, id)
+				// Read as a sentence: "941 needs 953".
+				fmt.Fprintf(w, "  g%s -.->|needs| g%s\n", id, e.To)
 			}
 		}
 	}

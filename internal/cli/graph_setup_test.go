@@ -85,3 +85,20 @@ func TestSetup_runsEachStepOnce(t *testing.T) {
 		}
 	}
 }
+
+// A "needs" arrow reads as a sentence: 941 needs 953 is drawn from 941 to
+// 953 (it was drawn backwards).
+func TestGraph_needsArrowPointsAtTheDependency(t *testing.T) {
+	h := newHarness(t, referenceLab)
+	out := h.mustRun("graph", "941")
+	if !strings.Contains(out, "g941 -.->|needs| g953\n") {
+		t.Errorf("no arrow from 941 to the 953 it needs:\n%s", out)
+	}
+	if strings.Contains(out, "g953 -.->|needs| g941") {
+		t.Errorf("arrow says 953 needs 941:\n%s", out)
+	}
+	// Clone arrows keep going from the source to the clone.
+	if !strings.Contains(out, "g921 -->|clone| g941\n") {
+		t.Errorf("clone arrow from 921 to 941 missing:\n%s", out)
+	}
+}

@@ -52,7 +52,7 @@ func (o *options) bindFlags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.StringVar(&o.ConfigDir, "config-dir", envOr("PHOENIX_CONFIG_DIR", defaultConfigDir()), "folder holding the phoenix_*.json files (env PHOENIX_CONFIG_DIR)")
 	f.StringVar(&o.StateDir, "state-dir", envOr("PHOENIX_STATE_DIR", defaultStateDir()), "folder for status files, locks and the simulated host (env PHOENIX_STATE_DIR)")
-	f.StringVar(&o.ScriptsDir, "scripts-dir", os.Getenv("PHOENIX_SCRIPTS_DIR"), "folder with features/, apps/, health/ scripts (env PHOENIX_SCRIPTS_DIR)")
+	f.StringVar(&o.ScriptsDir, "scripts-dir", os.Getenv("PHOENIX_SCRIPTS_DIR"), "folder with features/, apps/, health/ scripts, or the old tool's bin/ (default: <base>/bin when --config-dir is <base>/etc and it has lxc_setup/) (env PHOENIX_SCRIPTS_DIR)")
 	f.StringVar(&o.Backend, "backend", envOr("PHOENIX_BACKEND", "auto"), "hypervisor backend: auto, sim, pve or pve-api (env PHOENIX_BACKEND)")
 	o.pveAPI.bindFlags(f)
 	f.DurationVar(&o.SimLatency, "sim-latency", envDuration("PHOENIX_SIM_LATENCY"), "sim: delay added to every host operation (env PHOENIX_SIM_LATENCY)")
@@ -116,7 +116,15 @@ func (o *options) validate() error {
 	if o.SimFailRate < 0 || o.SimFailRate > 1 {
 		return usageErr("--sim-fail-rate %v: want a probability from 0 to 1", o.SimFailRate)
 	}
+	// A host running the old tool has its scripts in <base>/bin next to
+	// <base>/etc: use them without a flag; --scripts-dir still wins.
+	o.ScriptsDir = o.scripts().Dir
 	return nil
+}
+
+// scripts is the scripts folder and its layout.
+func (o *options) scripts() reconcilers.Scripts {
+	return reconcilers.DetectScripts(o.ConfigDir, o.ScriptsDir)
 }
 
 // env is everything a verb works with, built from the options.

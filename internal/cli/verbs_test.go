@@ -200,6 +200,7 @@ func TestStopRestart_namedGuestsOnly(t *testing.T) {
 func TestDelete_refusesWhileNeededUnlessForced(t *testing.T) {
 	h := provisioned(t)
 	before := h.hostSnapshot()
+	state921 := h.state(t, "921")
 	code, _, stderr := h.run("delete", "953")
 	if code != 2 || !strings.Contains(stderr, "refusing to delete 953") || !strings.Contains(stderr, "941") {
 		t.Fatalf("delete 953: exit %d, %q; want exit 2 naming the guests that need it", code, stderr)
@@ -214,8 +215,8 @@ func TestDelete_refusesWhileNeededUnlessForced(t *testing.T) {
 	if state := h.state(t, "941"); state != "absent" {
 		t.Errorf("941 is %s after delete", state)
 	}
-	if state := h.state(t, "921"); state != "running" {
-		t.Errorf("921 is %s; delete must touch the named guest only", state)
+	if state := h.state(t, "921"); state != state921 {
+		t.Errorf("921 is %s, was %s; delete must touch the named guest only", state, state921)
 	}
 	code, doc, _ = h.runJSON("delete", "953", "--force")
 	if code != 0 || doc.Actions[0].Result != "ok" {
@@ -281,10 +282,10 @@ func TestLetsGo_createsEverythingAndStartsByBootOrder(t *testing.T) {
 			if g.IsTemplateSource() || !g.StartsAtBoot() {
 				t.Errorf("LetsGo starts %s, a template or start_at_boot=false guest", a.ID)
 			}
-			if g.Spec.BootOrder < lastOrder {
-				t.Errorf("start of %s (boot_order %d) listed after boot_order %d", a.ID, g.Spec.BootOrder, lastOrder)
+			if g.BootRank() < lastOrder {
+				t.Errorf("start of %s (boot_order %d) listed after boot_order %d", a.ID, g.BootRank(), lastOrder)
 			}
-			lastOrder = g.Spec.BootOrder
+			lastOrder = g.BootRank()
 		}
 	}
 	if creates != len(cfg.IDs) {

@@ -15,8 +15,8 @@ import (
 
 // Guest fields by object, for case and misspelling checks below.
 var (
-	netFields    = []string{"name", "bridge", "ip", "gw", "nameservers"}
-	volumeFields = []string{"name", "pool", "size_gb", "mount_point"}
+	netFields    = []string{"name", "bridge", "ip", "gw", "nameservers", "nameserver"}
+	volumeFields = []string{"type", "name", "pool", "size_gb", "mount_point", "server", "path"}
 	healthFields = []string{"command", "retries", "interval"}
 	// intFields are the guest's integer fields, by dotted path below the
 	// guest ("" index for list items).
@@ -24,6 +24,8 @@ var (
 		"memory_mb": true, "cores": true, "swap_mb": true, "storage_size_gb": true, "disk_size_gb": true,
 		"boot_order": true, "boot_delay": true, "volumes.size_gb": true, "zfs_volumes.size_gb": true,
 		"health_check.retries": true, "health_check.interval": true,
+		"mount_points.owner_uid": true, "mount_points.owner_gid": true, "id_maps.container_id": true,
+		"id_maps.host_id": true, "id_maps.size": true,
 	}
 )
 

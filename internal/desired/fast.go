@@ -75,6 +75,10 @@ const (
 	fAnnotations
 	fUserConfig
 	fFirewall
+	fMountPoints
+	fIDMaps
+	fPortainerRole
+	fBootstrapCAURL
 )
 
 var specFields = map[string]uint{
@@ -89,7 +93,8 @@ var specFields = map[string]uint{
 	"start_at_boot": fStartAtBoot, "boot_order": fBootOrder, "boot_delay": fBootDelay,
 	"enable_lifecycle_snapshots": fEnableLifecycleSnapshots, "zfs_volumes": fZFSVolumes,
 	"volumes": fVolumes, "health_check": fHealthCheck, "annotations": fAnnotations,
-	"user_config": fUserConfig, "firewall": fFirewall,
+	"user_config": fUserConfig, "firewall": fFirewall, "mount_points": fMountPoints, "id_maps": fIDMaps,
+	"portainer_role": fPortainerRole, "bootstrap_ca_url": fBootstrapCAURL,
 }
 
 // Lower-cased names encoding/json would match case-insensitively, per
@@ -97,8 +102,8 @@ var specFields = map[string]uint{
 // left to the slow path.
 var (
 	specFold   = foldSet(specFields)
-	netFold    = map[string]bool{"name": true, "bridge": true, "ip": true, "gw": true, "nameservers": true}
-	volumeFold = map[string]bool{"name": true, "pool": true, "size_gb": true, "mount_point": true}
+	netFold    = map[string]bool{"name": true, "bridge": true, "ip": true, "gw": true, "nameservers": true, "nameserver": true}
+	volumeFold = map[string]bool{"type": true, "name": true, "pool": true, "size_gb": true, "mount_point": true, "server": true, "path": true}
 	healthFold = map[string]bool{"command": true, "retries": true, "interval": true}
 )
 
@@ -195,7 +200,9 @@ func decodeSpecField(f uint, v []byte, s *api.Spec) bool {
 	case fStartAtBoot:
 		s.StartAtBoot, ok = jsonBoolPtr(v)
 	case fBootOrder:
-		s.BootOrder, ok = jsonInt(v, 0)
+		var n int
+		n, ok = jsonInt(v, 0)
+		s.BootOrder = &n
 	case fBootDelay:
 		s.BootDelay, ok = jsonInt(v, 0)
 	case fEnableLifecycleSnapshots:
@@ -216,7 +223,24 @@ func decodeSpecField(f uint, v []byte, s *api.Spec) bool {
 		// Rare and free-form: encoding/json, so the values are exactly its.
 		ok = json.Unmarshal(v, &s.UserConfig) == nil
 	case fFirewall:
-		ok = len(v) > 0 && v[0] == '{'
+		s.Firewall = &api.Firewall{}
+		ok = len(v) > 0 && v[0] == '{' && noNull(v) && json.Unmarshal(v, s.Firewall) == nil
+	case fMountPoints:
+		// Rare: encoding/json, after making sure it cannot skip a null the
+		// schema refuses; the minimums are checked after.
+		ok = len(v) > 0 && v[0] == '[' && noNull(v) && json.Unmarshal(v, &s.MountPoints) == nil
+		for _, m := range s.MountPoints {
+			ok = ok && (m.OwnerUID == nil || *m.OwnerUID >= 0) && (m.OwnerGID == nil || *m.OwnerGID >= 0)
+		}
+	case fIDMaps:
+		ok = len(v) > 0 && v[0] == '[' && noNull(v) && json.Unmarshal(v, &s.IDMaps) == nil
+		for _, m := range s.IDMaps {
+			ok = ok && m.ContainerID >= 0 && m.HostID >= 0 && m.Size >= 0
+		}
+	case fPortainerRole:
+		s.PortainerRole, ok = jsonString(v)
+	case fBootstrapCAURL:
+		s.BootstrapCAURL, ok = jsonString(v)
 	}
 	return ok
 }
@@ -242,7 +266,10 @@ func decodeNetwork(v []byte, n *api.NetworkConfig) bool {
 			n.GW, ok = jsonString(v)
 		case "nameservers":
 			bit = 16
-			n.Nameservers, ok = jsonStrings(v)
+			n.Nameservers, ok = jsonNameservers(v)
+		case "nameserver":
+			bit = 32
+			n.Nameserver, ok = jsonNameservers(v)
 		default:
 			return unknownKeyOK(key, netFold)
 		}
@@ -292,6 +319,15 @@ func jsonVolumes(v []byte) ([]api.Volume, bool) {
 			var bit uint8
 			var ok bool
 			switch key {
+			case "type":
+				bit = 16
+				vol.Type, ok = jsonString(v)
+			case "server":
+				bit = 32
+				vol.Server, ok = jsonString(v)
+			case "path":
+				bit = 64
+				vol.Path, ok = jsonString(v)
 			case "name":
 				bit = 1
 				vol.Name, ok = jsonString(v)
@@ -317,6 +353,36 @@ func jsonVolumes(v []byte) ([]api.Volume, bool) {
 		return ok
 	})
 	return out, ok
+}
+
+// jsonNameservers decodes what api.Nameservers accepts: a string of
+// addresses or an array of strings.
+func jsonNameservers(v []byte) (api.Nameservers, bool) {
+	if len(v) > 0 && v[0] == '"' {
+		str, ok := jsonString(v)
+		return api.SplitNameservers(str), ok
+	}
+	list, ok := jsonStrings(v)
+	return api.Nameservers(list), ok
+}
+
+// noNull reports whether a valid JSON value holds no null: outside strings
+// the letter n only starts one.
+func noNull(v []byte) bool {
+	inString, escaped := false, false
+	for _, c := range v {
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case !inString && c == 'n':
+			return false
+		}
+	}
+	return true
 }
 
 func jsonStringMap(v []byte) (map[string]string, bool) {

@@ -69,7 +69,11 @@ var mutations = []string{`null`, `"x"`, `""`, `0`, `-1`, `1`, `7`, `1.5`, `1e2`,
 	`["a"]`, `[1]`, `["12"]`, `[12, "13"]`, `"12"`, `12`, `{"a":1}`, `{"a":"b"}`, `"a\"b"`, `"\u0041"`, `"snap-1"`,
 	`"1snap"`, `[{"name":"v","pool":"p","size_gb":2,"mount_point":"/m"}]`, `[{"size_gb":0}]`, `[{"Size_GB":3}]`,
 	`{"command":"true","retries":1,"interval":0}`, `{"retries":-1}`, `{"ip":"dhcp","gw":"10.0.0.1","nameservers":["1.1.1.1"]}`,
-	`{"nameservers":"x"}`, `{"Name":"eth0"}`, `{"name":"eth0","name":"eth1"}`, `99999999999999999999`, `-0`}
+	`{"nameservers":"x"}`, `{"nameservers":"1.1.1.1, 8.8.8.8 9.9.9.9"}`, `{"nameserver":"10.0.0.13"}`, `{"nameservers":null}`,
+	`[{"host_path":"/a","container_path":"/b","owner_uid":33,"owner_gid":0}]`, `[{"host_path":"/a","owner_uid":-1}]`,
+	`[{"host_path":null}]`, `[{"owner_uid":"33"}]`, `[{"type":"uid","container_id":0,"host_id":100000,"size":65536}]`,
+	`[{"type":"nfs","name":"p","path":"/x","mount_point":"/y","server":"10.0.0.1"}]`, `{"enabled":true,"rules":[{"type":"in","action":"ACCEPT"}]}`,
+	`{"enabled":null}`, `[{"size":-1}]`, `{"Name":"eth0"}`, `{"name":"eth0","name":"eth1"}`, `99999999999999999999`, `-0`}
 
 func guestObjects(t *testing.T) [][]byte {
 	var out [][]byte

@@ -303,7 +303,7 @@ func hostileCases() []hostile {
 		add(hostile{what: fmt.Sprintf("misspelled %q", c.key), want: warned, guest: "953", field: c.key, lxc: setLXC(c.key, 1)})
 	}
 	add(hostile{what: `misspelled "brige" in network_config`, want: warned, guest: "953", field: "network_config.brige", lxc: setLXC("network_config.brige", "vmbr0")})
-	for _, k := range []string{"portainer_role", "tests", "vllm_args", "mount_points", "trigger_sync_on_completion"} {
+	for _, k := range []string{"portainer_role", "tests", "vllm_args", "docker_stacks", "trigger_sync_on_completion"} {
 		add(hostile{what: fmt.Sprintf("unknown field %q far from any known one", k), want: accepted, guest: "953", lxc: setLXC(k, "x")})
 	}
 

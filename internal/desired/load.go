@@ -64,6 +64,15 @@ func load(ctx context.Context, dir string, cache *Loader) (*api.Config, error) {
 		ps.add(hvPath, "", "", "read: %v", err)
 	}
 
+	stacksPath := filepath.Join(dir, api.StacksFile)
+	if data, err := os.ReadFile(stacksPath); err == nil {
+		if top, ok := parseFile(&ps, stacksPath, data); ok {
+			c.StacksPath, c.Stacks = stacksPath, top
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		ps.add(stacksPath, "", "", "read: %v", err)
+	}
+
 	files := 0
 	files += c.loadLXC(&ps, lxcPath)
 	files += c.loadVM(&ps, vmPath)

@@ -22,6 +22,7 @@ func validateGuests(ps *problems, c *loading) {
 		validateAddresses(ps, g)
 		validateValues(ps, c, g)
 		validateScripts(ps, g)
+		validateMounts(ps, g)
 	}
 	validateUnique(ps, c)
 	for _, cyc := range c.Cycles() {
@@ -115,9 +116,14 @@ func validateNetwork(ps *problems, g *api.Guest) {
 				ps.add(g.File, gid, "network_config.gw", "%q is not an IP address", n.GW)
 			}
 		}
-		for i, ns := range n.Nameservers {
-			if _, err := netip.ParseAddr(ns); err != nil {
-				ps.add(g.File, gid, "network_config.nameservers["+itoa(i)+"]", "%q is not an IP address", ns)
+		for _, f := range []struct {
+			name string
+			list api.Nameservers
+		}{{"nameservers", n.Nameservers}, {"nameserver", n.Nameserver}} {
+			for i, ns := range f.list {
+				if _, err := netip.ParseAddr(ns); err != nil {
+					ps.add(g.File, gid, "network_config."+f.name+"["+itoa(i)+"]", "%q is not an IP address", ns)
+				}
 			}
 		}
 	}
@@ -144,6 +150,63 @@ func validateScripts(ps *problems, g *api.Guest) {
 	if a := g.Spec.ApplicationScript; a != "" && !safeName(a) {
 		ps.add(g.File, gid, "application_script", "%q must name a script inside the apps folder", a)
 	}
+}
+
+// validateMounts checks what phoenix acts on as root on the host: bind-mount
+// folders it creates and chowns, idmap ranges and NFS exports.
+func validateMounts(ps *problems, g *api.Guest) {
+	gid := g.ID.String()
+	s := &g.Spec
+	if len(s.MountPoints) > 0 && g.Kind != api.KindLXC {
+		ps.add(g.File, gid, "mount_points", "bind mounts are for containers; a VM mounts NFS volumes (volumes with type nfs)")
+	}
+	for i, m := range s.MountPoints {
+		f := "mount_points[" + itoa(i) + "]"
+		if !cleanAbs(m.HostPath) {
+			ps.add(g.File, gid, f+".host_path", "%q: want an absolute, clean host path (no .., no //)", m.HostPath)
+		} else if m.HostPath == "/" || strings.HasPrefix(m.HostPath, "/etc/pve") || strings.HasPrefix(m.HostPath, "/proc") || strings.HasPrefix(m.HostPath, "/sys") || strings.HasPrefix(m.HostPath, "/dev") {
+			ps.add(g.File, gid, f+".host_path", "%q: refusing to bind-mount or chown a system folder of the host", m.HostPath)
+		}
+		if !cleanAbs(m.ContainerPath) || m.ContainerPath == "/" {
+			ps.add(g.File, gid, f+".container_path", "%q: want an absolute, clean path inside the container", m.ContainerPath)
+		}
+	}
+	for i, m := range s.IDMaps {
+		f := "id_maps[" + itoa(i) + "]"
+		if m.Type != "uid" && m.Type != "gid" {
+			ps.add(g.File, gid, f+".type", "%q: want uid or gid", m.Type)
+		}
+		if m.Size < 1 {
+			ps.add(g.File, gid, f+".size", "want a range of at least 1 ID")
+		}
+		if m.HostID+m.Size > 1<<32 || m.ContainerID+m.Size > 1<<32 {
+			ps.add(g.File, gid, f, "range ends past the last ID (4294967295)")
+		}
+	}
+	for i, v := range s.Volumes {
+		if v.Type != "nfs" {
+			continue
+		}
+		f := "volumes[" + itoa(i) + "]"
+		if g.Kind != api.KindVM {
+			ps.add(g.File, gid, f+".type", "nfs volumes are mounted inside VMs; a container uses mount_points")
+		}
+		if _, err := netip.ParseAddr(v.Server); err != nil && !hostnameOK(v.Server) {
+			ps.add(g.File, gid, f+".server", "%q is not an IP address or host name", v.Server)
+		}
+		if !cleanAbs(v.Path) {
+			ps.add(g.File, gid, f+".path", "%q: want the export's absolute path", v.Path)
+		}
+		if !cleanAbs(v.MountPoint) || v.MountPoint == "/" {
+			ps.add(g.File, gid, f+".mount_point", "%q: want an absolute, clean path inside the VM", v.MountPoint)
+		}
+	}
+}
+
+// cleanAbs reports whether p is an absolute path with nothing to resolve
+// and nothing a mount option or fstab line would misread.
+func cleanAbs(p string) bool {
+	return p != "" && filepath.IsAbs(p) && filepath.Clean(p) == p && !strings.ContainsAny(p, " \t\n\r,\x00\\")
 }
 
 // safeName reports whether a script name stays inside its folder.

@@ -91,7 +91,9 @@ func validateValues(ps *problems, c *loading, g *api.Guest) {
 	bound("swap_mb", s.SwapMB, 0, maxMemoryMB)
 	bound("storage_size_gb", s.StorageSizeGB, 1, maxSizeGB)
 	bound("disk_size_gb", s.DiskSizeGB, 1, maxSizeGB)
-	bound("boot_order", s.BootOrder, 0, 1<<20)
+	if s.BootOrder != nil {
+		bound("boot_order", *s.BootOrder, 0, 1<<20)
+	}
 	bound("boot_delay", s.BootDelay, 0, maxBootWait)
 	if h := s.HealthCheck; h != nil {
 		bound("health_check.retries", h.Retries, 0, maxRetries)

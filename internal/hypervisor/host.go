@@ -90,6 +90,24 @@ type Script struct {
 	// Spec is the guest's full JSON spec, unknown fields included, handed
 	// to the script.
 	Spec json.RawMessage
+
+	// The old tool's scripts (a scripts folder in its layout) are run the
+	// way it ran them, which the fields below describe. With Args set, the
+	// script gets Args as its arguments instead of the spec's path, and no
+	// spec is copied.
+	Args []string
+	// OnHost runs the script on the phoenix host, not in the guest: the old
+	// LXC feature installers and health checks drive the guest themselves
+	// (pct exec) given its ID.
+	OnHost bool
+	// Dir, for a script run in the guest, is the folder inside the guest
+	// that the script, the Beside scripts and the Data files (host paths)
+	// are copied into before it runs as Dir/<script name>; the folder is
+	// removed afterwards. Beside scripts pass the same checks as the
+	// script; Data files (the config files phoenix loaded) are private.
+	Dir    string
+	Beside []string
+	Data   []string
 }
 
 // Host is a Proxmox node (or cluster) that phoenix drives.

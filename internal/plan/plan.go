@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -104,20 +105,8 @@ func HostLookup(h hypervisor.Host, cfg *api.Config, st StatusReader) Lookup {
 			return State{}, err
 		}
 		s := State{Exists: true, Running: g.Running}
-		if spec := cfg.Guest(id); spec != nil {
-			switch {
-			case spec.Spec.IsTemplate && !g.Template:
-				s.Unfinished = true
-			case !spec.Spec.IsTemplate && spec.Spec.TemplateSnapshotName != "":
-				// Only this case needs the snapshots: a backend whose Probe
-				// skipped them (a StateReader) is asked for them now.
-				if _, cheap := h.(hypervisor.StateReader); cheap {
-					if g, err = h.Get(ctx, kind, id); err != nil {
-						return State{}, err
-					}
-				}
-				s.Unfinished = !g.HasSnapshot(spec.Spec.TemplateSnapshotName)
-			}
+		if s.Unfinished, err = Unfinished(ctx, h, cfg.Guest(id), g); err != nil {
+			return State{}, err
 		}
 		if st != nil {
 			if rec, err := st.Get(id, kind); err == nil && (rec.Phase == api.PhaseFailed || rec.Phase == api.PhaseProvisioning) {
@@ -126,6 +115,33 @@ func HostLookup(h hypervisor.Host, cfg *api.Config, st StatusReader) Lookup {
 		}
 		return s, nil
 	}
+}
+
+// Unfinished reports whether the host shows that spec's create workflow
+// did not finish on guest g, whatever its recorded status says: a VM
+// template not converted, or a clone source without its template snapshot
+// (deleted by hand, or lost with a rollback). A clone of it would fail.
+// g may come from hypervisor.Probe: only the snapshot case needs the
+// snapshots, and a backend whose probe skipped them (a StateReader) is
+// asked for them then.
+func Unfinished(ctx context.Context, h hypervisor.Host, spec *api.Guest, g *hypervisor.Guest) (bool, error) {
+	if spec == nil || g == nil {
+		return false, nil
+	}
+	switch {
+	case spec.Spec.IsTemplate:
+		return !g.Template, nil
+	case spec.Spec.TemplateSnapshotName != "":
+		if _, cheap := h.(hypervisor.StateReader); cheap {
+			full, err := h.Get(ctx, spec.Kind, spec.ID)
+			if err != nil {
+				return false, err
+			}
+			g = full
+		}
+		return !g.HasSnapshot(spec.Spec.TemplateSnapshotName), nil
+	}
+	return false, nil
 }
 
 type builder struct {
@@ -341,34 +357,63 @@ func Delete(ctx context.Context, cfg *api.Config, targets []api.ID, look Lookup,
 
 // LetsGo plans `LetsGo`: the full workflow on every guest in
 // topological order, then a start of every non-template guest whose
-// start_at_boot is not false, by (boot_order, ID), each boot_order group
-// after the one before.
+// start_at_boot is not false, in boot order (a guest without boot_order
+// after every guest with one, as the old tool's 999), each boot order group
+// after the one before. A guest never starts before the guests it depends
+// on: one that depends on a guest of a later group starts with that group,
+// and within a group dependencies start first.
 func LetsGo(cfg *api.Config) *Plan {
 	b := newBuilder(cfg, "LetsGo", nil)
 	for _, id := range cfg.Order() {
 		b.add(id, ActCreate, ReasonTarget)
 	}
 	b.link(nil)
-	var boot []*api.Guest
+	starting := map[api.ID]bool{}
 	for _, id := range cfg.IDs {
 		if g := cfg.Guest(id); !g.IsTemplateSource() && g.StartsAtBoot() {
-			boot = append(boot, g)
+			starting[id] = true
 		}
 	}
-	sort.SliceStable(boot, func(i, j int) bool {
-		if boot[i].Spec.BootOrder != boot[j].Spec.BootOrder {
-			return boot[i].Spec.BootOrder < boot[j].Spec.BootOrder
+	// rank is the group a guest starts in, depth its place in the chain of
+	// starting guests it depends on; cfg.Order() lists dependencies first.
+	rank := make(map[api.ID]int, len(starting))
+	depth := make(map[api.ID]int, len(starting))
+	var boot []*api.Guest
+	for _, id := range cfg.Order() {
+		if !starting[id] {
+			continue
 		}
-		return boot[i].ID < boot[j].ID
+		g := cfg.Guest(id)
+		rank[id] = g.BootRank()
+		for _, e := range cfg.Edges(g) {
+			if e.Kind == api.RuntimeEdge && starting[e.To] {
+				rank[id] = max(rank[id], rank[e.To])
+				depth[id] = max(depth[id], depth[e.To]+1)
+			}
+		}
+		boot = append(boot, g)
+	}
+	sort.SliceStable(boot, func(i, j int) bool {
+		a, c := boot[i].ID, boot[j].ID
+		if rank[a] != rank[c] {
+			return rank[a] < rank[c]
+		}
+		if depth[a] != depth[c] {
+			return depth[a] < depth[c]
+		}
+		return a < c
 	})
 	// Each boot_order group starts after the one before. Rather than every
 	// start of a group waiting for every start of the previous group (n²
 	// edges at 10,000 guests), the first start of a group waits for the
 	// whole previous group and the rest of the group wait for that first.
+	// The first of a group has the least depth, so it needs no other start
+	// of its group.
 	var prevGroup, curGroup []int
 	gate := -1
+	startAt := make(map[api.ID]int, len(boot))
 	for i, g := range boot {
-		if i > 0 && g.Spec.BootOrder != boot[i-1].Spec.BootOrder {
+		if i > 0 && rank[g.ID] != rank[boot[i-1].ID] {
 			prevGroup, curGroup = curGroup, nil
 			gate = -1
 		}
@@ -380,6 +425,14 @@ func LetsGo(cfg *api.Config) *Plan {
 		} else if prevGroup != nil {
 			a.Needs = append(a.Needs, gate)
 		}
+		// A dependency of an earlier group is waited for through the
+		// groups; one of this group directly.
+		for _, e := range cfg.Edges(g) {
+			if j, ok := startAt[e.To]; ok && e.Kind == api.RuntimeEdge && rank[e.To] == rank[g.ID] && j != gate && !slices.Contains(a.Needs, j) {
+				a.Needs = append(a.Needs, j)
+			}
+		}
+		startAt[g.ID] = len(b.plan.Actions)
 		curGroup = append(curGroup, len(b.plan.Actions))
 		b.plan.Actions = append(b.plan.Actions, a)
 	}

@@ -33,6 +33,10 @@ func (h *Host) Run(ctx context.Context, kind api.Kind, id api.ID, s hypervisor.S
 	case err != nil:
 	case len(s.Command) > 0:
 		err = h.runInGuest(ctx, kind, id, nil, s.Command)
+	case s.Path != "" && s.OnHost:
+		err = h.runOnHost(ctx, s)
+	case s.Path != "" && s.Dir != "":
+		err = h.runInDir(ctx, kind, id, s)
 	case s.Path != "":
 		err = h.runScript(ctx, kind, id, s)
 	default:
@@ -107,6 +111,76 @@ func (h *Host) runScript(ctx context.Context, kind api.Kind, id api.ID, s hyperv
 		}
 	}
 	return h.runInGuest(ctx, kind, id, nil, run)
+}
+
+// runOnHost runs one of the old tree's host-side scripts with its
+// arguments (the guest's ID, ...), as the old managers did.
+func (h *Host) runOnHost(ctx context.Context, s hypervisor.Script) error {
+	path, interp, err := h.checkScript(s.Path)
+	if err != nil {
+		return err
+	}
+	_, err = h.run(ctx, append(append(interp, path), s.Args...), runOpts{inGuest: true})
+	return err
+}
+
+// guestDirRE is what a folder inside the guest may look like: the script
+// folder is removed with rm -rf afterwards, so it must be a plain, deep
+// enough path of our own.
+var guestDirRE = regexp.MustCompile(`^/(tmp|var/tmp|run|root)/[A-Za-z0-9_][A-Za-z0-9._-]*$`)
+
+// runInDir is the old tool's way of running an application script: the
+// script and the files it sources (the common utilities, the LXC config)
+// are copied into one folder in the guest, the script runs from there
+// with its arguments, and the folder is removed.
+func (h *Host) runInDir(ctx context.Context, kind api.Kind, id api.ID, s hypervisor.Script) error {
+	if !guestDirRE.MatchString(s.Dir) || strings.Contains(s.Dir, "..") {
+		return fmt.Errorf("folder %q in the guest: want /tmp/<name> or similar", s.Dir)
+	}
+	path, _, err := h.checkScript(s.Path)
+	if err != nil {
+		return err
+	}
+	type file struct{ src, dest, perms string }
+	files := []file{{path, s.Dir + "/" + filepath.Base(s.Path), "0755"}}
+	for _, b := range s.Beside {
+		src, _, err := h.checkScript(b)
+		if err != nil {
+			return err
+		}
+		files = append(files, file{src, s.Dir + "/" + filepath.Base(b), "0644"})
+	}
+	for _, d := range s.Data {
+		files = append(files, file{d, s.Dir + "/" + filepath.Base(d), "0600"})
+	}
+	if err := h.runInGuest(ctx, kind, id, nil, []string{"mkdir", "-p", "-m", "0700", s.Dir}); err != nil {
+		return fmt.Errorf("make %s in the guest: %w", s.Dir, err)
+	}
+	defer func() {
+		// Best effort, as the old tool: a leftover folder in /tmp is not
+		// worth failing a run that worked.
+		_ = h.runInGuest(context.WithoutCancel(ctx), kind, id, nil, []string{"rm", "-rf", "--", s.Dir})
+	}()
+	for _, f := range files {
+		if kind == api.KindVM {
+			data, err := os.ReadFile(f.src)
+			if err != nil {
+				return err
+			}
+			if len(data) > maxAgentInput {
+				return fmt.Errorf("%s is %d bytes; the guest agent takes at most %d", f.src, len(data), maxAgentInput)
+			}
+			if err := h.runInGuest(ctx, kind, id, data, []string{"install", "-m", f.perms, "/dev/stdin", f.dest}); err != nil {
+				return fmt.Errorf("copy %s into the guest: %w", f.dest, err)
+			}
+			continue
+		}
+		argv := []string{h.opts.Pct, "push", id.String(), f.src, f.dest, "--perms", f.perms}
+		if _, err := h.run(ctx, argv, runOpts{}); err != nil {
+			return fmt.Errorf("pct push %s: %w", id, err)
+		}
+	}
+	return h.runInGuest(ctx, kind, id, nil, append([]string{files[0].dest}, s.Args...))
 }
 
 // runInGuest runs command inside the guest: pct exec, whose exit code is
@@ -338,4 +412,13 @@ func writeTemp(pattern string, data []byte) (string, error) {
 		return "", err
 	}
 	return f.Name(), nil
+}
+
+// RunOnHost runs a script of the scripts folder on the host with args (the
+// old tool's host setup scripts), under the same checks as every script.
+func (h *Host) RunOnHost(ctx context.Context, path string, args []string) error {
+	if err := h.runOnHost(ctx, hypervisor.Script{Path: path, Args: args}); err != nil {
+		return fmt.Errorf("host script %s: %w", filepath.Base(path), err)
+	}
+	return nil
 }

@@ -44,6 +44,12 @@ func (h *Host) Run(ctx context.Context, kind api.Kind, id api.ID, s hypervisor.S
 	case err != nil:
 	case len(s.Command) > 0:
 		err = h.inGuest(ctx, kind, id, loc, nil, s.Command)
+	case s.Path != "" && s.OnHost:
+		// The old tree's host-side scripts call pct on the machine they run
+		// on; from here that is not the guest's node.
+		err = errors.New("runs on the Proxmox host itself (the old tool's layout); use --backend pve on the node, or move it into the guest")
+	case s.Path != "" && s.Dir != "":
+		err = h.runInDir(ctx, kind, id, loc, s)
 	case s.Path != "":
 		err = h.runScript(ctx, kind, id, loc, s)
 	default:
@@ -78,6 +84,53 @@ func (h *Host) runScript(ctx context.Context, kind api.Kind, id api.ID, loc *loc
 	}
 	return h.inGuest(ctx, kind, id, loc, nil, append(append(interp, dest), specDest))
 }
+
+// runInDir copies the script, the scripts beside it and the data files
+// into one folder of the guest, runs the script from there with its
+// arguments and removes the folder: the old tool's way (see the pve
+// backend).
+func (h *Host) runInDir(ctx context.Context, kind api.Kind, id api.ID, loc *location, s hypervisor.Script) error {
+	if !guestDirRE.MatchString(s.Dir) {
+		return fmt.Errorf("folder %q in the guest: want /tmp/<name> or similar", s.Dir)
+	}
+	type file struct {
+		data        []byte
+		dest, perms string
+	}
+	script, _, err := readScript(s.Path)
+	if err != nil {
+		return err
+	}
+	files := []file{{script, s.Dir + "/" + filepath.Base(s.Path), "0755"}}
+	for _, b := range s.Beside {
+		data, _, err := readScript(b)
+		if err != nil {
+			return err
+		}
+		files = append(files, file{data, s.Dir + "/" + filepath.Base(b), "0644"})
+	}
+	for _, d := range s.Data {
+		data, err := os.ReadFile(d)
+		if err != nil {
+			return err
+		}
+		files = append(files, file{data, s.Dir + "/" + filepath.Base(d), "0600"})
+	}
+	if err := h.inGuest(ctx, kind, id, loc, nil, []string{"mkdir", "-p", "-m", "0700", s.Dir}); err != nil {
+		return fmt.Errorf("make %s in the guest: %w", s.Dir, err)
+	}
+	defer func() {
+		_ = h.inGuest(context.WithoutCancel(ctx), kind, id, loc, nil, []string{"rm", "-rf", "--", s.Dir})
+	}()
+	for _, f := range files {
+		if err := h.inGuest(ctx, kind, id, loc, f.data, []string{"install", "-m", f.perms, "/dev/stdin", f.dest}); err != nil {
+			return fmt.Errorf("copy %s into the guest: %w", f.dest, err)
+		}
+	}
+	return h.inGuest(ctx, kind, id, loc, nil, append([]string{files[0].dest}, s.Args...))
+}
+
+var guestDirRE = regexp.MustCompile(`^/(tmp|var/tmp|run|root)/[A-Za-z0-9_][A-Za-z0-9._-]*$`)
 
 // inGuest runs argv inside the guest with stdin.
 func (h *Host) inGuest(ctx context.Context, kind api.Kind, id api.ID, loc *location, stdin []byte, argv []string) error {

@@ -460,3 +460,27 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// EnsureDir records a bind-mount folder phoenix would create on the node;
+// the simulated node has no file system of its own.
+func (s *Sim) EnsureDir(ctx context.Context, path string, uid, gid int) error {
+	if err := s.pause(ctx); err != nil {
+		return err
+	}
+	if s.fail() {
+		return fmt.Errorf("sim: injected failure: mkdir %s", path)
+	}
+	return s.record(fmt.Sprintf("hostdir %s %d:%d", path, uid, gid))
+}
+
+// RunOnHost records a script run on the node itself; the simulated node
+// runs nothing.
+func (s *Sim) RunOnHost(ctx context.Context, path string, args []string) error {
+	if err := s.pause(ctx); err != nil {
+		return err
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("sim: host script: %w", err)
+	}
+	return s.record(fmt.Sprintf("hostscript %s %d", filepath.Base(path), len(args)))
+}
