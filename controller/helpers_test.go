@@ -183,6 +183,13 @@ type running struct {
 // not nil) replaces the lab's simulated host.
 func (l *lab) start(mod func(*controller.Options), host hypervisor.Host) *running {
 	l.t.Helper()
+	return l.startWith(mod, host, nil)
+}
+
+// startWith is start with a hook that sees the controller before it runs
+// (to make it campaign for leadership, say).
+func (l *lab) startWith(mod func(*controller.Options), host hypervisor.Host, before func(*controller.Controller)) *running {
+	l.t.Helper()
 	opts := controller.DefaultOptions()
 	opts.ConfigDir, opts.StateDir = l.cfgDir, l.stateDir
 	opts.MetricsAddr = "127.0.0.1:0"
@@ -206,6 +213,9 @@ func (l *lab) start(mod func(*controller.Options), host hypervisor.Host) *runnin
 	c, err := controller.New(opts, host, l.store, log, reg)
 	if err != nil {
 		l.t.Fatal(err)
+	}
+	if before != nil {
+		before(c)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{l: l, c: c, reg: reg, logs: logs, stop: cancel, done: make(chan error, 1)}

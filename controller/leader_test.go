@@ -3,10 +3,8 @@ package controller_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +17,6 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/controller"
-	"github.com/phoenix-hypervisor/phoenix/controller/metrics"
 	"github.com/phoenix-hypervisor/phoenix/internal/fake/pmxcfs"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
@@ -30,33 +27,7 @@ import (
 // (when not nil) replaces the lab's simulated host.
 func (l *lab) startElecting(e *leader.Elector, host hypervisor.Host) *running {
 	l.t.Helper()
-	opts := controller.DefaultOptions()
-	opts.ConfigDir, opts.StateDir = l.cfgDir, l.stateDir
-	opts.MetricsAddr = "127.0.0.1:0"
-	opts.Resync = 0
-	opts.Debounce = 50 * time.Millisecond
-	opts.RetryBaseDelay = 50 * time.Millisecond
-	opts.Verbosity = 1
-	opts.LogFormat = "json"
-	logs := &syncBuffer{}
-	log, err := opts.NewLogger(io.MultiWriter(logs, testWriter{l.t}))
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	reg := metrics.NewRegistry()
-	if host == nil {
-		host = l.host
-	}
-	c, err := controller.New(opts, host, l.store, log, reg)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	c.ElectLeader(e)
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{l: l, c: c, reg: reg, logs: logs, stop: cancel, done: make(chan error, 1)}
-	go func() { r.done <- c.Run(ctx) }()
-	l.t.Cleanup(func() { r.shutdown() })
-	return r
+	return l.startWith(nil, host, func(c *controller.Controller) { c.ElectLeader(e) })
 }
 
 // exited waits for Run to return on its own and returns its error.
