@@ -158,10 +158,10 @@ func decRefPtr(v []byte, dst **api.Ref) bool {
 	return decRef(v, *dst)
 }
 
-func decRefs(v []byte, dst *[]api.Ref) bool { return decSlice(v, dst, decRef) }
+func decRefs(v []byte, dst *[]api.Ref) bool { return decSlice(v, dst, decFunc[api.Ref](decRef)) }
 
 func decStrings(v []byte, dst *[]string) bool {
-	return decSlice(v, dst, func(v []byte, s *string) bool { return decString(v, s, 0, nil) })
+	return decSlice(v, dst, decFunc[string](func(v []byte, s *string) bool { return decString(v, s, 0, nil) }))
 }
 
 // decNameservers decodes what api.Nameservers accepts: a string of
@@ -192,18 +192,29 @@ func decPtr[T any](v []byte, dst **T, o *object[T]) bool {
 	return o.decode(v, *dst)
 }
 
-func decObjects[T any](v []byte, dst *[]T, o *object[T]) bool { return decSlice(v, dst, o.decode) }
+func decObjects[T any](v []byte, dst *[]T, o *object[T]) bool { return decSlice(v, dst, o) }
+
+// itemDecoder decodes one element of an array. An interface rather than a
+// func value: o.decode as a func would allocate a closure on every call.
+type itemDecoder[T any] interface {
+	decode(v []byte, p *T) bool
+}
+
+type decFunc[T any] func(v []byte, p *T) bool
+
+func (f decFunc[T]) decode(v []byte, p *T) bool { return f(v, p) }
 
 // decSlice decodes an array: [] is an empty, non-nil slice, as with
 // encoding/json.
-func decSlice[T any](v []byte, dst *[]T, item func(v []byte, p *T) bool) bool {
+func decSlice[T any](v []byte, dst *[]T, item itemDecoder[T]) bool {
 	out := []T{}
 	d := fastDec{b: v}
 	ok := d.array(func(v []byte) bool {
-		var x T
-		ok := item(v, &x)
-		out = append(out, x)
-		return ok
+		// Decoded in place: a local passed to an interface method would
+		// escape, one allocation per element.
+		var zero T
+		out = append(out, zero)
+		return item.decode(v, &out[len(out)-1])
 	})
 	*dst = out
 	return ok
