@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -93,5 +94,26 @@ func TestLoad_unreadableFileHidesNoGuest(t *testing.T) {
 	dir = caseDir(t, lxc, vm, hostile{lxc: setLXC("dependencies", []any{"8009"})})
 	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "unknown guest 8009") {
 		t.Errorf("Load = %v, want unknown guest 8009", err)
+	}
+}
+
+// The lines an lxc_options entry writes to the container's config: one per
+// capability for lxc.cap.keep and lxc.cap.drop (lxc wants them so), the
+// value untouched for every other key, nothing for a malformed entry.
+func TestLXCOptionLines(t *testing.T) {
+	tests := []struct {
+		in   string
+		want [][2]string
+	}{
+		{"lxc.cap.keep=sys_admin,mknod", [][2]string{{"lxc.cap.keep", "sys_admin"}, {"lxc.cap.keep", "mknod"}}},
+		{"lxc.cap.drop = sys_module mknod", [][2]string{{"lxc.cap.drop", "sys_module"}, {"lxc.cap.drop", "mknod"}}},
+		{"lxc.mount.entry=/dev/fuse dev/fuse none bind,create=file", [][2]string{{"lxc.mount.entry", "/dev/fuse dev/fuse none bind,create=file"}}},
+		{"lxc.mount.auto:proc:rw sys:rw", [][2]string{{"lxc.mount.auto", "proc:rw sys:rw"}}},
+		{"nesting=1", nil},
+	}
+	for _, tt := range tests {
+		if got := LXCOptionLines(tt.in); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("LXCOptionLines(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
