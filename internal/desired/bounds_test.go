@@ -35,6 +35,9 @@ func TestLoad_boundaries(t *testing.T) {
 	nfs := func(server string) func(map[string]any) {
 		return setVM("volumes", []any{map[string]any{"type": "nfs", "server": server, "path": "/export/x", "mount_point": "/mnt/x"}})
 	}
+	network := func(ip, gw string) func(map[string]any) {
+		return setLXC("network_config", map[string]any{"name": "eth0", "bridge": "vmbr0", "ip": ip, "gw": gw})
+	}
 	const last = 1 << 32 // one past the last ID, 4294967295
 	// 253 characters in labels of at most 63: the longest host name.
 	longest := strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 61)
@@ -54,6 +57,10 @@ func TestLoad_boundaries(t *testing.T) {
 		{what: "name of 253 characters", want: accepted, lxc: setLXC("name", longest)},
 		{what: "name of 254 characters", want: refused, field: "name", lxc: setLXC("name", longest+"d")},
 		{what: "gpu_assignment of the last GPU", want: accepted, lxc: setLXC("gpu_assignment", "63")},
+		// A /30 is the smallest subnet with a network and a broadcast address.
+		{what: "network address of a /30", want: refused, field: "network_config.ip", lxc: network("10.0.0.52/30", "10.0.0.54")},
+		{what: "broadcast address of a /30", want: refused, field: "network_config.ip", lxc: network("10.0.0.55/30", "10.0.0.54")},
+		{what: "host address of a /30", want: accepted, lxc: network("10.0.0.53/30", "10.0.0.54")},
 	}
 	lxc, vm := smallFiles(t)
 	for _, c := range tests {
