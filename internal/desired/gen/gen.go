@@ -7,6 +7,7 @@ import (
 	"go/format"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -357,7 +358,7 @@ func pick(ptr bool, ifPtr, ifValue string, args ...any) string {
 // aside): the fast path would not check them.
 func only(n node, allowed ...string) error {
 	for k := range n.schema {
-		if k != "description" && !contains(allowed, k) {
+		if k != "description" && !slices.Contains(allowed, k) {
 			return fmt.Errorf("schema %s: keyword %q is not understood by the generator", n.doc.name, k)
 		}
 	}
@@ -499,15 +500,6 @@ func join(path, name string) string {
 		return name
 	}
 	return path + "." + name
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 // lowerFirst lowers a Go name's leading capitals: Spec -> spec, IDMap ->
