@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -286,6 +287,13 @@ func TestLoad_boundaries(t *testing.T) {
 		{what: "name of 253 characters", want: accepted, lxc: setLXC("name", longest)},
 		{what: "name of 254 characters", want: refused, field: "name", lxc: setLXC("name", longest+"d")},
 		{what: "gpu_assignment of the last GPU", want: accepted, lxc: setLXC("gpu_assignment", "63")},
+		{what: "case variant of a key in the second volume", want: refused, field: "volumes[1].Size_GB", lxc: setLXC("volumes", []any{
+			map[string]any{"name": "a", "pool": "local-lvm", "size_gb": 8, "mount_point": "/a"},
+			map[string]any{"name": "b", "pool": "local-lvm", "Size_GB": 8, "mount_point": "/b"},
+		})},
+		// Two edits make a typo in a name of seven letters or more, not in a
+		// shorter one ("node" is not a misspelled "name").
+		{what: "unknown 6-letter key two edits from volumes", want: accepted, lxc: setLXC("vloume", 1)},
 		// A /30 is the smallest subnet with a network and a broadcast address.
 		{what: "network address of a /30", want: refused, field: "network_config.ip", lxc: network("10.0.0.52/30", "10.0.0.54")},
 		{what: "broadcast address of a /30", want: refused, field: "network_config.ip", lxc: network("10.0.0.55/30", "10.0.0.54")},
@@ -351,5 +359,23 @@ func TestLXCOptionLines(t *testing.T) {
 		if got := LXCOptionLines(tt.in); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("LXCOptionLines(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// A guest whose bytes fail the exact checks is reported once, in their
+// words: it does not go on to the decoders, whose messages (Go types, a
+// second report of the same value) would only confuse.
+func TestLoad_exactProblemStopsTheGuest(t *testing.T) {
+	lxc, vm := smallFiles(t)
+	dir := caseDir(t, lxc, vm, hostile{raw: func(b []byte) []byte {
+		return bytes.Replace(b, []byte(`"memory_mb": 512`), []byte(`"memory_mb": 2048.0`), 1)
+	}})
+	_, err := Load(dir)
+	var inv *api.InvalidError
+	if !errors.As(err, &inv) {
+		t.Fatalf("Load = %v, want an invalid configuration", err)
+	}
+	if len(inv.Problems) != 1 || !strings.Contains(inv.Problems[0].Msg, "whole number") {
+		t.Errorf("problems %v, want the one about the whole number", inv.Problems)
 	}
 }
