@@ -294,6 +294,9 @@ func TestLoad_boundaries(t *testing.T) {
 		// Two edits make a typo in a name of seven letters or more, not in a
 		// shorter one ("node" is not a misspelled "name").
 		{what: "unknown 6-letter key two edits from volumes", want: accepted, lxc: setLXC("vloume", 1)},
+		// A swap of two neighbours is one edit, two swaps are two.
+		{what: "swapped letters in a short key", want: warned, field: "croes", lxc: setLXC("croes", 1)},
+		{what: "two swaps in a short key", want: accepted, lxc: setLXC("crose", 1)},
 		// A /30 is the smallest subnet with a network and a broadcast address.
 		{what: "network address of a /30", want: refused, field: "network_config.ip", lxc: network("10.0.0.52/30", "10.0.0.54")},
 		{what: "broadcast address of a /30", want: refused, field: "network_config.ip", lxc: network("10.0.0.55/30", "10.0.0.54")},
