@@ -294,6 +294,7 @@ func TestLoad_boundaries(t *testing.T) {
 		// Two edits make a typo in a name of seven letters or more, not in a
 		// shorter one ("node" is not a misspelled "name").
 		{what: "unknown 6-letter key two edits from volumes", want: accepted, lxc: setLXC("vloume", 1)},
+		{what: "line feed in the second pct_options entry", want: refused, field: "pct_options[1]", lxc: setLXC("pct_options", []any{"nesting=1", "keyctl=1\n"})},
 		// A swap of two neighbours is one edit, two swaps are two.
 		{what: "swapped letters in a short key", want: warned, field: "croes", lxc: setLXC("croes", 1)},
 		{what: "two swaps in a short key", want: accepted, lxc: setLXC("crose", 1)},
@@ -370,15 +371,20 @@ func TestLXCOptionLines(t *testing.T) {
 // second report of the same value) would only confuse.
 func TestLoad_exactProblemStopsTheGuest(t *testing.T) {
 	lxc, vm := smallFiles(t)
-	dir := caseDir(t, lxc, vm, hostile{raw: func(b []byte) []byte {
-		return bytes.Replace(b, []byte(`"memory_mb": 512`), []byte(`"memory_mb": 2048.0`), 1)
-	}})
-	_, err := Load(dir)
-	var inv *api.InvalidError
-	if !errors.As(err, &inv) {
-		t.Fatalf("Load = %v, want an invalid configuration", err)
-	}
-	if len(inv.Problems) != 1 || !strings.Contains(inv.Problems[0].Msg, "whole number") {
-		t.Errorf("problems %v, want the one about the whole number", inv.Problems)
+	// Each a whole number to the schema, and an error to encoding/json.
+	for _, v := range []string{"2048.0", "-0.0", "0.0", "9.0", "2e3"} {
+		t.Run(v, func(t *testing.T) {
+			dir := caseDir(t, lxc, vm, hostile{raw: func(b []byte) []byte {
+				return bytes.Replace(b, []byte(`"memory_mb": 512`), []byte(`"memory_mb": `+v), 1)
+			}})
+			_, err := Load(dir)
+			var inv *api.InvalidError
+			if !errors.As(err, &inv) {
+				t.Fatalf("Load = %v, want an invalid configuration", err)
+			}
+			if len(inv.Problems) != 1 || !strings.Contains(inv.Problems[0].Msg, "whole number") || inv.Problems[0].Field != "memory_mb" {
+				t.Errorf("problems %v, want the one about memory_mb's whole number", inv.Problems)
+			}
+		})
 	}
 }

@@ -80,6 +80,13 @@ func TestSource_refusesWhatTheFastPathCannotCheck(t *testing.T) {
 		{"unknown keyword in a nested object", false, func(_, d map[string]any) {
 			d["volume"].(map[string]any)["required"] = []any{"name"}
 		}, `keyword "required"`},
+		{"unknown keyword in network_config", false, func(g, _ map[string]any) {
+			prop(g, "network_config")["additionalProperties"] = false
+		}, `keyword "additionalProperties"`},
+		{"$ref cycle", false, func(g, d map[string]any) {
+			d["loop"] = map[string]any{"$ref": "#/$defs/loop"}
+			g["properties"].(map[string]any)["cores"] = map[string]any{"$ref": "#/$defs/loop"}
+		}, "$ref chain too long"},
 		{"required guest fields", false, func(g, _ map[string]any) { g["required"] = []any{"name"} }, `keyword "required"`},
 		{"property without a Go field", false, func(g, _ map[string]any) {
 			g["properties"].(map[string]any)["ram"] = map[string]any{"type": "integer"}
