@@ -87,7 +87,7 @@ func TestSource_refusesWhatTheFastPathCannotCheck(t *testing.T) {
 			d["loop"] = map[string]any{"$ref": "#/$defs/loop"}
 			g["properties"].(map[string]any)["cores"] = map[string]any{"$ref": "#/$defs/loop"}
 		}, "$ref chain too long"},
-		{"required guest fields", false, func(g, _ map[string]any) { g["required"] = []any{"name"} }, `keyword "required"`},
+		{"required guest fields", false, func(g, _ map[string]any) { g["required"] = []any{"name"} }, `api.Spec: schema phoenix_lxc_configs.schema.json: keyword "required"`},
 		{"property without a Go field", false, func(g, _ map[string]any) {
 			g["properties"].(map[string]any)["ram"] = map[string]any{"type": "integer"}
 		}, `property "ram" has no field`},
@@ -112,6 +112,18 @@ func TestSource_refusesWhatTheFastPathCannotCheck(t *testing.T) {
 				t.Fatalf("Source() error = %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// Without a pattern in the schemas the generated file neither declares
+// nor imports one (an unused import would not compile).
+func TestSource_noPattern(t *testing.T) {
+	src, err := Source(edit(t, false, func(g, _ map[string]any) { delete(prop(g, "template_snapshot_name"), "pattern") })...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(src), "regexp") {
+		t.Errorf("generated source mentions regexp without a pattern:\n%s", src)
 	}
 }
 
