@@ -1,8 +1,6 @@
 package pve
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -150,26 +148,6 @@ func TestEditRaw(t *testing.T) {
 	}
 	if got := string(editRaw([]byte("arch: amd64"), map[string]string{"lxc.a": "b"})); got != "arch: amd64\nlxc.a: b\n" {
 		t.Errorf("no final newline: got %q", got)
-	}
-}
-
-func TestInterpreter(t *testing.T) {
-	dir := t.TempDir()
-	for body, want := range map[string][]string{
-		"#!/bin/bash\necho":         {"/bin/bash"},
-		"#!/usr/bin/env bash\necho": {"/usr/bin/env", "bash"},
-		"#! /bin/sh -eu\n":          {"/bin/sh", "-eu"},
-		"echo no shebang\n":         {"sh"},
-		"":                          {"sh"},
-		"#!/bin/bash -e -x\r\necho": {"/bin/bash", "-e -x"},
-	} {
-		p := filepath.Join(dir, "s")
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := interpreter(p); err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("interpreter(%q) = %q, %v; want %q", body, got, err, want)
-		}
 	}
 }
 

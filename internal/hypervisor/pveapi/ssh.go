@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/guest"
 )
 
 // ErrNeedSSH is returned (wrapped) for work the API cannot do when no SSH
@@ -217,7 +219,7 @@ func (s *sshRunner) run(ctx context.Context, node string, argv []string, stdin [
 	if err == nil {
 		return out.bytes(), nil
 	}
-	re := &RemoteError{Node: node, Addr: addr, Command: displayArgv(argv), ExitCode: -1, Output: tail(out.bytes())}
+	re := &RemoteError{Node: node, Addr: addr, Command: displayArgv(argv), ExitCode: -1, Output: guest.Tail(out.bytes())}
 	var ee *ssh.ExitError
 	if errors.As(err, &ee) {
 		re.ExitCode = ee.ExitStatus()
@@ -283,18 +285,4 @@ func (t *tailBuffer) bytes() []byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return bytes.Clone(t.buf)
-}
-
-// tail is the end of a command's output, for an error message.
-func tail(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	lines := strings.Split(s, "\n")
-	if len(lines) > 10 {
-		lines = lines[len(lines)-10:]
-	}
-	s = strings.Join(lines, " | ")
-	if len(s) > 2000 {
-		s = "..." + s[len(s)-2000:]
-	}
-	return s
 }

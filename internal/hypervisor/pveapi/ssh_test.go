@@ -148,6 +148,8 @@ func TestRawInput_refusesOddKeysAndCannotInject(t *testing.T) {
 
 func TestHost_containerScriptsAndRawKeysOverSSH(t *testing.T) {
 	tc := newTestCluster(t)
+	scripts := t.TempDir()
+	tc.opts.ScriptsDir = scripts
 	withSSH(t, tc)
 	tc.host.SetPlacement(placement(map[api.ID]string{100: "pve2"}))
 	mustCreateLXC(t, tc.host, 100, map[string]string{"hostname": "ct", "lxc.apparmor.profile": "unconfined",
@@ -166,7 +168,7 @@ func TestHost_containerScriptsAndRawKeysOverSSH(t *testing.T) {
 		t.Errorf("after Set: raw %v config %v", g.Raw, g.Config)
 	}
 
-	script := filepath.Join(t.TempDir(), "base_setup.sh")
+	script := filepath.Join(scripts, "base_setup.sh")
 	os.WriteFile(script, []byte("#!/bin/bash -e\necho hi\n"), 0o644)
 	s := hypervisor.Script{Kind: hypervisor.FeatureScript, Name: "base_setup", Path: script, Spec: []byte(`{"name":"ct"}`)}
 	err = tc.host.Run(ctx, api.KindLXC, 100, s)
@@ -251,12 +253,13 @@ func TestHost_unknownHostKeyIsRefused(t *testing.T) {
 }
 
 func TestHost_vmScriptsThroughTheGuestAgent(t *testing.T) {
-	tc := newTestCluster(t)
+	scripts := t.TempDir()
+	tc := newTestCluster(t, func(_ *fakepveapi.Options, o *Options) { o.ScriptsDir = scripts })
 	err := tc.host.Create(ctx, api.KindVM, 200, hypervisor.CreateSpec{Storage: "shared", DiskGB: 10, Config: map[string]string{"agent": "1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	script := filepath.Join(t.TempDir(), "docker.sh")
+	script := filepath.Join(scripts, "docker.sh")
 	os.WriteFile(script, []byte("echo docker\n"), 0o600)
 	s := hypervisor.Script{Kind: hypervisor.FeatureScript, Name: "docker", Path: script, Spec: []byte(`{}`)}
 	err = tc.host.Run(ctx, api.KindVM, 200, s)
@@ -274,7 +277,7 @@ func TestHost_vmScriptsThroughTheGuestAgent(t *testing.T) {
 	}
 	tc.fake.SetExec(func(string, int, []string, []byte) (string, int) { return "boom", 3 })
 	err = tc.host.Run(ctx, api.KindVM, 200, s)
-	if err == nil || !strings.Contains(err.Error(), "(guest agent): exit 3: boom") {
+	if err == nil || !strings.Contains(err.Error(), "(guest agent) exited 3: boom") {
 		t.Errorf("failing script: %v", err)
 	}
 }
@@ -283,7 +286,8 @@ func TestHost_vmScriptsThroughTheGuestAgent(t *testing.T) {
 // agent is not running yet (a cloud image installing it), up to the
 // agent timeout, then fails saying how to get an agent.
 func TestHost_vmScriptsWaitForALateGuestAgent(t *testing.T) {
-	script := filepath.Join(t.TempDir(), "app.sh")
+	scripts := t.TempDir()
+	script := filepath.Join(scripts, "app.sh")
 	os.WriteFile(script, []byte("echo app\n"), 0o600)
 	s := hypervisor.Script{Kind: hypervisor.AppScript, Name: "app.sh", Path: script, Spec: []byte(`{}`)}
 	for _, tt := range []struct {
@@ -298,7 +302,9 @@ func TestHost_vmScriptsWaitForALateGuestAgent(t *testing.T) {
 			"the guest agent did not answer within 30ms (POST /nodes/pve1/qemu/200/agent/ping: 500 QEMU guest agent is not running): install qemu-guest-agent in the VM"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			tc := newTestCluster(t, func(f *fakepveapi.Options, o *Options) { f.AgentDelay, o.AgentTimeout = time.Hour, tt.timeout })
+			tc := newTestCluster(t, func(f *fakepveapi.Options, o *Options) {
+				f.AgentDelay, o.AgentTimeout, o.ScriptsDir = time.Hour, tt.timeout, scripts
+			})
 			pinged := 0
 			tc.fake.OnRequest(func(method, path string) {
 				if strings.HasSuffix(path, "/agent/ping") {
