@@ -3,6 +3,7 @@ package fakepveapi
 import (
 	"fmt"
 	"maps"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -175,6 +176,7 @@ type Cluster struct {
 	execPID   int
 	execs     map[int]execResult
 	nodeFiles map[string]map[string][]byte
+	nodeModes map[string]map[string]os.FileMode
 	nodeExecs map[string][][]string
 	onRequest func(method, path string)
 	filter    AnswerFilter
@@ -228,6 +230,7 @@ func New(opts Options) *Cluster {
 		maxRun:    map[string]int{},
 		execs:     map[int]execResult{},
 		nodeFiles: map[string]map[string][]byte{},
+		nodeModes: map[string]map[string]os.FileMode{},
 		nodeExecs: map[string][][]string{},
 		closed:    make(chan struct{}),
 	}
@@ -353,6 +356,23 @@ func (c *Cluster) NodeFiles(node string) map[string][]byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return maps.Clone(c.nodeFiles[node])
+}
+
+// SetNodeFile puts a file on a node itself, as the operator would (the old
+// tree's host-side scripts, kept the same on every node).
+func (c *Cluster) SetNodeFile(node, path string, data []byte, mode os.FileMode) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setNodeFile(node, path, data, mode)
+}
+
+func (c *Cluster) setNodeFile(node, path string, data []byte, mode os.FileMode) {
+	if c.nodeFiles[node] == nil {
+		c.nodeFiles[node] = map[string][]byte{}
+		c.nodeModes[node] = map[string]os.FileMode{}
+	}
+	c.nodeFiles[node][path] = slices.Clone(data)
+	c.nodeModes[node][path] = mode
 }
 
 // NodeExecs returns the commands run on a node itself (host setup).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -177,6 +178,9 @@ func (s *sshServer) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	}
 }
 
+// assignmentRE is what precedes "=" in a variable assignment.
+var assignmentRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
 // sshCommand runs a command line received over SSH on node.
 func (c *Cluster) sshCommand(node, line string, stdin []byte) (string, int) {
 	argv, err := splitShell(line)
@@ -211,10 +215,22 @@ func (c *Cluster) sshCommand(node, line string, stdin []byte) (string, int) {
 			return "bad CTID\n", 2
 		}
 		return c.editRaw(node, vmid, stdin)
+	case len(argv) == 6 && argv[0] == "stat" && argv[1] == "-L" && argv[2] == "-c" && argv[3] == "%a %F" && argv[4] == "--":
+		return c.statNodeFile(node, argv[5])
 	case len(argv) == 0:
 		return "", 0
 	}
 	return c.runExec(node, 0, argv, stdin)
+}
+
+// statNodeFile is GNU stat -L -c '%a %F' of a file on the node.
+func (c *Cluster) statNodeFile(node, path string) (string, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.nodeFiles[node][path]; !ok {
+		return fmt.Sprintf("stat: cannot statx '%s': No such file or directory\n", path), 1
+	}
+	return fmt.Sprintf("%o regular file\n", c.nodeModes[node][path].Perm()), 0
 }
 
 // pctSet is pct set run as root on node: "--key value" pairs and
@@ -294,21 +310,34 @@ func (c *Cluster) editRaw(node string, vmid int, stdin []byte) (string, int) {
 	return "", 0
 }
 
+// shellSpecial are the characters a POSIX shell acts on outside quotes
+// (operators, expansions, globs, comments, brace expansion in bash). The
+// fake refuses them rather than take them literally as it would have to:
+// a real node's shell would run something else, so a command line that
+// holds one unquoted is a quoting bug in phoenix.
+const shellSpecial = "|&;<>()$`*?[]#~{}!\n"
+
 // splitShell splits a command line into words the way sh does for the
 // quoting phoenix uses: single quotes, double quotes with backslash
-// escapes, and backslashes outside quotes. It expands nothing.
+// escapes, and backslashes outside quotes. It expands nothing, so it
+// refuses what sh would expand or treat as an operator, and a first word
+// that sh would take as a variable assignment.
 func splitShell(line string) ([]string, error) {
 	var words []string
 	var cur strings.Builder
-	inWord := false
+	inWord, quoted := false, false
 	for i := 0; i < len(line); i++ {
 		ch := line[i]
 		switch {
-		case ch == ' ' || ch == '\t' || ch == '\n':
+		case strings.IndexByte(shellSpecial, ch) >= 0:
+			return nil, fmt.Errorf("unquoted %q at offset %d: the shell would not take it literally", ch, i)
+		case ch == '=' && len(words) == 0 && !quoted && assignmentRE.MatchString(cur.String()):
+			return nil, fmt.Errorf("first word %q would be a variable assignment", cur.String()+line[i:])
+		case ch == ' ' || ch == '\t':
 			if inWord {
 				words = append(words, cur.String())
 				cur.Reset()
-				inWord = false
+				inWord, quoted = false, false
 			}
 		case ch == '\'':
 			end := strings.IndexByte(line[i+1:], '\'')
@@ -317,23 +346,27 @@ func splitShell(line string) ([]string, error) {
 			}
 			cur.WriteString(line[i+1 : i+1+end])
 			i += end + 1
-			inWord = true
+			inWord, quoted = true, true
 		case ch == '"':
 			i++
 			for ; i < len(line) && line[i] != '"'; i++ {
 				if line[i] == '\\' && i+1 < len(line) && strings.IndexByte("\"\\$`", line[i+1]) >= 0 {
 					i++
+				} else if line[i] == '$' || line[i] == '`' {
+					return nil, fmt.Errorf("%q in double quotes at offset %d: the shell would expand it", line[i], i)
 				}
 				cur.WriteByte(line[i])
 			}
 			if i >= len(line) {
 				return nil, errors.New("unterminated quoted string")
 			}
-			inWord = true
+			inWord, quoted = true, true
 		case ch == '\\' && i+1 < len(line):
 			i++
-			cur.WriteByte(line[i])
-			inWord = true
+			if line[i] != '\n' { // backslash-newline is a line continuation
+				cur.WriteByte(line[i])
+				inWord, quoted = true, true
+			}
 		default:
 			cur.WriteByte(ch)
 			inWord = true

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -356,5 +357,82 @@ func TestRunSetupStep_onEveryNodeOverSSH(t *testing.T) {
 	tc.fake.SetNodeDown("pve2", true)
 	if err := tc.host.RunSetupStep(ctx, "zfs", nil); err == nil || !strings.Contains(err.Error(), "node pve2 is offline") {
 		t.Errorf("with a node down: %v", err)
+	}
+}
+
+// TestHost_hostSideScriptsRunOnTheGuestsNodeOverSSH: the old tree's
+// host-side scripts (LXC feature installers, host health checks) run on
+// the node that holds the guest, from the same path under the scripts
+// folder, with their arguments exactly as given; a script missing there,
+// not executable or open to others is refused before anything runs.
+func TestHost_hostSideScriptsRunOnTheGuestsNodeOverSSH(t *testing.T) {
+	scripts := filepath.Join(t.TempDir(), "bin")
+	const rel = "lxc_setup/phoenix_hypervisor_feature_install_nvidia.sh"
+	local := filepath.Join(scripts, rel)
+	os.MkdirAll(filepath.Dir(local), 0o755)
+	os.WriteFile(local, []byte("#!/bin/bash\npct exec \"$1\" -- nvidia-smi\n"), 0o755)
+	remote := scripts + "/" + rel
+	hostile := []string{"100", "https://ca.internal/root.crt; rm -rf /", "$(reboot)", "it's", "a\nb", ""}
+	s := hypervisor.Script{Kind: hypervisor.FeatureScript, Name: "nvidia", Path: local, OnHost: true, Args: hostile}
+
+	tc := newTestCluster(t, func(_ *fakepveapi.Options, o *Options) { o.ScriptsDir = scripts })
+	tc.host.SetPlacement(placement(map[api.ID]string{100: "pve2"}))
+	mustCreateLXC(t, tc.host, 100, nil)
+	err := tc.host.Run(ctx, api.KindLXC, 100, s)
+	for _, w := range []string{"lxc 100: features script \"nvidia\" on node pve2", rel + " is a host-side script", "--pve-ssh-key", "--pve-ssh-known-hosts"} {
+		if !errors.Is(err, ErrNeedSSH) || !strings.Contains(err.Error(), w) {
+			t.Errorf("without SSH: %v; want it to say %q", err, w)
+		}
+	}
+
+	withSSH(t, tc)
+	for _, tt := range []struct {
+		name    string
+		mode    os.FileMode // 0: not on the node
+		wantErr string
+	}{
+		{"missing on the node", 0, "script " + remote + " does not exist on node pve2; keep the scripts folder " + scripts + " the same on every node"},
+		{"not executable", 0o644, "script " + remote + " on node pve2 is not executable (mode 0644)"},
+		{"writable by others", 0o757, "script " + remote + " on node pve2 is writable by group or others (mode 0757)"},
+		{"runs", 0o755, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.mode != 0 {
+				tc.fake.SetNodeFile("pve2", remote, []byte("#!/bin/bash\n"), tt.mode)
+			}
+			before := len(tc.fake.NodeExecs("pve2"))
+			err := tc.host.Run(ctx, api.KindLXC, 100, s)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v; want %q", err, tt.wantErr)
+				}
+				if n := len(tc.fake.NodeExecs("pve2")); n != before {
+					t.Errorf("%d commands ran on the node", n-before)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ex := tc.fake.NodeExecs("pve2")
+			if want := append([]string{remote}, hostile...); len(ex) != before+1 || !reflect.DeepEqual(ex[before], want) {
+				t.Errorf("ran on pve2: %q; want %q", ex[before:], want)
+			}
+			for _, n := range []string{"pve1", "pve3"} {
+				if ex := tc.fake.NodeExecs(n); len(ex) != 0 {
+					t.Errorf("ran on %s, which does not hold the guest: %q", n, ex)
+				}
+			}
+		})
+	}
+
+	// A failing host-side script: its exit code and output in the error.
+	tc.fake.SetExec(func(node string, vmid int, argv []string, stdin []byte) (string, int) {
+		return "no GPU on this node\n", 4
+	})
+	err = tc.host.Run(ctx, api.KindLXC, 100, s)
+	var re *RemoteError
+	if !errors.As(err, &re) || re.ExitCode != 4 || re.Node != "pve2" || !strings.Contains(err.Error(), "exit 4: no GPU on this node") {
+		t.Errorf("failing host-side script: %v", err)
 	}
 }
