@@ -181,7 +181,7 @@ func TestSplitShell(t *testing.T) {
 		"'FOO=bar' cmd": {"FOO=bar", "cmd"},
 		"cmd a=b":       {"cmd", "a=b"},
 		"'a;b' '$x'":    {"a;b", "$x"},
-		"'a\nb'":       {"a\nb"},
+		"'a\nb'":        {"a\nb"},
 	} {
 		if got, err := splitShell(in); err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("splitShell(%q) = %q, %v; want %q", in, got, err, want)

@@ -69,16 +69,13 @@ func TestCheck(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Check(root, tc.setup(t))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v; want %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
+			switch {
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("err = %v; want %q", err, tc.wantErr)
+			case tc.wantErr != "":
+			case err != nil:
 				t.Fatal(err)
-			}
-			if c.Rel != tc.want.Rel || !reflect.DeepEqual(c.Interp, tc.want.Interp) || !filepath.IsAbs(c.Real) {
+			case c.Rel != tc.want.Rel || !reflect.DeepEqual(c.Interp, tc.want.Interp) || !filepath.IsAbs(c.Real):
 				t.Errorf("got %+v, want %+v", c, tc.want)
 			}
 		})

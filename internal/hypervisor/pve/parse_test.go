@@ -158,10 +158,3 @@ func TestFormatArgv(t *testing.T) {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }
-
-func FuzzParseGuestExec(f *testing.F) {
-	f.Add([]byte(`{"exited": 1, "exitcode": 0, "out-data": "hi\n"}`))
-	f.Add([]byte(`{"exited": 1, "signal": 9}`))
-	f.Add([]byte(`null`))
-	f.Fuzz(func(t *testing.T, b []byte) { _, _ = parseGuestExec(b) })
-}

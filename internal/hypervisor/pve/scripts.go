@@ -3,11 +3,8 @@ package pve
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,29 +95,11 @@ func (q qmAgent) Exec(ctx context.Context, id api.ID, command []string, stdin []
 	if err != nil {
 		return nil, err
 	}
-	r, err := parseGuestExec(res.stdout)
-	if err != nil {
+	var st guest.ExecStatus
+	if err := json.Unmarshal(res.stdout, &st); err != nil {
 		return nil, fmt.Errorf("`%s`: cannot read its reply: %w: %s", formatArgv(argv), err, guest.Tail(res.stdout))
 	}
-	return &guest.AgentReply{Command: formatArgv(argv), Exited: r.Exited != 0, Waited: time.Duration(secs) * time.Second,
-		ExitCode: r.ExitCode, Signal: r.Signal, Output: []byte(r.OutData + r.ErrData)}, nil
-}
-
-// guestExecReply is qm guest exec's JSON answer.
-type guestExecReply struct {
-	Exited   int    `json:"exited"`
-	ExitCode *int   `json:"exitcode"`
-	Signal   *int   `json:"signal"`
-	OutData  string `json:"out-data"`
-	ErrData  string `json:"err-data"`
-}
-
-func parseGuestExec(out []byte) (*guestExecReply, error) {
-	var reply guestExecReply
-	if err := json.Unmarshal(out, &reply); err != nil {
-		return nil, err
-	}
-	return &reply, nil
+	return st.Reply(formatArgv(argv), "", time.Duration(secs)*time.Second), nil
 }
 
 // local runs the old tree's host-side scripts here, on the node: the
@@ -130,50 +109,6 @@ type local struct{ h *Host }
 func (l local) RunScript(ctx context.Context, _ api.ID, c *guest.Checked, args []string) error {
 	_, err := l.h.run(ctx, slices.Concat(c.Interp, []string{c.Real}, args), runOpts{inGuest: true})
 	return err
-}
-
-// RunOnHost runs a script of the scripts folder on the host with args (the
-// old tool's host setup scripts), under the same checks as every script.
-func (h *Host) RunOnHost(ctx context.Context, path string, args []string) error {
-	c, err := guest.Check(h.opts.ScriptsDir, path)
-	if err == nil {
-		err = local{h}.RunScript(ctx, 0, c, args)
-	}
-	if err != nil {
-		return fmt.Errorf("host script %s: %w", filepath.Base(path), err)
-	}
-	return nil
-}
-
-// setupStepRE is a setup step name: a file name in setup/, without .sh.
-var setupStepRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-
-// RunSetupStep runs <ScriptsDir>/setup/<step>.sh on the host, with the
-// step's settings as JSON in a temp file given as its first argument.
-func (h *Host) RunSetupStep(ctx context.Context, step string, settings json.RawMessage) error {
-	if err := h.runSetupStep(ctx, step, settings); err != nil {
-		return fmt.Errorf("setup step %q: %w", step, err)
-	}
-	return nil
-}
-
-func (h *Host) runSetupStep(ctx context.Context, step string, settings json.RawMessage) error {
-	if !setupStepRE.MatchString(step) {
-		return errors.New("not a step name: want letters, digits, '.', '_' or '-'")
-	}
-	c, err := guest.Check(h.opts.ScriptsDir, filepath.Join(h.opts.ScriptsDir, "setup", step+".sh"))
-	if err != nil {
-		return err
-	}
-	if len(settings) == 0 {
-		settings = json.RawMessage("{}")
-	}
-	file, err := writeTemp("phoenix-setup-*.json", settings)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(file)
-	return local{h}.RunScript(ctx, 0, c, []string{file})
 }
 
 // writeTemp writes data to a new file readable only by us.
