@@ -101,6 +101,30 @@ func (g *Guest) HasSnapshot(name string) bool {
 	return false
 }
 
+// confFile is the guest's /etc/pve/lxc/<vmid>.conf as Proxmox writes it:
+// the current config, then a section per snapshot.
+func (g *Guest) confFile() string {
+	var b strings.Builder
+	writeConf(&b, g.Config, g.Lock, g.Raw)
+	for _, s := range g.Snapshots {
+		fmt.Fprintf(&b, "\n[%s]\n", s.Name)
+		writeConf(&b, s.Config, "", s.Raw)
+	}
+	return b.String()
+}
+
+func writeConf(b *strings.Builder, cfg map[string]string, lock string, raw [][2]string) {
+	for _, k := range slices.Sorted(maps.Keys(cfg)) {
+		fmt.Fprintf(b, "%s: %s\n", k, cfg[k])
+	}
+	if lock != "" {
+		fmt.Fprintf(b, "lock: %s\n", lock)
+	}
+	for _, kv := range raw {
+		fmt.Fprintf(b, "%s: %s\n", kv[0], kv[1])
+	}
+}
+
 // RawValue returns the raw lxc.* values of key joined by "\n".
 func (g *Guest) RawValue(key string) string {
 	var vals []string

@@ -123,34 +123,6 @@ func TestDiskGB(t *testing.T) {
 	}
 }
 
-func TestEditRaw(t *testing.T) {
-	conf := "arch: amd64\nlxc.apparmor.profile: generated\nmemory: 512\nlxc.mount.entry: /a a\nlxc.mount.entry: /b b\n\n[snap]\nlxc.apparmor.profile: generated\n"
-	cases := []struct {
-		name   string
-		values map[string]string
-		want   string
-	}{
-		{"replace in place", map[string]string{"lxc.apparmor.profile": "unconfined"},
-			"arch: amd64\nlxc.apparmor.profile: unconfined\nmemory: 512\nlxc.mount.entry: /a a\nlxc.mount.entry: /b b\n\n[snap]\nlxc.apparmor.profile: generated\n"},
-		{"delete all lines of a key", map[string]string{"lxc.mount.entry": ""},
-			"arch: amd64\nlxc.apparmor.profile: generated\nmemory: 512\n\n[snap]\nlxc.apparmor.profile: generated\n"},
-		{"one line per value", map[string]string{"lxc.mount.entry": "/c c"},
-			"arch: amd64\nlxc.apparmor.profile: generated\nmemory: 512\nlxc.mount.entry: /c c\n\n[snap]\nlxc.apparmor.profile: generated\n"},
-		{"add before the snapshots", map[string]string{"lxc.cgroup2.devices.allow": "c 195:* rwm\nc 509:* rwm"},
-			"arch: amd64\nlxc.apparmor.profile: generated\nmemory: 512\nlxc.mount.entry: /a a\nlxc.mount.entry: /b b\nlxc.cgroup2.devices.allow: c 195:* rwm\nlxc.cgroup2.devices.allow: c 509:* rwm\n\n[snap]\nlxc.apparmor.profile: generated\n"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := string(editRaw([]byte(conf), tc.values)); got != tc.want {
-				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
-			}
-		})
-	}
-	if got := string(editRaw([]byte("arch: amd64"), map[string]string{"lxc.a": "b"})); got != "arch: amd64\nlxc.a: b\n" {
-		t.Errorf("no final newline: got %q", got)
-	}
-}
-
 func TestFormatArgv(t *testing.T) {
 	got := formatArgv([]string{"/usr/sbin/pct", "set", "101", "--hostname", "a b", "--description", "$(x)", ""})
 	want := `pct set 101 --hostname "a b" --description "$(x)" ""`

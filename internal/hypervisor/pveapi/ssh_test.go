@@ -2,6 +2,8 @@ package pveapi
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -16,10 +18,11 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 )
 
-// TestRawEditScript runs the editor phoenix sends to a node with the local
-// sh, awk and flock, on a config in Proxmox's format.
-func TestRawEditScript(t *testing.T) {
-	for _, tool := range []string{"sh", "awk", "flock", "mktemp"} {
+// TestRawWriteScript runs the config writer phoenix sends to a node with
+// the local sh, flock and sha256sum, on a config in Proxmox's format: it
+// replaces the file only if it is still what phoenix read.
+func TestRawWriteScript(t *testing.T) {
+	for _, tool := range []string{"sh", "flock", "sha256sum"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("%s not installed; CI must have it", tool)
@@ -27,67 +30,20 @@ func TestRawEditScript(t *testing.T) {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-	const before = `arch: amd64
-hostname: ct100
-lxc.apparmor.profile: generated
-lxc.mount.entry: /old dev/old none bind
-memory: 512
-lxc.cgroup2.devices.allow: a
-
-[pre]
-lxc.apparmor.profile: generated
-memory: 512
-snaptime: 1700000000
-`
+	const before = "arch: amd64\nhostname: ct100\nlxc.apparmor.profile: generated\n\n[pre]\nmemory: 512\n"
+	const after = "arch: amd64\nhostname: ct100\nlxc.apparmor.profile: unconfined\n\n[pre]\nmemory: 512\n"
+	sum := func(s string) string { b := sha256.Sum256([]byte(s)); return hex.EncodeToString(b[:]) }
 	tests := []struct {
 		name    string
-		conf    string
-		values  map[string]string
+		conf    string // "": no config file
+		sum     string
 		want    string
 		wantErr string
 		code    int
 	}{
-		{
-			name: "set, replace a repeated key, delete; snapshots untouched",
-			conf: before,
-			values: map[string]string{
-				"lxc.apparmor.profile":      "unconfined",
-				"lxc.mount.entry":           "/dev/fuse dev/fuse none bind,create=file\n/dev/net dev/net none bind,create=dir",
-				"lxc.cgroup2.devices.allow": "",
-			},
-			want: `arch: amd64
-hostname: ct100
-memory: 512
-lxc.apparmor.profile: unconfined
-lxc.mount.entry: /dev/fuse dev/fuse none bind,create=file
-lxc.mount.entry: /dev/net dev/net none bind,create=dir
-
-[pre]
-lxc.apparmor.profile: generated
-memory: 512
-snaptime: 1700000000
-`,
-		},
-		{
-			name:   "no snapshot section",
-			conf:   "hostname: a\nlxc.apparmor.profile: x\n",
-			values: map[string]string{"lxc.apparmor.profile": "unconfined"},
-			want:   "hostname: a\nlxc.apparmor.profile: unconfined\n",
-		},
-		{
-			name:    "a locked container is refused and left alone",
-			conf:    "hostname: a\nlock: backup\n",
-			values:  map[string]string{"lxc.apparmor.profile": "unconfined"},
-			want:    "hostname: a\nlock: backup\n",
-			wantErr: "CT is locked (backup)",
-			code:    3,
-		},
-		{
-			name:    "missing config",
-			values:  map[string]string{"lxc.apparmor.profile": "unconfined"},
-			wantErr: "does not exist",
-			code:    2,
-		},
+		{"unchanged since read: replaced", before, sum(before), after, "", 0},
+		{"changed since read: left alone", before + "lock: backup\n", sum(before), before + "lock: backup\n", "changed while phoenix edited it", 75},
+		{"missing config", "", sum(before), "", "does not exist", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,15 +54,11 @@ snaptime: 1700000000
 					t.Fatal(err)
 				}
 			}
-			in, err := rawInput(tt.values)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cmd := exec.Command("sh", "-c", rawEditScript, "phoenix-lxc-raw", "100", dir, filepath.Join(dir, "lock"))
-			cmd.Stdin = strings.NewReader(in)
+			cmd := exec.Command("sh", "-c", rawWriteScript, "phoenix-lxc-write", "100", dir, filepath.Join(dir, "lock"), tt.sum)
+			cmd.Stdin = strings.NewReader(after)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
-			err = cmd.Run()
+			err := cmd.Run()
 			code := 0
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
@@ -117,33 +69,27 @@ snaptime: 1700000000
 			if code != tt.code || !strings.Contains(stderr.String(), tt.wantErr) {
 				t.Fatalf("exit %d stderr %q; want exit %d with %q", code, stderr.String(), tt.code, tt.wantErr)
 			}
-			if tt.conf == "" {
-				return
-			}
-			got, _ := os.ReadFile(conf)
-			if string(got) != tt.want {
+			if got, _ := os.ReadFile(conf); string(got) != tt.want {
 				t.Errorf("config\n%s\nwant\n%s", got, tt.want)
 			}
-			left, _ := filepath.Glob(filepath.Join(dir, "*.phoenix.*"))
-			if len(left) > 0 {
+			if left, _ := filepath.Glob(filepath.Join(dir, "*.phoenix.*")); len(left) > 0 {
 				t.Errorf("temp files left: %v", left)
 			}
 		})
 	}
 }
 
-func TestRawInput_refusesOddKeysAndCannotInject(t *testing.T) {
-	if _, err := rawInput(map[string]string{"lxc.ok; rm -rf /": "x"}); err == nil {
-		t.Error("odd key accepted")
+func TestHost_rawKeysRefuseOddKeysBeforeTouchingTheNode(t *testing.T) {
+	tc := newTestCluster(t)
+	withSSH(t, tc)
+	mustCreateLXC(t, tc.host, 100, nil)
+	before := tc.fake.Guest(100)
+	err := tc.host.Set(ctx, api.KindLXC, 100, map[string]string{"lxc.ok; rm -rf /": "x"})
+	if err == nil || !strings.Contains(err.Error(), `raw LXC key "lxc.ok; rm -rf /"`) {
+		t.Errorf("odd key: %v", err)
 	}
-	in, err := rawInput(map[string]string{"lxc.mount.entry": "a\n[snap]\nmemory: 1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(in), "\n") {
-		if !strings.HasPrefix(line, "lxc.mount.entry: ") {
-			t.Errorf("line %q does not belong to the key", line)
-		}
+	if g := tc.fake.Guest(100); !reflect.DeepEqual(g.Raw, before.Raw) || !reflect.DeepEqual(g.Config, before.Config) {
+		t.Errorf("config changed: %v %v", g.Config, g.Raw)
 	}
 }
 
