@@ -2,7 +2,9 @@
 // written once for every backend: which file goes where in the guest, with
 // which mode, how a script is checked before it runs as root, which
 // interpreter runs it, the old tool's run-in-a-folder way, waiting for a
-// VM's guest agent and reading what the agent says about a command.
+// VM's guest agent and reading what the agent says about a command; and
+// the editor of a container config's raw lxc.* lines (EditRaw), which
+// neither pct set nor the API can write.
 //
 // How the bytes travel is left to small transports that the backends
 // implement: Container (push a file, exec a command: pct locally, or pct on
