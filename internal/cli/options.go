@@ -16,6 +16,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 	"github.com/phoenix-hypervisor/phoenix/internal/status"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
@@ -185,12 +186,28 @@ func (o *options) newHost(notice io.Writer) (hypervisor.Host, error) {
 		}
 		return sim.New(sopts)
 	case "pve":
-		return newPVE(o)
+		return newPVE(o, notice)
 	case "pve-api":
 		return newPVEAPI(o, notice)
 	default:
 		return nil, usageErr("--backend %q: want auto, sim, pve or pve-api", o.Backend)
 	}
+}
+
+// intents returns the intent records of the state dir for a verb that may
+// change guests, so that a backend can tell the create and clone locks of
+// an interrupted phoenix from anyone else's; nil for a read-only verb,
+// which never clears a lock.
+func (o *options) intents() (*lock.Intents, error) {
+	if o.readOnly || o.DryRun {
+		return nil, nil
+	}
+	return lock.NewIntents(filepath.Join(o.StateDir, "locks"))
+}
+
+// noticer prints what a backend did on its own (a cleared lock) to w.
+func noticer(w io.Writer) func(string) {
+	return func(msg string) { fmt.Fprintf(w, "phoenix: %s\n", msg) }
 }
 
 // throwawaySim is a simulated node in a temp folder removed on Close.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 	"github.com/phoenix-hypervisor/phoenix/internal/pveschema"
 	"github.com/phoenix-hypervisor/phoenix/internal/pvestorage"
 )
@@ -59,6 +60,13 @@ type Options struct {
 	// Log, when set, is called with the argv of every command before it
 	// runs (each retry too), possibly from several goroutines at once.
 	Log func(argv []string)
+	// Intents, when set, keeps a record of every create and clone while it
+	// runs, so that a lock left by a phoenix killed mid-command is known
+	// to be phoenix's own and is cleared (see clearLeftover). Nil for
+	// read-only runs, which never clear anything.
+	Intents *lock.Intents
+	// Notice, when set, is told of every lock phoenix clears.
+	Notice func(msg string)
 }
 
 // Defaults for the zero Options.
@@ -255,7 +263,13 @@ func (h *Host) createLXC(ctx context.Context, id api.ID, spec hypervisor.CreateS
 		}
 	}
 	args = append(args, options(values, leadingKeys...)...)
-	if _, err := h.mutate(ctx, api.KindLXC, id, "create", args...); err != nil {
+	done, err := h.intend(api.KindLXC, id, "create", lockCreate)
+	if err != nil {
+		return err
+	}
+	_, err = h.mutate(ctx, api.KindLXC, id, "create", args...)
+	done()
+	if err != nil {
 		return err
 	}
 	if len(raw) > 0 {
@@ -298,7 +312,13 @@ func (h *Host) createVM(ctx context.Context, id api.ID, spec hypervisor.CreateSp
 	if spec.Source == "" && spec.DiskGB > 0 && values["scsi0"] == "" {
 		args = append(args, "--scsi0", spec.Storage+":"+strconv.Itoa(spec.DiskGB))
 	}
-	if _, err := h.mutate(ctx, api.KindVM, id, "create", args...); err != nil {
+	done, err := h.intend(api.KindVM, id, "create", lockCreate)
+	if err != nil {
+		return err
+	}
+	_, err = h.mutate(ctx, api.KindVM, id, "create", args...)
+	done()
+	if err != nil {
 		return err
 	}
 	if spec.Source == "" {
@@ -398,6 +418,12 @@ func (h *Host) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec h
 	if err != nil {
 		return fmt.Errorf("%s clone %s from %s: %w", name, dst, src, err)
 	}
+	if gone, err := h.clearLeftover(ctx, kind, src, conf); err != nil || gone {
+		if err == nil {
+			err = hypervisor.NotFound(kind, src)
+		}
+		return fmt.Errorf("%s clone %s from %s: %w", name, dst, src, err)
+	}
 	from := conf.Current
 	if spec.Snapshot != "" {
 		snap, ok := conf.Snapshots[spec.Snapshot]
@@ -444,6 +470,18 @@ func (h *Host) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec h
 	}
 	wait := h.diskTimeout(gib)
 	defer h.forget(kind, dst)
+	done, err := h.intend(kind, dst, "clone", cloneLock(kind))
+	if err != nil {
+		return err
+	}
+	defer done()
+	if kind == api.KindLXC {
+		srcDone, err := h.intend(kind, src, "clone", lockDisk)
+		if err != nil {
+			return err
+		}
+		defer srcDone()
+	}
 	if _, err := h.run(ctx, args, runOpts{timeout: wait, lockWait: wait}); err != nil {
 		return fmt.Errorf("%s clone %s from %s: %w", name, dst, src, err)
 	}
