@@ -179,11 +179,10 @@ func (o *options) newHost(notice io.Writer) (hypervisor.Host, error) {
 			fmt.Fprintf(notice, "phoenix: no Proxmox host here (no /etc/pve or pct); using the simulated host in %s\n", dir)
 		}
 		sopts := sim.Options{Dir: dir, Latency: o.SimLatency, FailRate: o.SimFailRate, Seed: o.SimSeed}
-		if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) && (o.readOnly || o.DryRun) {
-			// A read-only verb creates nothing: no simulated node yet is
-			// an empty one, opened in a throwaway folder.
-			return emptySim(sopts)
-		}
+		// A read-only verb creates, writes and locks nothing, so it works
+		// on a state dir it may not write; no simulated node yet is an
+		// empty one.
+		sopts.ReadOnly = o.readOnly || o.DryRun
 		return sim.New(sopts)
 	case "pve":
 		return newPVE(o, notice)
@@ -210,24 +209,3 @@ func noticer(w io.Writer) func(string) {
 	return func(msg string) { fmt.Fprintf(w, "phoenix: %s\n", msg) }
 }
 
-// throwawaySim is a simulated node in a temp folder removed on Close.
-type throwawaySim struct{ *sim.Sim }
-
-func (t throwawaySim) Close() error {
-	err := t.Sim.Close()
-	return errors.Join(err, os.RemoveAll(t.Sim.Dir()))
-}
-
-func emptySim(opts sim.Options) (hypervisor.Host, error) {
-	dir, err := os.MkdirTemp("", "phoenix-sim-")
-	if err != nil {
-		return nil, err
-	}
-	opts.Dir = dir
-	s, err := sim.New(opts)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	return throwawaySim{s}, nil
-}
