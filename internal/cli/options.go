@@ -208,4 +208,3 @@ func (o *options) intents() (*lock.Intents, error) {
 func noticer(w io.Writer) func(string) {
 	return func(msg string) { fmt.Fprintf(w, "phoenix: %s\n", msg) }
 }
-
