@@ -84,6 +84,9 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 		log.V(1).Info("Guest is up to date")
 		return g.Kind, c.driftPass(ctx, log, g, st)
 	}
+	if err := c.preflight(log, g, p); err != nil {
+		return g.Kind, err
+	}
 	if !converge {
 		waitForExisting(p)
 	} else {
