@@ -46,12 +46,12 @@ func (p *pveHarness) killedCreate(rec func(*lock.Intent)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done, err := x.Begin(api.KindLXC, 900, "create", "create")
+	pending, err := x.Begin(api.KindLXC, 900, "create", "create")
 	if err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, "900"))
-	done()
+	pending.Done()
 	var r lock.Intent
 	if err := json.Unmarshal(data, &r); err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func TestPVE_leftoverCreateLock(t *testing.T) {
 		rec     func(*lock.Intent)
 		cleared bool
 	}{
-		{"phoenix killed", func(r *lock.Intent) { r.PID = gone.Process.Pid }, true},
+		{"phoenix killed", func(r *lock.Intent) { r.PID, r.PGID = gone.Process.Pid, gone.Process.Pid }, true},
 		{"phoenix still running", func(r *lock.Intent) {}, false},
 		{"no record", nil, false},
 	} {

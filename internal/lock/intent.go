@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
@@ -21,9 +22,12 @@ import (
 // VM) and clears it when the task ends. A task that is killed never clears
 // it, and every later pct or qm command refuses the guest. Only the process
 // that started the task knows the lock is its own, so phoenix writes an
-// intent record before such a command and removes it when the command
-// returns: a record that outlives its process proves the lock is a
-// leftover of phoenix's own that it may clear.
+// intent record before such a command, adds the command's process group
+// once it runs, and removes the record when the command returns. A record
+// that outlives both the phoenix process and every process of that group
+// proves the lock is a leftover of phoenix's own that it may clear; while
+// either runs (pct goes on when phoenix alone is killed), the lock is
+// rightly held.
 
 // Intent is the record of one lock-taking command, kept as
 // <state-dir>/locks/<id> while the command runs.
@@ -35,6 +39,11 @@ type Intent struct {
 	PID   int    `json:"pid"`
 	Start uint64 `json:"start"`
 	Boot  string `json:"boot"`
+	// PGID is the process group of the pct or qm command, once started:
+	// phoenix starts each command in a group of its own, and the command
+	// (and the workers it forks) goes on when phoenix is killed, holding
+	// the lock rightly until it ends. Zero until the command started.
+	PGID int `json:"pgid,omitempty"`
 	// Host is the node the command ran on (a state dir may be shared).
 	Host string `json:"host"`
 	// Op is the command (create, clone); Kind and Lock the guest's kind
@@ -78,25 +87,59 @@ func selfIntent() (Intent, error) {
 
 func (x *Intents) path(id api.ID) string { return filepath.Join(x.dir, id.String()) }
 
+// Pending is the record of a command about to run or running.
+type Pending struct {
+	path string
+	rec  Intent
+	// data is what was last written, so that Done removes the record only
+	// while it is still this one.
+	data []byte
+}
+
 // Begin records that this process is about to run op, which makes Proxmox
-// set lock on guest id of kind. The returned func removes the record,
-// unless another process replaced it meanwhile.
-func (x *Intents) Begin(kind api.Kind, id api.ID, op, lock string) (func(), error) {
+// set lock on guest id of kind. Call Started with the command's process
+// group once it runs, and Done when it returned.
+func (x *Intents) Begin(kind api.Kind, id api.ID, op, lock string) (*Pending, error) {
 	rec := x.self
 	rec.Op, rec.Kind, rec.Lock, rec.Time = op, kind, lock, time.Now().UTC()
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return nil, err
-	}
-	path := x.path(id)
-	if err := fsutil.WriteFile(path, append(data, '\n'), 0o600); err != nil {
+	p := &Pending{path: x.path(id), rec: rec}
+	if err := p.write(); err != nil {
 		return nil, fmt.Errorf("intent record of %s %s: %w", kind, id, err)
 	}
-	return func() {
-		if cur, err := fsutil.ReadFileNoFollow(path); err == nil && bytes.Equal(bytes.TrimSpace(cur), data) {
-			_ = os.Remove(path)
-		}
-	}, nil
+	return p, nil
+}
+
+func (p *Pending) write() error {
+	data, err := json.Marshal(p.rec)
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFile(p.path, append(data, '\n'), 0o600); err != nil {
+		return err
+	}
+	p.data = data
+	return nil
+}
+
+// Started records the process group of the command, started (again, for a
+// retry). Until it is recorded the record proves nothing: a lock met then
+// may be anyone's.
+func (p *Pending) Started(pgid int) error {
+	if p == nil {
+		return nil
+	}
+	p.rec.PGID = pgid
+	return p.write()
+}
+
+// Done removes the record, unless another process replaced it meanwhile.
+func (p *Pending) Done() {
+	if p == nil {
+		return
+	}
+	if cur, err := fsutil.ReadFileNoFollow(p.path); err == nil && bytes.Equal(bytes.TrimSpace(cur), p.data) {
+		_ = os.Remove(p.path)
+	}
 }
 
 // Verdict says whether a guest lock may be cleared.
@@ -107,7 +150,9 @@ const (
 	NoRecord Verdict = iota
 	// OtherLock: the record is for another lock, kind or node.
 	OtherLock
-	// Alive: the process that took the lock still runs.
+	// Alive: the phoenix process that took the lock still runs, or the
+	// command it started does; or the record does not show the command
+	// started.
 	Alive
 	// Dead: phoenix took the lock and the process that did is gone; the
 	// lock is a leftover phoenix may clear.
@@ -136,7 +181,7 @@ func (x *Intents) Check(kind api.Kind, id api.ID, lock string) (*Intent, Verdict
 	if rec.Host != x.self.Host || rec.Kind != kind || rec.Lock != lock {
 		return &rec, OtherLock, nil
 	}
-	if alive(rec) {
+	if rec.PGID <= 0 || alive(rec) || groupAlive(rec.PGID) {
 		return &rec, Alive, nil
 	}
 	return &rec, Dead, nil
@@ -163,6 +208,14 @@ func alive(rec Intent) bool {
 		return !errors.Is(err, os.ErrNotExist)
 	}
 	return start == rec.Start
+}
+
+// groupAlive reports whether any process of group pgid runs. A group
+// whose id was reused by another one counts as alive: the error is on the
+// side of leaving the lock.
+func groupAlive(pgid int) bool {
+	err := syscall.Kill(-pgid, 0)
+	return !errors.Is(err, syscall.ESRCH)
 }
 
 // procRoot is /proc; a variable for tests.

@@ -37,7 +37,7 @@ func TestIntents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done, err := x.Begin(api.KindLXC, 101, "create", "create")
+	p, err := x.Begin(api.KindLXC, 101, "create", "create")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +48,10 @@ func TestIntents(t *testing.T) {
 	rec, v, err := x.Check(api.KindLXC, 101, "create")
 	if err != nil || v != Alive || rec.Op != "create" {
 		t.Errorf("own record of this live process: %v %v %v", rec, v, err)
+	}
+	// The command's group, once it ran; a group with no process left.
+	if err := p.Started(1 << 22); err != nil {
+		t.Fatal(err)
 	}
 	for _, tt := range []struct {
 		kind api.Kind
@@ -75,13 +79,14 @@ func TestIntents(t *testing.T) {
 	if _, v, _ := x.Check(api.KindLXC, 101, "create"); v != Dead {
 		t.Errorf("reused pid: %v; want %v", v, Dead)
 	}
-	// done leaves a record another process wrote meanwhile.
-	done()
+	// Done leaves a record another process wrote meanwhile.
+	p.Done()
 	if _, err := os.Stat(path); err != nil {
 		t.Errorf("done removed a record that was not its own: %v", err)
 	}
-	done2, _ := x.Begin(api.KindLXC, 101, "create", "create")
-	done2()
+	p2, _ := x.Begin(api.KindLXC, 101, "create", "create")
+	p2.Started(1 << 22)
+	p2.Done()
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("done kept its own record: %v", err)
 	}
@@ -94,11 +99,11 @@ func TestIntents(t *testing.T) {
 	if err := os.Symlink(target, path); err != nil {
 		t.Fatal(err)
 	}
-	done3, err := x.Begin(api.KindLXC, 101, "create", "create")
+	p3, err := x.Begin(api.KindLXC, 101, "create", "create")
 	if err != nil {
 		t.Fatal(err)
 	}
-	done3()
+	p3.Done()
 	if b, _ := os.ReadFile(target); string(b) != "keep" {
 		t.Errorf("the symlink's target was written: %q", b)
 	}

@@ -28,11 +28,12 @@ func cloneLock(kind api.Kind) string {
 }
 
 // intend records, when the backend keeps intent records, that this
-// process is about to run a command that makes Proxmox lock guest id.
-// The returned func removes the record once the command returned.
-func (h *Host) intend(kind api.Kind, id api.ID, op, lock string) (func(), error) {
+// process is about to run a command that makes Proxmox lock guest id. The
+// record learns the command's process group through runOpts.started, and
+// is removed by Done once the command returned. Nil without records.
+func (h *Host) intend(kind api.Kind, id api.ID, op, lock string) (*lock.Pending, error) {
 	if h.opts.Intents == nil {
-		return func() {}, nil
+		return nil, nil
 	}
 	return h.opts.Intents.Begin(kind, id, op, lock)
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,7 +49,7 @@ func (e *env) killMidway(t *testing.T, confPath string, tool string, args ...str
 // would: mod changes this process's own record.
 func plant(t *testing.T, x *lock.Intents, dir string, kind api.Kind, id api.ID, op, lk string, mod func(*lock.Intent)) {
 	t.Helper()
-	done, err := x.Begin(kind, id, op, lk)
+	p, err := x.Begin(kind, id, op, lk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +58,13 @@ func plant(t *testing.T, x *lock.Intents, dir string, kind api.Kind, id api.ID, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	done()
+	p.Done()
 	var rec lock.Intent
 	if err := json.Unmarshal(data, &rec); err != nil {
 		t.Fatal(err)
 	}
+	// By default the command it started is gone too.
+	rec.PGID = deadPID(t)
 	mod(&rec)
 	data, _ = json.Marshal(rec)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -79,8 +82,22 @@ func deadPID(t *testing.T) int {
 	return cmd.Process.Pid
 }
 
+// livingGroup is the process group of a process that runs until the test
+// ends: a pct that goes on after the phoenix that started it was killed.
+func livingGroup(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("sleep", "300")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Skip("no `sleep` to run:", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd.Process.Pid
+}
+
 func TestHost_leftoverCreateLock(t *testing.T) {
 	dead := deadPID(t)
+	living := livingGroup(t)
 	for _, tt := range []struct {
 		name string
 		// rec changes the planted record; nil plants none.
@@ -90,6 +107,8 @@ func TestHost_leftoverCreateLock(t *testing.T) {
 		{"process gone", func(r *lock.Intent) { r.PID = dead }, true},
 		{"pid reused by another process", func(r *lock.Intent) { r.Start++ }, true},
 		{"process alive", func(r *lock.Intent) {}, false},
+		{"phoenix gone, its pct still running", func(r *lock.Intent) { r.PID, r.PGID = dead, living }, false},
+		{"phoenix gone before its pct started", func(r *lock.Intent) { r.PID, r.PGID = dead, 0 }, false},
 		{"no record", nil, false},
 		{"record of another node", func(r *lock.Intent) { r.PID, r.Host = dead, "pve2" }, false},
 		{"record of another lock", func(r *lock.Intent) { r.PID, r.Lock = dead, "backup" }, false},

@@ -175,8 +175,12 @@ func (h *Host) cmdOpts(ctx context.Context, kind api.Kind, id api.ID, op string,
 // mutate is cmd for a command that changes the guest: its cached running
 // state is dropped, whatever the outcome.
 func (h *Host) mutate(ctx context.Context, kind api.Kind, id api.ID, op string, args ...string) (*result, error) {
+	return h.mutateOpts(ctx, kind, id, op, runOpts{}, args...)
+}
+
+func (h *Host) mutateOpts(ctx context.Context, kind api.Kind, id api.ID, op string, o runOpts, args ...string) (*result, error) {
 	defer h.forget(kind, id)
-	return h.cmd(ctx, kind, id, op, args...)
+	return h.cmdOpts(ctx, kind, id, op, o, args...)
 }
 
 // Keys written first, in this order, by create: the ones a person reading
@@ -263,12 +267,12 @@ func (h *Host) createLXC(ctx context.Context, id api.ID, spec hypervisor.CreateS
 		}
 	}
 	args = append(args, options(values, leadingKeys...)...)
-	done, err := h.intend(api.KindLXC, id, "create", lockCreate)
+	rec, err := h.intend(api.KindLXC, id, "create", lockCreate)
 	if err != nil {
 		return err
 	}
-	_, err = h.mutate(ctx, api.KindLXC, id, "create", args...)
-	done()
+	_, err = h.mutateOpts(ctx, api.KindLXC, id, "create", runOpts{started: rec.Started}, args...)
+	rec.Done()
 	if err != nil {
 		return err
 	}
@@ -312,12 +316,12 @@ func (h *Host) createVM(ctx context.Context, id api.ID, spec hypervisor.CreateSp
 	if spec.Source == "" && spec.DiskGB > 0 && values["scsi0"] == "" {
 		args = append(args, "--scsi0", spec.Storage+":"+strconv.Itoa(spec.DiskGB))
 	}
-	done, err := h.intend(api.KindVM, id, "create", lockCreate)
+	rec, err := h.intend(api.KindVM, id, "create", lockCreate)
 	if err != nil {
 		return err
 	}
-	_, err = h.mutate(ctx, api.KindVM, id, "create", args...)
-	done()
+	_, err = h.mutateOpts(ctx, api.KindVM, id, "create", runOpts{started: rec.Started}, args...)
+	rec.Done()
 	if err != nil {
 		return err
 	}
@@ -470,19 +474,20 @@ func (h *Host) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec h
 	}
 	wait := h.diskTimeout(gib)
 	defer h.forget(kind, dst)
-	done, err := h.intend(kind, dst, "clone", cloneLock(kind))
+	dstRec, err := h.intend(kind, dst, "clone", cloneLock(kind))
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer dstRec.Done()
+	var srcRec *lock.Pending
 	if kind == api.KindLXC {
-		srcDone, err := h.intend(kind, src, "clone", lockDisk)
-		if err != nil {
+		if srcRec, err = h.intend(kind, src, "clone", lockDisk); err != nil {
 			return err
 		}
-		defer srcDone()
+		defer srcRec.Done()
 	}
-	if _, err := h.run(ctx, args, runOpts{timeout: wait, lockWait: wait}); err != nil {
+	started := func(pgid int) error { return errors.Join(dstRec.Started(pgid), srcRec.Started(pgid)) }
+	if _, err := h.run(ctx, args, runOpts{timeout: wait, lockWait: wait, started: started}); err != nil {
 		return fmt.Errorf("%s clone %s from %s: %w", name, dst, src, err)
 	}
 	return nil
