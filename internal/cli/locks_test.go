@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -116,5 +117,68 @@ func TestPVE_leftoverCreateLock(t *testing.T) {
 				t.Errorf("intent records left: %v", ents)
 			}
 		})
+	}
+}
+
+// The whole story with a real phoenix process: killed with SIGKILL while
+// its pct create hangs, the pct goes on (its own process group) and holds
+// the lock rightly, so the next run refuses; once the pct is gone too, the
+// next run clears the lock and makes the guest.
+func TestPVE_killedPhoenixMidCreate(t *testing.T) {
+	p := newPVEHarness(t, "../../testdata/small")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"--config-dir", p.cfgDir, "--state-dir", p.stateDir, "--backend", "sim"}, p.extra...)
+	args = append(args, "create", "900")
+	cmd := exec.Command(exe, "-test.run=^TestHelperCLI$")
+	cmd.Env = append(os.Environ(), cliEnv+"="+strings.Join(args, "\x1f"), "FAKEPVE_HANG=create")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	record := filepath.Join(p.stateDir, "locks", "900")
+	var rec lock.Intent
+	for deadline := time.Now().Add(60 * time.Second); rec.PGID == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatal("phoenix never recorded its pct create")
+		}
+		if data, err := os.ReadFile(record); err == nil {
+			json.Unmarshal(data, &rec)
+		}
+	}
+	conf := filepath.Join(fakepvetest.LXCConfDir(p.fakeState), "900.conf")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if data, _ := os.ReadFile(conf); strings.Contains(string(data), "lock: create") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fake pct create never locked 900")
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	t.Cleanup(func() { syscall.Kill(-rec.PGID, syscall.SIGKILL) })
+	p.calls()
+
+	code, stdout, stderr := p.run("create", "900", "--pve-lock-retries", "-1")
+	if code != 1 || !strings.Contains(stdout+stderr, "`pct unlock 900`") || strings.Contains(strings.Join(p.calls(), "\n"), "unlock") {
+		t.Fatalf("while the killed phoenix's pct still runs: exit %d; want 1 with the unlock command and no unlock\n%s%s", code, stdout, stderr)
+	}
+
+	syscall.Kill(-rec.PGID, syscall.SIGKILL)
+	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(-rec.PGID, 0) == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the hung pct did not die")
+		}
+	}
+	code, stdout, stderr = p.run("create", "900")
+	if code != 0 || !strings.Contains(stderr, "cleared the create lock") {
+		t.Fatalf("once the pct is gone too: exit %d; want 0 with the lock cleared\n%s%s", code, stdout, stderr)
+	}
+	if data, _ := os.ReadFile(conf); strings.Contains(string(data), "lock:") {
+		t.Errorf("900.conf still locked:\n%s", data)
 	}
 }
