@@ -99,7 +99,20 @@ type Pending struct {
 // Begin records that this process is about to run op, which makes Proxmox
 // set lock on guest id of kind. Call Started with the command's process
 // group once it runs, and Done when it returned.
+//
+// A record of another process that still runs, or whose command does, is
+// left in place and Begin returns a nil Pending (whose methods do
+// nothing): two phoenix processes cloning one source both lock it, and
+// the record must stay the one of the clone that holds the lock. The lock
+// this command may leave is then not provably phoenix's, and is only ever
+// reported.
 func (x *Intents) Begin(kind api.Kind, id api.ID, op, lock string) (*Pending, error) {
+	if data, err := fsutil.ReadFileNoFollow(x.path(id)); err == nil {
+		var old Intent
+		if json.Unmarshal(data, &old) == nil && old.PID > 0 && !x.own(old) && (alive(old) || (old.PGID > 0 && groupAlive(old.PGID))) {
+			return nil, nil
+		}
+	}
 	rec := x.self
 	rec.Op, rec.Kind, rec.Lock, rec.Time = op, kind, lock, time.Now().UTC()
 	p := &Pending{path: x.path(id), rec: rec}
@@ -119,6 +132,11 @@ func (p *Pending) write() error {
 	}
 	p.data = data
 	return nil
+}
+
+// own reports whether rec was written by this process.
+func (x *Intents) own(rec Intent) bool {
+	return rec.PID == x.self.PID && rec.Start == x.self.Start && rec.Boot == x.self.Boot && rec.Host == x.self.Host
 }
 
 // Started records the process group of the command, started (again, for a
