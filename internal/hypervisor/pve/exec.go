@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/guest"
 	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
@@ -29,12 +30,6 @@ const maxBackoff = 30 * time.Second
 const (
 	maxStdout = 16 << 20
 	maxStderr = 64 << 10
-)
-
-// Output tail quoted in errors.
-const (
-	tailLines = 20
-	tailBytes = 2000
 )
 
 // CommandError is a pct, qm or host script command that failed.
@@ -204,7 +199,7 @@ func (h *Host) runOnce(ctx context.Context, argv []string, o runOpts) (*result, 
 	if err == nil {
 		return res, nil
 	}
-	ce := &CommandError{Argv: argv, ExitCode: -1, Err: err, Output: tail(res.output)}
+	ce := &CommandError{Argv: argv, ExitCode: -1, Err: err, Output: guest.Tail(res.output)}
 	switch {
 	case ctx.Err() != nil:
 		ce.Err = ctx.Err()
@@ -260,34 +255,6 @@ func firstLine(b []byte) []byte {
 		return b[:i]
 	}
 	return b
-}
-
-// tail is the end of a command's output for an error message: its last
-// lines, which is where tools and scripts say what went wrong. Several lines
-// start on a line of their own so they read as the tool printed them.
-func tail(b []byte) string {
-	s := strings.TrimSpace(string(bytes.ToValidUTF8(b, []byte("?"))))
-	if s == "" {
-		return ""
-	}
-	lines := strings.Split(s, "\n")
-	cut := false
-	if len(lines) > tailLines {
-		lines = lines[len(lines)-tailLines:]
-		cut = true
-	}
-	s = strings.Join(lines, "\n")
-	if len(s) > tailBytes {
-		s = s[len(s)-tailBytes:]
-		cut = true
-	}
-	if cut {
-		s = "..." + s
-	}
-	if strings.Contains(s, "\n") {
-		return "\n" + s
-	}
-	return s
 }
 
 // formatArgv shows a command line for a person: the tool's base name, and

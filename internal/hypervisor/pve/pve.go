@@ -14,6 +14,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/guest"
 	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 	"github.com/phoenix-hypervisor/phoenix/internal/pveschema"
 	"github.com/phoenix-hypervisor/phoenix/internal/pvestorage"
@@ -356,7 +357,7 @@ func (h *Host) importBootDisk(ctx context.Context, id api.ID, spec hypervisor.Cr
 		}
 		var ok bool
 		if _, vol, ok = parseImported(res.stdout); !ok {
-			return fmt.Errorf("qm disk import %s: cannot find the imported volume in its output: %s", id, tail(res.stdout))
+			return fmt.Errorf("qm disk import %s: cannot find the imported volume in its output: %s", id, guest.Tail(res.stdout))
 		}
 	}
 	attach := []string{"set", id.String(), "--scsi0", vol, "--boot", "order=scsi0"}
@@ -649,7 +650,7 @@ func (h *Host) resizeDisk(ctx context.Context, kind api.Kind, id api.ID, disk st
 	if got := diskGB(after.Current[disk]); got < sizeGB {
 		_, name, _ := h.tool(kind)
 		return fmt.Errorf("%s resize %s %s to %dG: the command exited 0 but %s is still %dG: %s",
-			name, id, disk, sizeGB, disk, got, orNothing(tail(res.output)))
+			name, id, disk, sizeGB, disk, got, orNothing(guest.Tail(res.output)))
 	}
 	return nil
 }
@@ -725,7 +726,7 @@ func (h *Host) ConvertToTemplate(ctx context.Context, kind api.Kind, id api.ID) 
 	}
 	if conf.Current["template"] != "1" {
 		_, name, _ := h.tool(kind)
-		return fmt.Errorf("%s template %s: the command exited 0 but the guest is not a template: %s", name, id, orNothing(tail(res.output)))
+		return fmt.Errorf("%s template %s: the command exited 0 but the guest is not a template: %s", name, id, orNothing(guest.Tail(res.output)))
 	}
 	return nil
 }
