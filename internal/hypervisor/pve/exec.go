@@ -108,6 +108,10 @@ type runOpts struct {
 	// timeout replaces Options.Timeout when longer: commands that copy
 	// disks take time by their size.
 	timeout time.Duration
+	// started, when set, is told the process group of the command once it
+	// runs (each try), for the intent record of a command that locks a
+	// guest.
+	started func(pgid int) error
 	// lockWait, when set, keeps retrying a lock for that long rather than
 	// LockRetries times: a clone waiting for another clone of the same
 	// source must wait as long as a copy of that source takes.
@@ -178,7 +182,19 @@ func (h *Host) runOnce(ctx context.Context, argv []string, o runOpts) (*result, 
 	}
 	cmd.Stdout = stdout
 	cmd.Stderr = output
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		if o.started != nil {
+			// The command runs in a group of its own (killProcessGroup):
+			// its pid is the group's id.
+			if serr := o.started(cmd.Process.Pid); serr != nil {
+				// Without a record of the group a lock it leaves is not
+				// provably phoenix's: it is reported, never cleared.
+				h.notice(fmt.Sprintf("%s: intent record: %v", strings.Join(argv[:min(3, len(argv))], " "), serr))
+			}
+		}
+		err = cmd.Wait()
+	}
 	res := &result{stdout: stdout.Bytes(), output: output.Bytes()}
 	if err == nil {
 		return res, nil
