@@ -3,6 +3,7 @@ package desired
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -81,11 +82,13 @@ func errCount(ps problems) int {
 
 // checkKey reports a key that is not one of known but close to one.
 func checkKey(ps *problems, file, guest, prefix, key string, known []string) {
+	// Known keys are nearly every key: find them before any distance is
+	// computed, which would otherwise dominate loading a large lab.
+	if slices.Contains(known, key) {
+		return
+	}
 	best, bestD := "", 3
 	for _, k := range known {
-		if k == key {
-			return
-		}
 		if strings.EqualFold(k, key) {
 			ps.add(file, guest, prefix+key, "keys are case-sensitive: %q is not %q (rename it)", key, k)
 			return
