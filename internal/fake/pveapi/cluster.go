@@ -46,6 +46,24 @@ type Options struct {
 	// local-zfs (zfspool). A volume on a storage not listed is not
 	// checked.
 	Storages map[string]string
+	// StorageContent are storages' content types ("images,rootdir");
+	// default: every type for file storages, images and rootdir for the
+	// others.
+	StorageContent map[string]string
+	// Volumes are the volume IDs each storage holds, listed by
+	// GET .../storage/{storage}/content; a create from an ostemplate or
+	// import-from volume on a storage listed here fails when the volume is
+	// not. A storage not listed holds every volume but lists none.
+	Volumes map[string][]string
+	// Bridges are the bridges of every node; default vmbr0.
+	Bridges []string
+	// Permissions are the token's ACL: path -> privileges, propagated to
+	// the paths below unless one of them has its own entry. nil gives every
+	// privilege everywhere, as root@pam's token without privilege
+	// separation has. GET /access/permissions answers from it, storages
+	// the token may not see are left out of the node's storage list, and
+	// a create without VM.Allocate on /vms/{vmid} is refused.
+	Permissions map[string][]string
 }
 
 // Guest is a guest as the fake cluster holds it.
@@ -213,6 +231,9 @@ func New(opts Options) *Cluster {
 	}
 	if opts.Storages == nil {
 		opts.Storages = map[string]string{"local": "dir", "local-lvm": "lvmthin", "local-zfs": "zfspool"}
+	}
+	if opts.Bridges == nil {
+		opts.Bridges = []string{"vmbr0"}
 	}
 	if opts.ImportedDiskGB == 0 {
 		opts.ImportedDiskGB = 3

@@ -223,6 +223,8 @@ func (c *Cluster) route(method string, seg []string, p params) (any, *apiError) 
 			return map[string]any{"version": "8.4.1", "release": "8.4", "repoid": "fakepveapi"}, nil
 		}
 		return map[string]any{"version": "9.0.3", "release": "9.0", "repoid": "fakepveapi"}, nil
+	case method == "GET" && len(seg) == 2 && seg[0] == "access" && seg[1] == "permissions":
+		return c.permissions(p)
 	case method == "GET" && len(seg) == 1 && seg[0] == "storage":
 		return c.storageList(""), nil
 	case method == "GET" && len(seg) == 1 && seg[0] == "nodes":
@@ -359,6 +361,12 @@ func (c *Cluster) routeNode(method, node string, seg []string, p params) (any, *
 	}
 	if len(seg) == 1 && seg[0] == "storage" && method == "GET" {
 		return c.storageList(node), nil
+	}
+	if len(seg) == 1 && seg[0] == "network" && method == "GET" {
+		return c.network(p)
+	}
+	if len(seg) == 3 && seg[0] == "storage" && seg[2] == "content" && method == "GET" {
+		return c.storageContent(seg[1], p)
 	}
 	if len(seg) == 0 || (seg[0] != "lxc" && seg[0] != "qemu") {
 		return nil, errf(501, "Method '%s /nodes/%s/%s' not implemented", method, node, strings.Join(seg, "/"))
@@ -504,8 +512,19 @@ func (c *Cluster) create(node, typ string, p params) (any, *apiError) {
 	if typ == "lxc" && p.s["ostemplate"] == "" {
 		return nil, badParam("ostemplate", "property is missing and it is not optional")
 	}
+	if acl := fmt.Sprintf("/vms/%d", vmid); !c.may(acl, "VM.Allocate") {
+		return nil, denied(acl, "VM.Allocate")
+	}
 	if old := c.guests[vmid]; old != nil {
 		return nil, errf(500, "%s %d already exists on node '%s'", typeLabel(typ), vmid, old.Node)
+	}
+	if e := c.checkVolume(p.s["ostemplate"]); typ == "lxc" && e != nil {
+		return nil, e
+	}
+	if _, src, ok := strings.Cut(p.s["scsi0"], "import-from="); ok {
+		if e := c.checkVolume(strings.Split(src, ",")[0]); e != nil {
+			return nil, e
+		}
 	}
 	cfg := map[string]string{}
 	for k, v := range p.s {
