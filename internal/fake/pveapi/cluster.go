@@ -89,6 +89,11 @@ type Guest struct {
 	Execs [][]string
 	// StartedAt is when the guest last started.
 	StartedAt time.Time
+	// FirewallOptions and FirewallRules are the guest's firewall, as
+	// pve-firewall keeps them in <vmid>.fw: options by name, rules in
+	// order, each by its API field.
+	FirewallOptions map[string]string
+	FirewallRules   []map[string]string
 }
 
 // Snapshot is a snapshot with the config it froze.
@@ -105,6 +110,8 @@ func (g *Guest) clone() *Guest {
 	c.Snapshots = slices.Clone(g.Snapshots)
 	c.Files = maps.Clone(g.Files)
 	c.Execs = slices.Clone(g.Execs)
+	c.FirewallOptions = maps.Clone(g.FirewallOptions)
+	c.FirewallRules = cloneRules(g.FirewallRules)
 	return &c
 }
 

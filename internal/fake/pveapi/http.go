@@ -401,6 +401,9 @@ func (c *Cluster) routeNode(method, node string, seg []string, p params) (any, *
 		}
 		return nil, errf(500, "Configuration file 'nodes/%s/%s/%d.conf' does not exist", node, dir, vmid)
 	}
+	if len(seg) >= 3 && seg[2] == "firewall" {
+		return c.firewall(g, method, seg[3:], p)
+	}
 	if len(seg) == 5 && method == "GET" && seg[2] == "snapshot" && seg[4] == "config" {
 		return c.snapshotConfig(g, seg[3])
 	}
@@ -823,7 +826,9 @@ func (c *Cluster) cloneGuest(src *Guest, p params) (any, *apiError) {
 	if src.Type == "qemu" && p.s["name"] != "" {
 		ncfg["name"] = p.s["name"]
 	}
-	ng := &Guest{VMID: newid, Type: src.Type, Node: target, Lock: "create", Config: ncfg, Raw: slices.Clone(raw), Files: map[string][]byte{}}
+	// Proxmox copies the source's firewall to the clone (clone_vmfw_conf).
+	ng := &Guest{VMID: newid, Type: src.Type, Node: target, Lock: "create", Config: ncfg, Raw: slices.Clone(raw), Files: map[string][]byte{},
+		FirewallOptions: maps.Clone(src.FirewallOptions), FirewallRules: cloneRules(src.FirewallRules)}
 	c.guests[newid] = ng
 	srcLock := "disk"
 	if src.Type == "qemu" {
