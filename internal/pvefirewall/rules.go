@@ -138,6 +138,9 @@ func checkAddress(s string) (int, error) {
 	if len(s) > maxAddress {
 		return 0, fmt.Errorf("longer than %d", maxAddress)
 	}
+	if i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
+		return 0, fmt.Errorf("holds a space or control character: give one address, CIDR, range, comma list (no spaces), +ipset or alias")
+	}
 	if set, ok := strings.CutPrefix(s, "+"); ok {
 		for _, scope := range []string{"guest/", "dc/", "sdn/"} {
 			set = strings.TrimPrefix(set, scope)
