@@ -55,6 +55,13 @@ func TestDoctor_pveAPIReady(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("doctor on a ready cluster: exit %d\n%s", code, out)
 	}
+	reqs := l.fake.Requests()
+	for _, r := range reqs {
+		if r.Method != "GET" {
+			t.Errorf("doctor wrote: %s %s", r.Method, r.Path)
+		}
+	}
+	t.Logf("doctor on the reference lab (%d rows): %d API requests", len(rows), len(reqs))
 	for _, k := range []string{"pve-version 9.0.3", "storage quickOS-lxc-disks on pve1", "storage quickOS-vm-disks on pve3",
 		"bridge vmbr0 on pve2", "ostemplate local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst on pve1",
 		"token-privileges /vms/900", "token-privileges /storage/quickOS-lxc-disks", "token-privileges /sdn/zones/localnetwork/vmbr0"} {

@@ -71,9 +71,9 @@ func Validate(r api.FirewallRule) []FieldError {
 		if !nameRE.MatchString(r.Action) || len(r.Action) > maxGroupName {
 			bad("action", "%q: a security group name is a letter, then letters, digits, - or _ (at most %d)", r.Action, maxGroupName)
 		}
-		for f, v := range map[string]string{"source": r.Source, "dest": r.Dest, "proto": r.Proto, "port": r.Port, "dport": r.Dport, "sport": r.Sport} {
-			if v != "" {
-				bad(f, "a group rule takes only action (the group), iface and comment")
+		for _, kv := range [][2]string{{"source", r.Source}, {"dest", r.Dest}, {"proto", r.Proto}, {"port", r.Port}, {"dport", r.Dport}, {"sport", r.Sport}} {
+			if kv[1] != "" {
+				bad(kv[0], "a group rule takes only action (the group), iface and comment")
 			}
 		}
 	case "":
@@ -85,7 +85,8 @@ func Validate(r api.FirewallRule) []FieldError {
 		bad("iface", "%q: want the guest's interface key, net0, net1, ...", r.Iface)
 	}
 	ipv := map[string]int{}
-	for f, v := range map[string]string{"source": r.Source, "dest": r.Dest} {
+	for _, kv := range [][2]string{{"source", r.Source}, {"dest", r.Dest}} {
+		f, v := kv[0], kv[1]
 		if v == "" {
 			continue
 		}
@@ -111,7 +112,8 @@ func Validate(r api.FirewallRule) []FieldError {
 	if r.Port != "" && r.Dport != "" && r.Port != r.Dport {
 		bad("port", "both port and dport; port is the old name of dport")
 	}
-	for f, v := range map[string]string{"port": r.Port, "dport": r.Dport, "sport": r.Sport} {
+	for _, kv := range [][2]string{{"port", r.Port}, {"dport", r.Dport}, {"sport", r.Sport}} {
+		f, v := kv[0], kv[1]
 		if v == "" {
 			continue
 		}
