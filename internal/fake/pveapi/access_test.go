@@ -86,3 +86,25 @@ func TestNetwork(t *testing.T) {
 		t.Errorf("all interfaces: %v", doc["data"])
 	}
 }
+
+// A guest the token may not audit is missing from /cluster/resources and
+// its endpoints answer 403, whether NoAudit or the ACL says so.
+func TestPermissionsHideGuests(t *testing.T) {
+	c := New(Options{TokenID: testTokenID, Secret: testSecret, Permissions: map[string][]string{"/vms/100": {"VM.Allocate", "VM.Audit"}}})
+	srv := httptest.NewServer(c)
+	t.Cleanup(func() { c.Close(); srv.Close() })
+	for _, id := range []string{"100", "101"} {
+		// Created through the cluster's own state: the token may not create 101.
+		c.mu.Lock()
+		n := map[string]int{"100": 100, "101": 101}[id]
+		c.guests[n] = &Guest{VMID: n, Type: "lxc", Node: "pve1", Config: map[string]string{"hostname": "g" + id}}
+		c.mu.Unlock()
+	}
+	_, doc := call(t, srv, "GET", "/cluster/resources?type=vm", nil)
+	if list := doc["data"].([]any); len(list) != 1 || list[0].(map[string]any)["vmid"] != 100.0 {
+		t.Errorf("resources: %v", list)
+	}
+	if status, _ := call(t, srv, "GET", "/nodes/pve1/lxc/101/config", nil); !strings.HasPrefix(status, "403") {
+		t.Errorf("config of 101: %s", status)
+	}
+}

@@ -284,7 +284,7 @@ func (c *Cluster) resources(typ string) []map[string]any {
 	}
 	for _, id := range sortedIDs(c.guests) {
 		g := c.guests[id]
-		if slices.Contains(c.opts.NoAudit, id) {
+		if slices.Contains(c.opts.NoAudit, id) || !c.may(fmt.Sprintf("/vms/%d", id), "VM.Audit") {
 			// Proxmox lists only what the user may audit.
 			continue
 		}
@@ -390,7 +390,7 @@ func (c *Cluster) routeNode(method, node string, seg []string, p params) (any, *
 	if e := c.checkSchema(schemaEndpoint(typ, op), node, seg[1], p); e != nil {
 		return nil, e
 	}
-	if slices.Contains(c.opts.NoAudit, vmid) {
+	if slices.Contains(c.opts.NoAudit, vmid) || !c.may(fmt.Sprintf("/vms/%d", vmid), "VM.Audit") {
 		return nil, errf(403, "Permission check failed (/vms/%d, VM.Audit)", vmid)
 	}
 	g := c.guests[vmid]
