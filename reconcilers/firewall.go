@@ -9,21 +9,22 @@ import (
 )
 
 // firewallWant is what the firewall step makes of the guest's firewall.
-// An enabled firewall is phoenix's: its options and rules are written as
-// the desired state says. A firewall that is off or absent leaves the
-// guest's existing one alone (the NIC's firewall=1 flag is gone, so it
-// filters nothing), unless phoenix wrote it: then it is kept but turned
-// off. ok is false when there is nothing to write.
+// An enabled firewall with rules is phoenix's: its options and rules are
+// written as the desired state says. A firewall that is off, absent or
+// without rules leaves the guest's existing one alone (with it off the
+// NIC's firewall=1 flag is gone, so it filters nothing), unless phoenix
+// wrote it: then an enabled one is written without rules, and one turned
+// off is kept with enable: 0. ok is false when there is nothing to write.
 func firewallWant(g *api.Guest, cur *hypervisor.Guest) (fw api.Firewall, ok bool) {
 	want := g.Spec.Firewall
-	if want != nil && want.Enabled {
+	if want != nil && want.Enabled && len(want.Rules) > 0 {
 		return *want, true
 	}
 	if cur == nil || !cur.FirewallOwned {
 		return api.Firewall{}, false
 	}
 	if want != nil {
-		fw.Rules = want.Rules
+		fw = *want
 	}
 	return fw, true
 }

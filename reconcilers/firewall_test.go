@@ -7,6 +7,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
+	"github.com/phoenix-hypervisor/phoenix/internal/pvefirewall"
 )
 
 func stepResult(t *testing.T, res []plan.StepResult, name string) string {
@@ -72,7 +73,20 @@ func TestFirewallStep(t *testing.T) {
 		t.Errorf("firewall turned off:\n%s", cur.Firewall)
 	}
 
-	// A guest whose firewall phoenix never wrote: nothing to do.
+	// No rules any more: phoenix wrote the file, so it keeps it on, empty.
+	empty := edited
+	emptyFW := api.Firewall{Enabled: true}
+	empty.Spec.Firewall = &emptyFW
+	if _, err := w.Apply(ctx, cfg, &empty, nil); err != nil {
+		t.Fatal(err)
+	}
+	cur, _ = host.Get(ctx, g.Kind, g.ID)
+	if cur.Firewall != pvefirewall.Format(emptyFW) {
+		t.Errorf("firewall without rules:\n%s", cur.Firewall)
+	}
+
+	// A guest whose firewall phoenix never wrote: nothing to do, with no
+	// firewall field or with one enabled but without rules.
 	other := cfg.Guest(900)
 	if other.Spec.Firewall != nil && other.Spec.Firewall.Enabled {
 		t.Fatal("900 was meant to have no firewall")
@@ -80,5 +94,11 @@ func TestFirewallStep(t *testing.T) {
 	res, err = w.Apply(ctx, cfg, other, nil)
 	if err != nil || stepResult(t, res, "firewall") != plan.StepSkipped {
 		t.Errorf("900: %+v, %v", res, err)
+	}
+	noRules := *other
+	noRules.Spec.Firewall = &api.Firewall{Enabled: true}
+	res, err = w.Apply(ctx, cfg, &noRules, nil)
+	if err != nil || stepResult(t, res, "firewall") != plan.StepSkipped {
+		t.Errorf("900 enabled without rules: %+v, %v", res, err)
 	}
 }
