@@ -87,7 +87,7 @@ func wanted(g *api.Guest) *hypervisor.Guest {
 		maps.Copy(cur.Config, LXCConfig(g))
 		maps.Copy(cur.Config, LXCVolumes(g))
 	}
-	if fw, ok := firewallWant(g, nil); ok {
+	if fw, ok := firewallWant(g, false); ok {
 		cur.Firewall, cur.FirewallOwned = pvefirewall.Format(fw), true
 	}
 	for _, s := range []string{lifecycle(g, SnapshotPreconfigured), g.Spec.TemplateSnapshotName, lifecycle(g, SnapshotFinal)} {

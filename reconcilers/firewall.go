@@ -15,12 +15,12 @@ import (
 // NIC's firewall=1 flag is gone, so it filters nothing), unless phoenix
 // wrote it: then an enabled one is written without rules, and one turned
 // off is kept with enable: 0. ok is false when there is nothing to write.
-func firewallWant(g *api.Guest, cur *hypervisor.Guest) (fw api.Firewall, ok bool) {
+func firewallWant(g *api.Guest, owned bool) (fw api.Firewall, ok bool) {
 	want := g.Spec.Firewall
 	if want != nil && want.Enabled && len(want.Rules) > 0 {
 		return *want, true
 	}
-	if cur == nil || !cur.FirewallOwned {
+	if !owned {
 		return api.Firewall{}, false
 	}
 	if want != nil {
@@ -31,7 +31,7 @@ func firewallWant(g *api.Guest, cur *hypervisor.Guest) (fw api.Firewall, ok bool
 
 // firewallChange is the firewall's line of Changes, or false.
 func firewallChange(g *api.Guest, cur *hypervisor.Guest) (have, want string, differ bool) {
-	fw, ok := firewallWant(g, cur)
+	fw, ok := firewallWant(g, cur.FirewallOwned)
 	if !ok {
 		return "", "", false
 	}
@@ -49,15 +49,17 @@ func applyFirewall(ctx context.Context, r *run) (outcome, error) {
 	if !ok {
 		return skipped, nil
 	}
-	cur, err := r.guest(ctx)
+	// The firewall alone is read: a full Get here would cost every
+	// workflow another status command for what is mostly no firewall.
+	text, owned, err := fwr.Firewall(ctx, r.g.Kind, r.g.ID)
 	if err != nil {
 		return "", err
 	}
-	fw, ok := firewallWant(r.g, cur)
+	fw, ok := firewallWant(r.g, owned)
 	if !ok {
 		return skipped, nil
 	}
-	if pvefirewall.Format(fw) == cur.Firewall {
+	if pvefirewall.Format(fw) == text {
 		return unchanged, nil
 	}
 	if err := fwr.SetFirewall(ctx, r.g.Kind, r.g.ID, fw); err != nil {

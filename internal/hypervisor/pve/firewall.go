@@ -53,6 +53,14 @@ func (h *Host) readFirewall(id api.ID) (text string, owned bool, err error) {
 	return pvefirewall.Format(fw), owned, nil
 }
 
+// Firewall reads the guest's .fw file alone (hypervisor.Firewaller).
+func (h *Host) Firewall(ctx context.Context, kind api.Kind, id api.ID) (string, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return "", false, err
+	}
+	return h.readFirewall(id)
+}
+
 // SetFirewall writes <pve-etc>/firewall/<id>.fw, as pve-firewall's
 // save_vmfw_conf lays it out, when its content differs: a temp file in the
 // same folder, then a rename, which replaces a symlink rather than

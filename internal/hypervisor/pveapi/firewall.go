@@ -68,6 +68,21 @@ func (h *Host) readFirewall(ctx context.Context, loc *location) (string, error) 
 	return pvefirewall.Format(fw), nil
 }
 
+// Firewall reads the guest's firewall options and rules
+// (hypervisor.Firewaller); the API cannot tell who wrote them, so owned is
+// always false.
+func (h *Host) Firewall(ctx context.Context, kind api.Kind, id api.ID) (string, bool, error) {
+	loc, err := h.locate(ctx, kind, id)
+	if err != nil {
+		return "", false, fmt.Errorf("%s %s: firewall: %w", kind, id, err)
+	}
+	text, err := h.readFirewall(ctx, loc)
+	if err != nil {
+		return "", false, fmt.Errorf("%s %s: firewall on node %s: %w", kind, id, loc.node, err)
+	}
+	return text, false, nil
+}
+
 // SetFirewall sets the guest's firewall option enable and replaces its
 // rules through /firewall/options and /firewall/rules, when they differ.
 // Proxmox puts a new rule first, so the rules are added last to first,

@@ -220,14 +220,33 @@ func (s *Sim) Get(ctx context.Context, kind api.Kind, id api.ID) (*hypervisor.Gu
 	}
 	g := &hypervisor.Guest{ID: r.ID, Kind: r.Kind, Running: r.Running, Template: r.Template,
 		Config: r.Config, Snapshots: r.Snapshots, DiskGB: r.DiskGB}
-	if r.Firewall != "" {
-		fw, owned, err := pvefirewall.Parse([]byte(r.Firewall))
-		if err != nil {
-			return nil, fmt.Errorf("sim: firewall of %s %s: %w", kind, id, err)
-		}
-		g.Firewall, g.FirewallOwned = pvefirewall.Format(fw), owned
+	if g.Firewall, g.FirewallOwned, err = r.firewall(); err != nil {
+		return nil, err
 	}
 	return g, nil
+}
+
+func (r *record) firewall() (string, bool, error) {
+	if r.Firewall == "" {
+		return "", false, nil
+	}
+	fw, owned, err := pvefirewall.Parse([]byte(r.Firewall))
+	if err != nil {
+		return "", false, fmt.Errorf("sim: firewall of %s %s: %w", r.Kind, r.ID, err)
+	}
+	return pvefirewall.Format(fw), owned, nil
+}
+
+// Firewall reads the guest's firewall alone (hypervisor.Firewaller).
+func (s *Sim) Firewall(ctx context.Context, kind api.Kind, id api.ID) (string, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return "", false, err
+	}
+	r, err := s.read(kind, id)
+	if err != nil {
+		return "", false, err
+	}
+	return r.firewall()
 }
 
 // SetFirewall writes the guest's firewall file, as the pve backend does.
