@@ -103,6 +103,9 @@ var firewallRuleFields = newObject([]fieldDec[api.FirewallRule]{
 	{"dest", func(v []byte, p *api.FirewallRule) bool { return decString(v, &p.Dest, 0, nil) }},
 	{"proto", func(v []byte, p *api.FirewallRule) bool { return decString(v, &p.Proto, 0, nil) }},
 	{"port", func(v []byte, p *api.FirewallRule) bool { return decString(v, &p.Port, 0, nil) }},
+	{"dport", func(v []byte, p *api.FirewallRule) bool { return decString(v, &p.Dport, 0, nil) }},
+	{"sport", func(v []byte, p *api.FirewallRule) bool { return decString(v, &p.Sport, 0, nil) }},
+	{"iface", func(v []byte, p *api.FirewallRule) bool { return decString(v, &p.Iface, 0, nil) }},
 	{"comment", func(v []byte, p *api.FirewallRule) bool { return decString(v, &p.Comment, 0, nil) }},
 })
 
