@@ -42,15 +42,34 @@ func exactGuest(ps *problems, file, guest string, own []byte) bool {
 		case "health_check":
 			exactObject(ps, file, guest, key, v, healthCheckFields.names)
 		case "volumes", "zfs_volumes":
-			i := 0
-			(&fastDec{b: v}).array(func(item []byte) bool {
-				exactObject(ps, file, guest, key+"["+itoa(i)+"]", item, volumeFields.names)
-				i++
-				return true
-			})
+			exactObjects(ps, file, guest, key, v, volumeFields.names)
+		case "mount_points":
+			exactObjects(ps, file, guest, key, v, mountPointFields.names)
+		case "id_maps":
+			exactObjects(ps, file, guest, key, v, idMapFields.names)
+		case "firewall":
+			exactObject(ps, file, guest, key, v, firewallFields.names)
+			if len(v) > 0 && v[0] == '{' {
+				members, _ := objectEntries(v)
+				for _, m := range members {
+					if m.key == "rules" {
+						exactObjects(ps, file, guest, key+".rules", m.raw, firewallRuleFields.names)
+					}
+				}
+			}
 		}
 	}
 	return errCount(*ps) > before
+}
+
+// exactObjects checks each object of the list v, named field[i].
+func exactObjects(ps *problems, file, guest, field string, v []byte, known []string) {
+	i := 0
+	(&fastDec{b: v}).array(func(item []byte) bool {
+		exactObject(ps, file, guest, field+"["+itoa(i)+"]", item, known)
+		i++
+		return true
+	})
 }
 
 func exactObject(ps *problems, file, guest, field string, v []byte, known []string) {
