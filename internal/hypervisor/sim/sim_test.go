@@ -270,6 +270,10 @@ func TestSim_compactionKeepsEveryGuest(t *testing.T) {
 		if _, err := s.Get(ctx, api.KindLXC, 1009); !errors.Is(err, hypervisor.ErrNotFound) {
 			t.Errorf("%s: destroyed guest is back: %v", name, err)
 		}
+		last := 2*compactMin/4096 + 9
+		if g, err := s.Get(ctx, api.KindLXC, api.ID(1000+last%9)); err != nil || g.Config["memory"] != fmt.Sprint(last) {
+			t.Errorf("%s: Get after compaction = memory %q, %v; want the last write's %d", name, g.Config["memory"], err, last)
+		}
 	}
 }
 
@@ -291,5 +295,29 @@ func TestSim_migratesOneFilePerGuest(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "guests")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("old folder still there: %v", err)
+	}
+}
+
+// BenchmarkGet reads a guest among many, as every reconcile does several
+// times: the record comes from memory, not from the log.
+func BenchmarkGet(b *testing.B) {
+	ctx := context.Background()
+	s, err := New(Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for id := api.ID(1000); id < 2000; id++ {
+		cfg := map[string]string{"memory": "2048", "cores": "2", "hostname": fmt.Sprint("guest-", id), "net0": "name=eth0,bridge=vmbr0,ip=dhcp"}
+		if err := s.Create(ctx, api.KindLXC, id, hypervisor.CreateSpec{Source: "tpl", Config: cfg, DiskGB: 8}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Get(ctx, api.KindLXC, api.ID(1000+i%1000)); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
