@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -152,11 +153,19 @@ func (l *stateLog) unmap() {
 
 // changed tells readers of every process that the log changed. The caller
 // holds the writers' lock and mu, and has read the log up to its own
-// change.
+// change. Without a mapping the counter is bumped through the file, which
+// the mappings of other processes see as well.
 func (l *stateLog) changed() {
 	if l.changes != nil {
 		l.seen = atomic.AddUint64(l.changes, 1)
+		return
 	}
+	var b [counterSize]byte
+	if _, err := l.lockFile.ReadAt(b[:], 0); err != nil && !errors.Is(err, io.EOF) {
+		return
+	}
+	binary.NativeEndian.PutUint64(b[:], binary.NativeEndian.Uint64(b[:])+1)
+	l.lockFile.WriteAt(b[:], 0)
 }
 
 func (l *stateLog) close() error {
