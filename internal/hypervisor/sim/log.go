@@ -120,19 +120,17 @@ func openLog(dir string) (*stateLog, error) {
 // state.lock.
 const counterSize = 8
 
-// mapCounter maps the change counter of state.lock into memory, making the
-// file long enough to hold it first (growing a file with ftruncate adds
-// zeros and never changes what is there, so processes that do it at once
-// do no harm).
+// mapCounter maps the change counter of state.lock into memory once the
+// file holds one. A file too short for it (a new state dir, or one from an
+// earlier phoenix) is left alone here, so that opening the node writes
+// nothing: the first writer extends it (see changed).
 func (l *stateLog) mapCounter() {
-	fi, err := l.lockFile.Stat()
-	if err != nil {
+	if l.changes != nil {
 		return
 	}
-	if fi.Size() < counterSize {
-		if err := l.lockFile.Truncate(counterSize); err != nil {
-			return
-		}
+	fi, err := l.lockFile.Stat()
+	if err != nil || fi.Size() < counterSize {
+		return
 	}
 	b, err := syscall.Mmap(int(l.lockFile.Fd()), 0, counterSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
 	if err != nil {
@@ -153,8 +151,9 @@ func (l *stateLog) unmap() {
 
 // changed tells readers of every process that the log changed. The caller
 // holds the writers' lock and mu, and has read the log up to its own
-// change. Without a mapping the counter is bumped through the file, which
-// the mappings of other processes see as well.
+// change. Without a mapping yet the counter is bumped through the file
+// (which the mappings of other processes see as well), creating it if
+// needed, and then mapped.
 func (l *stateLog) changed() {
 	if l.changes != nil {
 		l.seen = atomic.AddUint64(l.changes, 1)
@@ -164,8 +163,13 @@ func (l *stateLog) changed() {
 	if _, err := l.lockFile.ReadAt(b[:], 0); err != nil && !errors.Is(err, io.EOF) {
 		return
 	}
-	binary.NativeEndian.PutUint64(b[:], binary.NativeEndian.Uint64(b[:])+1)
-	l.lockFile.WriteAt(b[:], 0)
+	n := binary.NativeEndian.Uint64(b[:]) + 1
+	binary.NativeEndian.PutUint64(b[:], n)
+	if _, err := l.lockFile.WriteAt(b[:], 0); err != nil {
+		return
+	}
+	l.seen = n
+	l.mapCounter()
 }
 
 func (l *stateLog) close() error {
@@ -206,7 +210,13 @@ func (l *stateLog) get(id api.ID) (*record, error) {
 // one last read it. The caller holds mu.
 func (l *stateLog) catchUp() error {
 	if l.changes == nil {
-		return l.refresh()
+		// Until a writer adds the counter, look at the log every time.
+		if l.mapCounter(); l.changes == nil {
+			return l.refresh()
+		}
+		// Mapped just now: what was read before was not counted, so
+		// read the log now (seen differs from the counter).
+		l.seen = atomic.LoadUint64(l.changes) - 1
 	}
 	n := atomic.LoadUint64(l.changes)
 	if n == l.seen && l.f != nil {

@@ -321,3 +321,41 @@ func BenchmarkGet(b *testing.B) {
 		}
 	}
 }
+
+// A state dir from an earlier phoenix has no change counter in state.lock.
+// Opening it and reading writes nothing; the first change adds the
+// counter, and a process that opened the node before still sees every
+// change.
+func TestSim_stateDirWithoutChangeCounter(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := newSim(t, Options{Dir: dir})
+	if err := a.Create(ctx, api.KindLXC, 900, hypervisor.CreateSpec{Source: "t", Config: map[string]string{"memory": "512"}}); err != nil {
+		t.Fatal(err)
+	}
+	lockPath := filepath.Join(dir, lockName)
+	if err := os.Truncate(lockPath, 0); err != nil { // as an earlier phoenix left it
+		t.Fatal(err)
+	}
+	reader := newSim(t, Options{Dir: dir})
+	if g, err := reader.Get(ctx, api.KindLXC, 900); err != nil || g.Config["memory"] != "512" {
+		t.Fatalf("Get = %+v, %v", g, err)
+	}
+	if fi, _ := os.Stat(lockPath); fi.Size() != 0 {
+		t.Fatalf("opening and reading wrote %d bytes to state.lock", fi.Size())
+	}
+	writer := newSim(t, Options{Dir: dir})
+	for _, want := range []string{"1024", "2048"} {
+		if err := writer.Set(ctx, api.KindLXC, 900, map[string]string{"memory": want}); err != nil {
+			t.Fatal(err)
+		}
+		for name, s := range map[string]*Sim{"reader": reader, "writer": writer} {
+			if g, err := s.Get(ctx, api.KindLXC, 900); err != nil || g.Config["memory"] != want {
+				t.Fatalf("%s: Get after the change to %s = %+v, %v", name, want, g, err)
+			}
+		}
+	}
+	if fi, _ := os.Stat(lockPath); fi.Size() != counterSize {
+		t.Errorf("state.lock is %d bytes after a change, want the %d-byte counter", fi.Size(), counterSize)
+	}
+}
