@@ -103,7 +103,7 @@ func (s *Store) Get(id api.ID, kind api.Kind) (*api.Status, error) {
 // of the file it came from (taken from the open file, so the two match).
 func (s *Store) read(id api.ID, kind api.Kind) (*api.Status, error) {
 	path := s.path(id)
-	f, err := fsutil.OpenNoFollow(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := fsutil.OpenNoFollow(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		s.forget(id)
 		return &api.Status{ID: id.String(), Kind: kind, Phase: api.PhasePending}, nil
