@@ -8,14 +8,14 @@ import (
 	"syscall"
 )
 
-// committer makes durable status writes in groups: each writer queues its
-// file and waits; the first writer that finds nobody writing writes every
-// file queued so far (one goroutine creating files in the temp folder, not
-// eight contending for it), fdatasyncs them all at once, so that the file
-// system folds them into one journal commit, renames them into place, and
-// fsyncs the folder once for the group. Writers that queue meanwhile form
-// the next group, whose files are written while this group's folder fsync
-// runs. No writer returns before its own file and its rename are on disk.
+// committer makes durable status writes in groups: each writer writes its
+// new file in the temp folder, queues it and waits; the first writer that
+// finds nobody committing takes every file queued so far, fdatasyncs them
+// all at once (so that a file system with a journal folds them into one
+// commit), renames them into place, and fsyncs the folder once for the
+// group. Writers that queue meanwhile form the next group, whose files are
+// synced while this group's folder fsync runs. No writer returns before its
+// own file and its rename are on disk.
 type committer struct {
 	dir string // the status folder
 	tmp string // where new files are written before their rename
@@ -34,7 +34,8 @@ type committer struct {
 type commitReq struct {
 	path string
 	data []byte
-	key  fileKey // of the new file, once it is renamed into place
+	f    *os.File // the new file, written, not yet synced
+	key  fileKey  // of the new file, once it is renamed into place
 	err  error
 	// written: the file is renamed into place (or failed); done: and
 	// the folder is fsync'd.
@@ -45,6 +46,12 @@ type commitReq struct {
 // writers that commit at the same time.
 func (c *committer) commit(path string, data []byte) (fileKey, error) {
 	r := &commitReq{path: path, data: data}
+	var err error
+	// Written by each writer, side by side: creating a file can cost more
+	// than its fsync.
+	if r.f, err = c.writeTemp(r); err != nil {
+		return fileKey{}, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cond == nil {
@@ -86,12 +93,12 @@ func (c *committer) commit(path string, data []byte) (fileKey, error) {
 	return r.key, r.err
 }
 
-// write writes a group's files, fdatasyncs them all at once and renames
-// them into place; it reports whether any was renamed.
+// write fdatasyncs a group's files all at once and renames them into
+// place; it reports whether any was renamed.
 func (c *committer) write(group []*commitReq) bool {
 	files := make([]*os.File, len(group))
 	for i, r := range group {
-		files[i], r.err = c.writeTemp(r)
+		files[i] = r.f
 	}
 	var wg sync.WaitGroup
 	for i, r := range group {
