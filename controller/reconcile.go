@@ -59,6 +59,11 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 	if err != nil {
 		return g.Kind, fmt.Errorf("look up %s %s: %w", g.Kind, id, err)
 	}
+	if !exists {
+		if err := c.refuseOtherKind(ctx, log, g); err != nil {
+			return g.Kind, err
+		}
+	}
 
 	token := g.ConvergeToken()
 	converge := token != "" && token != st.LastHandledConvergeAt
@@ -83,6 +88,9 @@ func (c *Controller) reconcile(ctx context.Context, id api.ID) (api.Kind, error)
 	default:
 		log.V(1).Info("Guest is up to date")
 		return g.Kind, c.driftPass(ctx, log, g, st)
+	}
+	if err := c.preflight(log, g, p); err != nil {
+		return g.Kind, err
 	}
 	if !converge {
 		waitForExisting(p)
