@@ -372,22 +372,7 @@ func TestHostileInputs(t *testing.T) {
 	var rows []string
 	counts := map[string]int{}
 	for i, c := range cases {
-		dir := t.TempDir()
-		lxc, vm := baseLXC, baseVM
-		if c.lxc != nil {
-			lxc = mutate(t, lxc, "lxc_configs", "953", c.lxc)
-		}
-		if c.vm != nil {
-			vm = mutate(t, vm, "vms", "8001", c.vm)
-		}
-		if c.raw != nil {
-			lxc = c.raw(lxc)
-		}
-		writeFile(t, filepath.Join(dir, api.LXCFile), string(lxc))
-		writeFile(t, filepath.Join(dir, api.VMFile), string(vm))
-		if c.file != nil {
-			c.file(t, dir)
-		}
+		dir := caseDir(t, baseLXC, baseVM, c)
 		got, msg := outcome(dir, c)
 		counts[got]++
 		if got != c.want {
@@ -414,6 +399,29 @@ func TestHostileInputs(t *testing.T) {
 	if err != nil || string(want) != doc.String() {
 		t.Errorf("docs/reliability.md is out of date; run go test ./internal/desired -run TestHostileInputs -update")
 	}
+}
+
+// caseDir writes testdata/small's two guest files, changed as c says, to
+// a new folder.
+func caseDir(t *testing.T, baseLXC, baseVM []byte, c hostile) string {
+	t.Helper()
+	dir := t.TempDir()
+	lxc, vm := baseLXC, baseVM
+	if c.lxc != nil {
+		lxc = mutate(t, lxc, "lxc_configs", "953", c.lxc)
+	}
+	if c.vm != nil {
+		vm = mutate(t, vm, "vms", "8001", c.vm)
+	}
+	if c.raw != nil {
+		lxc = c.raw(lxc)
+	}
+	writeFile(t, filepath.Join(dir, api.LXCFile), string(lxc))
+	writeFile(t, filepath.Join(dir, api.VMFile), string(vm))
+	if c.file != nil {
+		c.file(t, dir)
+	}
+	return dir
 }
 
 // outcome loads dir the way a verb does and classifies the result; a

@@ -17,6 +17,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/pvefirewall"
 	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
@@ -102,6 +103,8 @@ type record struct {
 	DiskGB    int               `json:"disk_gb"`
 	// Runs counts scripts run inside, by "<folder>/<name>".
 	Runs map[string]int `json:"runs,omitempty"`
+	// Firewall is the guest's .fw file as Proxmox would keep it.
+	Firewall string `json:"firewall,omitempty"`
 }
 
 // read returns a copy of the guest's record that the caller may change;
@@ -227,8 +230,55 @@ func (s *Sim) Get(ctx context.Context, kind api.Kind, id api.ID) (*hypervisor.Gu
 	if err != nil {
 		return nil, err
 	}
-	return &hypervisor.Guest{ID: r.ID, Kind: r.Kind, Running: r.Running, Template: r.Template,
-		Config: r.Config, Snapshots: r.Snapshots, DiskGB: r.DiskGB}, nil
+	g := &hypervisor.Guest{ID: r.ID, Kind: r.Kind, Running: r.Running, Template: r.Template,
+		Config: r.Config, Snapshots: r.Snapshots, DiskGB: r.DiskGB}
+	if g.Firewall, g.FirewallOwned, err = r.firewall(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func (r *record) firewall() (string, bool, error) {
+	if r.Firewall == "" {
+		return "", false, nil
+	}
+	fw, owned, err := pvefirewall.Parse([]byte(r.Firewall))
+	if err != nil {
+		return "", false, fmt.Errorf("sim: firewall of %s %s: %w", r.Kind, r.ID, err)
+	}
+	return pvefirewall.Format(fw), owned, nil
+}
+
+// Firewall reads the guest's firewall alone (hypervisor.Firewaller).
+func (s *Sim) Firewall(ctx context.Context, kind api.Kind, id api.ID) (string, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return "", false, err
+	}
+	r, err := s.read(kind, id)
+	if err != nil {
+		return "", false, err
+	}
+	return r.firewall()
+}
+
+// SetFirewall writes the guest's firewall file, as the pve backend does.
+func (s *Sim) SetFirewall(ctx context.Context, kind api.Kind, id api.ID, fw api.Firewall) error {
+	for i, rule := range fw.Rules {
+		if errs := pvefirewall.Validate(rule); len(errs) > 0 {
+			return fmt.Errorf("sim: firewall of %s %s: rule %d: %v", kind, id, i, errs[0])
+		}
+	}
+	text := string(pvefirewall.File(fw))
+	return s.op(ctx, "firewall", kind, id, func(r *record) (*record, error) {
+		if r == nil {
+			return nil, missing(kind, id)
+		}
+		if r.Firewall == text {
+			return nil, errUnchanged
+		}
+		r.Firewall = text
+		return r, nil
+	})
 }
 
 // Create makes a guest from an ostemplate or image.
@@ -277,7 +327,8 @@ func (s *Sim) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec hy
 		if spec.Name != "" {
 			cfg[nameKey] = spec.Name
 		}
-		return &record{ID: dst, Kind: kind, Config: cfg, DiskGB: source.DiskGB}, nil
+		// Proxmox copies the source's firewall file to the clone.
+		return &record{ID: dst, Kind: kind, Config: cfg, DiskGB: source.DiskGB, Firewall: source.Firewall}, nil
 	})
 }
 
