@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -106,14 +108,43 @@ func checkKey(ps *problems, file, guest, prefix, key string, known []string) {
 	if slices.Contains(known, key) {
 		return
 	}
-	best, bestD := "", 3
 	for _, k := range known {
 		if strings.EqualFold(k, key) {
 			ps.add(file, guest, prefix+key, "keys are case-sensitive: %q is not %q (rename it)", key, k)
 			return
 		}
-		if d := editDistance(key, k, bestD); d < bestD {
-			best, bestD = k, d
+	}
+	if best := nearMiss(key, known); best != "" {
+		ps.warn(file, guest, prefix+key, "unknown field %q is ignored; did you mean %q?", key, best)
+	}
+}
+
+// nearMisses remembers nearMiss's answers: a lab repeats the same few
+// kept fields (docker_stacks, ...) on every guest. Bounded, so that a file
+// of random keys cannot grow it without end.
+var (
+	nearMisses    sync.Map // nearMissKey -> string
+	nearMissCount atomic.Int32
+)
+
+type nearMissKey struct {
+	known *string
+	key   string
+}
+
+// nearMiss is the known name key is a likely typo of, or "".
+func nearMiss(key string, known []string) string {
+	if len(known) == 0 {
+		return ""
+	}
+	k := nearMissKey{&known[0], key}
+	if v, ok := nearMisses.Load(k); ok {
+		return v.(string)
+	}
+	best, bestD := "", 3
+	for _, name := range known {
+		if d := editDistance(key, name, bestD); d < bestD {
+			best, bestD = name, d
 		}
 	}
 	// One edit for short names, two for longer ones: "cores" vs "core",
@@ -122,9 +153,13 @@ func checkKey(ps *problems, file, guest, prefix, key string, known []string) {
 	if len(key) > 6 {
 		limit = 2
 	}
-	if best != "" && bestD <= limit {
-		ps.warn(file, guest, prefix+key, "unknown field %q is ignored; did you mean %q?", key, best)
+	if bestD > limit {
+		best = ""
 	}
+	if nearMissCount.Add(1) <= 4096 {
+		nearMisses.Store(k, best)
+	}
+	return best
 }
 
 // editDistance is the optimal string alignment distance (a swap of two
