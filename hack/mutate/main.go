@@ -24,8 +24,9 @@ import (
 )
 
 // packages are the ones that decide what happens to a host. only, when
-// set, limits a package to those files (the controller's reconcile
-// decision, not its HTTP server or watcher).
+// set, limits a package to those files: of the controller, the choice of
+// reconciler and what a Result asks of the loop, and the prune policy, not
+// its HTTP server or watcher (the per-guest decision is in reconcilers).
 var packages = []struct {
 	dir  string
 	only []string
@@ -35,7 +36,7 @@ var packages = []struct {
 	{dir: "internal/plan"},
 	{dir: "reconcilers"},
 	{dir: "internal/desired"},
-	{dir: "controller", only: []string{"reconcile.go"}},
+	{dir: "controller", only: []string{"reconcile.go", "prune.go"}},
 }
 
 func main() {
