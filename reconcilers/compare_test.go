@@ -31,6 +31,21 @@ func TestSameValue(t *testing.T) {
 		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=1T", "fast:1025,mp=/models", false},
 		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=51200M", "fast:50,mp=/models", true},
 		{"hostname", "Web", "web", true},
+		{"name", "Web", "web", true},
+		{"ostype", "Debian", "debian", false},
+		// The sim keeps pool:size as given, beside options Proxmox adds.
+		{"mp0", "fast:50,mp=/models,backup=0", "fast:50,mp=/models", true},
+		{"mp0", "fast:40,mp=/models", "fast:50,mp=/models", false},
+		// An existing volume is named, not sized.
+		{"mp0", "fast:subvol-941-disk-1,size=8G,mp=/models", "fast:subvol-941-disk-1,mp=/models", true},
+		{"mp0", "fast:subvol-941-disk-2,size=8G,mp=/models", "fast:subvol-941-disk-1,mp=/models", false},
+		// Every unit Proxmox prints a size in: 50G is not 51G.
+		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=52428800K", "fast:50,mp=/models", true},
+		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=52428800K", "fast:51,mp=/models", false},
+		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=51200M", "fast:51,mp=/models", false},
+		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=53687091200", "fast:50,mp=/models", true},
+		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=53687091200", "fast:51,mp=/models", false},
+		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=-1G", "fast:1,mp=/models", false},
 	}
 	for _, tt := range tests {
 		if got := sameValue(tt.key, tt.have, tt.want); got != tt.same {

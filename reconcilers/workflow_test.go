@@ -25,8 +25,9 @@ type recorder struct {
 	cloning map[api.ID]int
 	overlap bool
 	// failClone and failRun, when set, make a clone to that guest, or a
-	// script run in it, fail.
+	// script run in it, fail; failScript fails the script of that name.
 	failClone, failRun api.ID
+	failScript         string
 }
 
 func (r *recorder) note(s string) {
@@ -88,7 +89,7 @@ func (r *recorder) ConvertToTemplate(ctx context.Context, k api.Kind, id api.ID)
 
 func (r *recorder) Run(ctx context.Context, k api.Kind, id api.ID, s hypervisor.Script) error {
 	r.note("run " + id.String())
-	if id == r.failRun {
+	if id == r.failRun || s.Name == r.failScript && s.Name != "" {
 		return fmt.Errorf("run in %s: injected failure", id)
 	}
 	return r.Host.Run(ctx, k, id, s)

@@ -1,0 +1,210 @@
+package reconcilers
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/plan"
+)
+
+// stepResults maps each step of a workflow run to its result.
+func stepResults(steps []plan.StepResult) map[string]string {
+	m := map[string]string{}
+	for _, s := range steps {
+		m[s.Name] = s.Result
+	}
+	return m
+}
+
+// smallApplied is the small lab built on a recording simulated host.
+func smallApplied(t *testing.T) (*Workflows, *recorder, *api.Config) {
+	t.Helper()
+	cfg := load(t, smallLab)
+	rec := &recorder{Host: newSim(t, 0)}
+	w := NewWorkflows(rec, Scripts{})
+	applyAll(t, w, cfg)
+	return w, rec, cfg
+}
+
+// withSpec is a copy of cfg's guest id with edit applied to its spec.
+func withSpec(cfg *api.Config, id api.ID, edit func(*api.Spec)) *api.Guest {
+	g := *cfg.Guest(id)
+	edit(&g.Spec)
+	return &g
+}
+
+// A bigger disk in the spec grows the guest's disk, for containers
+// (storage_size_gb) and VMs (disk_size_gb); a smaller one never shrinks it.
+func TestWorkflows_diskGrowsNeverShrinks(t *testing.T) {
+	for _, tt := range []struct {
+		id   api.ID
+		step string // a VM's disk is grown as part of configure
+		size func(*api.Spec, int)
+	}{
+		{900, "disk", func(s *api.Spec, n int) { s.StorageSizeGB = n }},
+		{8001, "configure", func(s *api.Spec, n int) { s.DiskSizeGB = n }},
+	} {
+		w, _, cfg := smallApplied(t)
+		ctx := context.Background()
+		g := cfg.Guest(tt.id)
+		before, err := w.Host().Get(ctx, g.Kind, tt.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bigger := withSpec(cfg, tt.id, func(s *api.Spec) { tt.size(s, before.DiskGB+4) })
+		steps, err := w.Apply(ctx, cfg, bigger, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := stepResults(steps)[tt.step]; r != plan.StepOK {
+			t.Errorf("%s: %s step %q after the spec grew, want ok", tt.id, tt.step, r)
+		}
+		after, err := w.Host().Get(ctx, g.Kind, tt.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.DiskGB != before.DiskGB+4 {
+			t.Errorf("%s: disk %dG after growing from %dG by 4G", tt.id, after.DiskGB, before.DiskGB)
+		}
+		smaller := withSpec(cfg, tt.id, func(s *api.Spec) { tt.size(s, 1) })
+		if steps, err = w.Apply(ctx, cfg, smaller, nil); err != nil {
+			t.Fatal(err)
+		}
+		if r := stepResults(steps)[tt.step]; r != plan.StepUnchanged {
+			t.Errorf("%s: %s step %q for a smaller spec, want unchanged", tt.id, tt.step, r)
+		}
+		if g, _ := w.Host().Get(ctx, g.Kind, tt.id); g.DiskGB != after.DiskGB {
+			t.Errorf("%s: disk shrank to %dG", tt.id, g.DiskGB)
+		}
+	}
+}
+
+// A mount point the spec no longer has is removed from the container; a
+// container with none on either side skips the step.
+func TestWorkflows_volumeRemovedFromSpecLeavesTheHost(t *testing.T) {
+	w, _, cfg := smallApplied(t)
+	ctx := context.Background()
+	steps, err := w.Apply(ctx, cfg, cfg.Guest(941), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := stepResults(steps)["volumes"]; r != plan.StepSkipped {
+		t.Errorf("volumes step %q with no volumes anywhere, want skipped", r)
+	}
+	if err := w.Host().Set(ctx, api.KindLXC, 941, map[string]string{"mp0": "local-lvm:8,mp=/data"}); err != nil {
+		t.Fatal(err)
+	}
+	if steps, err = w.Apply(ctx, cfg, cfg.Guest(941), nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := stepResults(steps)["volumes"]; r != plan.StepOK {
+		t.Errorf("volumes step %q removing mp0, want ok", r)
+	}
+	g, err := w.Host().Get(ctx, api.KindLXC, 941)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := g.Config["mp0"]; ok {
+		t.Errorf("mp0 = %q is still on the host", v)
+	}
+}
+
+// The application script runs in the guest; when it fails, the workflow
+// fails naming the step, and nothing after it runs.
+func TestWorkflows_appScript(t *testing.T) {
+	w, rec, cfg := smallApplied(t)
+	ctx := context.Background()
+	runs := func() int { return rec.Host.(interface{ Runs(api.ID) map[string]int }).Runs(941)["apps/app.sh"] }
+	n := runs()
+	if n != 1 {
+		t.Fatalf("app.sh ran %d times in 941 on creation, want 1", n)
+	}
+	checked := withSpec(cfg, 941, func(s *api.Spec) { s.HealthCheck = &api.HealthCheck{Command: "true"} })
+	rec.failScript = "app.sh"
+	steps, err := w.Apply(ctx, cfg, checked, nil)
+	if err == nil || FailedStep(err) != "app-script" {
+		t.Fatalf("apply with a failing app script: %v (step %q), want the app-script step named", err, FailedStep(err))
+	}
+	if r, ran := stepResults(steps)["health-check"]; ran {
+		t.Errorf("health-check ran (%s) after the app script failed", r)
+	}
+}
+
+// Health checks run in the guest after the application script; one that
+// keeps failing fails the workflow after its retries, each retry after
+// the interval.
+func TestWorkflows_healthCheck(t *testing.T) {
+	w, rec, cfg := smallApplied(t)
+	ctx := context.Background()
+	checked := withSpec(cfg, 941, func(s *api.Spec) {
+		s.HealthCheck = &api.HealthCheck{Command: "curl -f localhost", Retries: 1, Interval: 1}
+	})
+	steps, err := w.Apply(ctx, cfg, checked, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := stepResults(steps)["health-check"]; r != plan.StepOK {
+		t.Errorf("health-check step %q, want ok", r)
+	}
+	if n := rec.Host.(interface{ Runs(api.ID) map[string]int }).Runs(941)["health/health_check"]; n != 1 {
+		t.Errorf("the health check ran %d times, want 1", n)
+	}
+
+	rec.failScript = "health_check"
+	start := time.Now()
+	_, err = w.Apply(ctx, cfg, checked, nil)
+	if err == nil || FailedStep(err) != "health-check" || !strings.Contains(err.Error(), `"curl -f localhost" failed after 2 tries`) {
+		t.Fatalf("apply with a failing health check: %v", err)
+	}
+	// A lower bound only: the retry waited its interval.
+	if waited := time.Since(start); waited < time.Second {
+		t.Errorf("2 tries 1s apart took %s", waited)
+	}
+}
+
+// The container config phoenix sets for the spec's fields: keys the spec
+// leaves out keep Proxmox's defaults rather than being set to zero.
+func TestLXCConfig_keys(t *testing.T) {
+	cfg := load(t, smallLab)
+	three := 3
+	zero := 0
+	for _, tt := range []struct {
+		name string
+		edit func(*api.Spec)
+		want map[string]string // "" : the key must be absent
+	}{
+		{"nothing optional", func(s *api.Spec) {
+			s.MemoryMB, s.Cores, s.SwapMB, s.BootOrder, s.BootDelay, s.ApparmorProfile = 0, 0, 0, nil, 0, ""
+		}, map[string]string{"memory": "", "cores": "", "swap": "", "startup": "", "lxc.apparmor.profile": ""}},
+		{"sizes", func(s *api.Spec) { s.MemoryMB, s.Cores, s.SwapMB = 1024, 2, 512 },
+			map[string]string{"memory": "1024", "cores": "2", "swap": "512"}},
+		{"boot order", func(s *api.Spec) { s.BootOrder = &three }, map[string]string{"startup": "order=3,up=0"}},
+		{"boot order 0", func(s *api.Spec) { s.BootOrder = &zero }, map[string]string{"startup": ""}},
+		{"boot delay only", func(s *api.Spec) { s.BootOrder, s.BootDelay = nil, 30 }, map[string]string{"startup": "order=0,up=30"}},
+		{"apparmor", func(s *api.Spec) { s.ApparmorProfile = "unconfined" }, map[string]string{"lxc.apparmor.profile": "unconfined"}},
+		{"interface named", func(s *api.Spec) {
+			s.NetworkConfig = &api.NetworkConfig{Name: "eth1", Bridge: "vmbr1"}
+			s.MACAddress = ""
+		}, map[string]string{"net0": "name=eth1,bridge=vmbr1"}},
+		{"interface unnamed", func(s *api.Spec) {
+			s.NetworkConfig = &api.NetworkConfig{Bridge: "vmbr1"}
+			s.MACAddress = ""
+		}, map[string]string{"net0": "name=eth0,bridge=vmbr1"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := LXCConfig(withSpec(cfg, 941, tt.edit))
+			for k, want := range tt.want {
+				v, ok := got[k]
+				if want == "" && ok {
+					t.Errorf("%s = %q, want it left to Proxmox", k, v)
+				}
+				if want != "" && v != want {
+					t.Errorf("%s = %q, want %q", k, v, want)
+				}
+			}
+		})
+	}
+}
