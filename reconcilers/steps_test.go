@@ -208,3 +208,58 @@ func TestLXCConfig_keys(t *testing.T) {
 		})
 	}
 }
+
+// id_maps become lxc.idmap lines that map each of the 65536 IDs of a type
+// once: the given ranges, and Proxmox's shifted default around them.
+func TestLXCConfig_idmapLines(t *testing.T) {
+	cfg := load(t, smallLab)
+	for _, tt := range []struct {
+		name string
+		maps []api.IDMap
+		want string
+	}{
+		{"one in the middle", []api.IDMap{{Type: "gid", ContainerID: 33, HostID: 33, Size: 1}},
+			"u 0 100000 65536\ng 0 100000 33\ng 33 33 1\ng 34 100034 65502"},
+		{"from 0", []api.IDMap{{Type: "uid", ContainerID: 0, HostID: 1000, Size: 10}},
+			"u 0 1000 10\nu 10 100010 65526\ng 0 100000 65536"},
+		{"two with a gap", []api.IDMap{{Type: "uid", ContainerID: 1000, HostID: 1000, Size: 1}, {Type: "uid", ContainerID: 33, HostID: 33, Size: 1}},
+			"u 0 100000 33\nu 33 33 1\nu 34 100034 966\nu 1000 1000 1\nu 1001 101001 64535\ng 0 100000 65536"},
+		{"adjacent", []api.IDMap{{Type: "uid", ContainerID: 10, HostID: 5000, Size: 5}, {Type: "uid", ContainerID: 15, HostID: 7000, Size: 5}},
+			"u 0 100000 10\nu 10 5000 5\nu 15 7000 5\nu 20 100020 65516\ng 0 100000 65536"},
+		{"up to the last ID", []api.IDMap{{Type: "uid", ContainerID: 65535, HostID: 65535, Size: 1}},
+			"u 0 100000 65535\nu 65535 65535 1\ng 0 100000 65536"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := LXCConfig(withSpec(cfg, 941, func(s *api.Spec) { s.IDMaps = tt.maps }))["lxc.idmap"]
+			if got != tt.want {
+				t.Errorf("lxc.idmap:\n%s\nwant:\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+// HostID is who owns a bind-mounted folder on the host: a mapped ID's own
+// host ID, else the shifted default of an unprivileged container, else the
+// ID itself in a privileged one.
+func TestHostID(t *testing.T) {
+	yes, no := true, false
+	maps := []api.IDMap{{Type: "uid", ContainerID: 33, HostID: 2000, Size: 2}}
+	for _, tt := range []struct {
+		unprivileged *bool
+		maps         []api.IDMap
+		id, want     int
+	}{
+		{nil, nil, 1000, 101000},
+		{&yes, nil, 1000, 101000},
+		{&no, nil, 1000, 1000},
+		{nil, maps, 33, 2000},
+		{nil, maps, 34, 2001},
+		{nil, maps, 35, 100035}, // just past the range
+		{nil, maps, 32, 100032},
+	} {
+		g := &api.Guest{Kind: api.KindLXC, Spec: api.Spec{Unprivileged: tt.unprivileged, IDMaps: tt.maps}}
+		if got := HostID(g, "uid", tt.id); got != tt.want {
+			t.Errorf("HostID(unprivileged %v, maps %v, uid %d) = %d, want %d", tt.unprivileged, tt.maps, tt.id, got, tt.want)
+		}
+	}
+}
