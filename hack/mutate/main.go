@@ -191,11 +191,24 @@ func run(ctx context.Context, bin, dir string, only []string, diff, save string)
 			}
 		}
 	}
-	args = append(args, "./"+dir)
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return result{pkg: dir}, err
+	}
+	args = append(args, abs)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	// -short: the tests' slowest cases (a 30 MB file, every field of every
 	// lab guest mutated) shrink; every mutant runs the package's tests.
 	cmd.Env = append(os.Environ(), "GOFLAGS=-short")
+	if diff != "" {
+		// gremlins names a mutant's file relative to the package and reads
+		// "git diff" whose names are relative to the repository, so with
+		// --diff no name ever matched and every mutant was skipped. Run
+		// from the package folder with diff.relative, so that git names
+		// the files as gremlins does.
+		cmd.Dir = abs
+		cmd.Env = append(cmd.Env, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=diff.relative", "GIT_CONFIG_VALUE_0=true")
+	}
 	// At the budget, end gremlins and the go test it runs, not gremlins
 	// alone: an orphaned test binary would run on past CI's cap.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
