@@ -181,15 +181,15 @@ func (f *fixture) calls() []string {
 type metricsLog struct {
 	mu        sync.Mutex
 	converges int
-	steps     int
+	steps     []string
 	drifted   map[api.ID]bool
 	pruned    []error
 }
 
 func (m *metricsLog) ConvergeStarted(api.Kind) { m.mu.Lock(); m.converges++; m.mu.Unlock() }
-func (m *metricsLog) StepDone(api.Kind, string, time.Duration) {
+func (m *metricsLog) StepDone(_ api.Kind, step string, _ time.Duration) {
 	m.mu.Lock()
-	m.steps++
+	m.steps = append(m.steps, step)
 	m.mu.Unlock()
 }
 
@@ -271,8 +271,13 @@ func TestReconcile_missingChainCreatedOnce(t *testing.T) {
 	if f.logs.count("Reconciled guest") != 1 {
 		t.Errorf("want one \"Reconciled guest\" line:\n%s", f.logs)
 	}
-	if f.rec.steps == 0 {
-		t.Error("no step duration recorded")
+	// Step durations are recorded for the steps that ran: 941 has no
+	// volumes, so that step is skipped.
+	if !slices.Contains(f.rec.steps, "define") || slices.Contains(f.rec.steps, "volumes") {
+		t.Errorf("step durations recorded for %v; want define, not the skipped volumes", f.rec.steps)
+	}
+	if n, failed := f.logs.count("Action done"), f.logs.count("Action failed"); n != 3 || failed != 0 {
+		t.Errorf("%d actions done, %d failed; want 3 and 0:\n%s", n, failed, f.logs)
 	}
 
 	f.mustReconcile(api.KindLXC, 941)
@@ -358,10 +363,21 @@ func TestReconcile_convergeToken(t *testing.T) {
 	for _, id := range chain {
 		applied[id] = *f.status(id).LastAppliedAt
 	}
+	// Drift first: the converge puts it back and clears the report.
+	if err := f.sim.Set(context.Background(), api.KindLXC, 941, map[string]string{"memory": "512"}); err != nil {
+		t.Fatal(err)
+	}
+	f.mustReconcile(api.KindLXC, 941)
 	f.edit(func(lxc map[string]map[string]any) {
 		lxc["941"]["annotations"] = map[string]string{api.ConvergeAnnotation: "t1"}
 	})
 	f.mustReconcile(api.KindLXC, 941)
+	if c := f.status(941).Condition(api.ConditionDrifted); c == nil || c.Status != "False" {
+		t.Errorf("Drifted condition after the converge put memory back: %+v", c)
+	}
+	if g, _ := f.sim.Get(context.Background(), api.KindLXC, 941); g.Config["memory"] != "2048" {
+		t.Errorf("memory %s after the converge, want 2048", g.Config["memory"])
+	}
 	for _, id := range chain {
 		if at := f.status(id).LastAppliedAt; !at.After(applied[id]) {
 			t.Errorf("converge did not run %s's workflow (applied at %s, before %s)", id, at, applied[id])
@@ -406,6 +422,12 @@ func TestReconcile_failedDependencyFailsTheTarget(t *testing.T) {
 	_, err := f.reconcile(api.KindLXC, 941)
 	if err == nil || !strings.Contains(err.Error(), "injected") {
 		t.Fatalf("reconcile 941 with 953 failing: %v", err)
+	}
+	if n := strings.Count(err.Error(), "injected failure"); n != 1 {
+		t.Errorf("the error names the failure %d times: %v", n, err)
+	}
+	if f.logs.count("Action failed") != 1 {
+		t.Errorf("want one \"Action failed\" line:\n%s", f.logs)
 	}
 	st := f.status(941)
 	if st.Phase != api.PhaseFailed || !strings.Contains(st.LastError, "injected") {
@@ -460,6 +482,9 @@ func TestReconcile_driftReportedNotRepaired(t *testing.T) {
 	}
 	if f.rec.drifted[941] {
 		t.Error("the recorder still counts 941 as drifted")
+	}
+	if n, m := f.logs.count("Guest drifted on the host"), f.logs.count("Guest no longer drifted on the host"); n != 1 || m != 1 {
+		t.Errorf("%d drift and %d end-of-drift log lines, want 1 and 1:\n%s", n, m, f.logs)
 	}
 }
 
@@ -549,6 +574,7 @@ func (s *signalLocks) Lock(ctx context.Context, id api.ID) (func(), error) {
 func TestReconcile_existingDependencyWaitedFor(t *testing.T) {
 	f := newFixture(t)
 	f.mustReconcile(api.KindLXC, 953)
+	applied953 := *f.status(953).LastAppliedAt
 	ctx := context.Background()
 	locks := &signalLocks{Keyed: f.locks, id: 900, wanted: make(chan struct{})}
 	d := f.deps()
@@ -589,6 +615,25 @@ func TestReconcile_existingDependencyWaitedFor(t *testing.T) {
 	}
 	if st := f.status(941); st.Phase != api.PhaseReady {
 		t.Errorf("941 is %s", st.Phase)
+	}
+	// 953 exists and is Ready: waited for, looked at, left alone.
+	if at := *f.status(953).LastAppliedAt; !at.Equal(applied953) {
+		t.Errorf("953's workflow ran again (applied at %s, before %s)", at, applied953)
+	}
+}
+
+// A dependency whose last workflow failed is finished before the guest
+// that needs it is built, although the host has it: its recorded phase
+// counts, not only its presence.
+func TestReconcile_failedDependencyFinishedFirst(t *testing.T) {
+	f := newFixture(t)
+	f.mustReconcile(api.KindLXC, 953)
+	if _, err := f.store.Update(953, api.KindLXC, func(s *api.Status) { s.Phase = api.PhaseFailed }); err != nil {
+		t.Fatal(err)
+	}
+	f.mustReconcile(api.KindLXC, 941)
+	if st := f.status(953); st.Phase != api.PhaseReady {
+		t.Errorf("953 is still %s after 941's chain was created", st.Phase)
 	}
 }
 
