@@ -2,11 +2,13 @@ package reconcilers
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
 )
 
@@ -261,5 +263,53 @@ func TestHostID(t *testing.T) {
 		if got := HostID(g, "uid", tt.id); got != tt.want {
 			t.Errorf("HostID(unprivileged %v, maps %v, uid %d) = %d, want %d", tt.unprivileged, tt.maps, tt.id, got, tt.want)
 		}
+	}
+}
+
+// bootRepair is a host that can give a VM the boot disk its create did not
+// get to import, and records when it is asked to.
+type bootRepair struct {
+	hypervisor.Host
+	asked  []api.ID
+	repair bool
+}
+
+func (b *bootRepair) RepairBootDisk(_ context.Context, id api.ID, _ hypervisor.CreateSpec) (bool, error) {
+	b.asked = append(b.asked, id)
+	return b.repair, nil
+}
+
+// An existing VM built from a cloud image is checked for its boot disk (a
+// create cut short between qm create and the import leaves it without
+// one) and repaired; a VM just created, a clone, or one without an image
+// is not.
+func TestWorkflows_vmBootDiskRepair(t *testing.T) {
+	cfg := load(t, smallLab)
+	host := &bootRepair{Host: newSim(t, 0)}
+	w := NewWorkflows(host, Scripts{})
+	applyAll(t, w, cfg)
+	if len(host.asked) != 0 {
+		t.Errorf("boot disk repair asked for %v while creating", host.asked)
+	}
+	ctx := context.Background()
+	for _, id := range []api.ID{8000, 8001} {
+		if _, err := w.Apply(ctx, cfg, cfg.Guest(id), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noImage := withSpec(cfg, 8000, func(s *api.Spec) { s.TemplateImage = "" })
+	if _, err := w.Apply(ctx, cfg, noImage, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(host.asked, []api.ID{8000}) {
+		t.Errorf("boot disk repair asked for %v, want 8000 (an existing VM from an image) only", host.asked)
+	}
+	host.repair = true
+	steps, err := w.Apply(ctx, cfg, cfg.Guest(8000), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := stepResults(steps)["define"]; r != plan.StepOK {
+		t.Errorf("define step %q after a repair, want ok", r)
 	}
 }
