@@ -1,6 +1,8 @@
 package reconcilers
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -93,9 +95,19 @@ func TestImagePath(t *testing.T) {
 		"/var/lib/vz/template/noble.img": "/var/lib/vz/template/noble.img",
 		"local:iso/noble.img":            "local:iso/noble.img",
 		"":                               "",
+		":noble.img":                     "/etc/phoenix/:noble.img", // no storage before the colon
 	} {
 		if got := imagePath(cfg, in); got != want {
 			t.Errorf("imagePath(%q) = %q, want %q", in, got, want)
 		}
+	}
+	// A config folder given relative to the working directory still yields
+	// an absolute path: qm runs elsewhere.
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := imagePath(&api.Config{Dir: "lab"}, "noble.img"), filepath.Join(wd, "lab", "noble.img"); got != want {
+		t.Errorf("imagePath with a relative config folder = %q, want %q", got, want)
 	}
 }

@@ -313,3 +313,29 @@ func TestWorkflows_vmBootDiskRepair(t *testing.T) {
 		t.Errorf("define step %q after a repair, want ok", r)
 	}
 }
+
+// A VM template is started only to run its features before it is
+// converted: one without features never runs.
+func TestWorkflows_vmTemplateStartsOnlyForFeatures(t *testing.T) {
+	cfg := load(t, smallLab)
+	for _, tt := range []struct {
+		features  []string
+		wantStart bool
+	}{
+		{nil, false},
+		{[]string{"base_setup"}, true},
+	} {
+		rec := &recorder{Host: newSim(t, 0)}
+		w := NewWorkflows(rec, Scripts{})
+		g := withSpec(cfg, 8000, func(s *api.Spec) { s.Features = tt.features })
+		if _, err := w.Apply(context.Background(), cfg, g, nil); err != nil {
+			t.Fatalf("features %v: %v", tt.features, err)
+		}
+		if started := slices.Contains(rec.calls, "start 8000"); started != tt.wantStart {
+			t.Errorf("template with features %v: started %v, want %v (calls %v)", tt.features, started, tt.wantStart, rec.calls)
+		}
+		if !slices.Contains(rec.calls, "template 8000") {
+			t.Errorf("template with features %v was not converted: %v", tt.features, rec.calls)
+		}
+	}
+}
