@@ -328,8 +328,18 @@ func TestWorkflows_vmTemplateStartsOnlyForFeatures(t *testing.T) {
 		rec := &recorder{Host: newSim(t, 0)}
 		w := NewWorkflows(rec, Scripts{})
 		g := withSpec(cfg, 8000, func(s *api.Spec) { s.Features = tt.features })
-		if _, err := w.Apply(context.Background(), cfg, g, nil); err != nil {
+		steps, err := w.Apply(context.Background(), cfg, g, nil)
+		if err != nil {
 			t.Fatalf("features %v: %v", tt.features, err)
+		}
+		if r := stepResults(steps)["template"]; r != plan.StepOK {
+			t.Errorf("template step %q on creation, want ok", r)
+		}
+		runs := rec.Host.(interface{ Runs(api.ID) map[string]int }).Runs(8000)
+		for _, f := range tt.features {
+			if runs["features/"+f] != 1 {
+				t.Errorf("feature %s ran %d times in the template before its conversion, want 1 (%v)", f, runs["features/"+f], runs)
+			}
 		}
 		if started := slices.Contains(rec.calls, "start 8000"); started != tt.wantStart {
 			t.Errorf("template with features %v: started %v, want %v (calls %v)", tt.features, started, tt.wantStart, rec.calls)
@@ -337,5 +347,46 @@ func TestWorkflows_vmTemplateStartsOnlyForFeatures(t *testing.T) {
 		if !slices.Contains(rec.calls, "template 8000") {
 			t.Errorf("template with features %v was not converted: %v", tt.features, rec.calls)
 		}
+	}
+}
+
+// The VM config phoenix sets for the spec's fields: what the spec leaves
+// out keeps Proxmox's defaults; the interface's own bridge wins over the
+// file's network_bridge default.
+func TestVMConfig_keys(t *testing.T) {
+	cfg := load(t, smallLab)
+	three := 3
+	for _, tt := range []struct {
+		name string
+		edit func(*api.Spec)
+		want map[string]string // "" : the key must be absent
+	}{
+		{"nothing optional", func(s *api.Spec) {
+			s.Name, s.MemoryMB, s.Cores, s.NetworkBridge, s.NetworkConfig, s.BootOrder = "", 0, 0, "", nil, nil
+		}, map[string]string{"name": "", "memory": "", "cores": "", "net0": "", "ipconfig0": "", "startup": "", "agent": "1"}},
+		{"sizes and name", func(s *api.Spec) { s.Name, s.MemoryMB, s.Cores = "worker", 4096, 4 },
+			map[string]string{"name": "worker", "memory": "4096", "cores": "4"}},
+		{"default bridge", func(s *api.Spec) {
+			s.NetworkBridge, s.MACAddress = "vmbr0", ""
+			s.NetworkConfig = &api.NetworkConfig{IP: "10.0.0.81/24"}
+		}, map[string]string{"net0": "virtio,bridge=vmbr0", "ipconfig0": "ip=10.0.0.81/24"}},
+		{"interface bridge", func(s *api.Spec) {
+			s.NetworkBridge, s.MACAddress = "vmbr0", "52:54:00:aa:bb:cc"
+			s.NetworkConfig = &api.NetworkConfig{Bridge: "vmbr1"}
+		}, map[string]string{"net0": "virtio=52:54:00:AA:BB:CC,bridge=vmbr1", "ipconfig0": ""}},
+		{"boot order", func(s *api.Spec) { s.BootOrder, s.BootDelay = &three, 10 }, map[string]string{"startup": "order=3,up=10"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := VMConfig(withSpec(cfg, 8001, tt.edit))
+			for k, want := range tt.want {
+				v, ok := got[k]
+				if want == "" && ok {
+					t.Errorf("%s = %q, want it left to Proxmox", k, v)
+				}
+				if want != "" && v != want {
+					t.Errorf("%s = %q, want %q", k, v, want)
+				}
+			}
+		})
 	}
 }
