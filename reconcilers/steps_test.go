@@ -373,7 +373,10 @@ func TestVMConfig_keys(t *testing.T) {
 		{"interface bridge", func(s *api.Spec) {
 			s.NetworkBridge, s.MACAddress = "vmbr0", "52:54:00:aa:bb:cc"
 			s.NetworkConfig = &api.NetworkConfig{Bridge: "vmbr1"}
-		}, map[string]string{"net0": "virtio=52:54:00:AA:BB:CC,bridge=vmbr1", "ipconfig0": ""}},
+		}, map[string]string{"net0": "virtio=52:54:00:AA:BB:CC,bridge=vmbr1", "ipconfig0": "", "nameserver": ""}},
+		{"nameservers", func(s *api.Spec) {
+			s.NetworkConfig = &api.NetworkConfig{IP: "dhcp", Nameservers: api.Nameservers{"1.1.1.1"}, Nameserver: api.Nameservers{"9.9.9.9"}}
+		}, map[string]string{"nameserver": "1.1.1.1 9.9.9.9"}},
 		{"boot order", func(s *api.Spec) { s.BootOrder, s.BootDelay = &three, 10 }, map[string]string{"startup": "order=3,up=10"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
