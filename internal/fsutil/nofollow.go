@@ -41,18 +41,11 @@ func OpenNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
 // ReadFileNoFollow is os.ReadFile refusing a symlink, and anything but a
 // regular file, as the last element.
 func ReadFileNoFollow(path string) ([]byte, error) {
-	f, err := OpenNoFollow(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, _, err := openRegular(OpenNoFollow, path, ", refused in the state dir")
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w (%s), refused in the state dir", path, ErrNotRegular, fileType(st.Mode()))
-	}
 	return io.ReadAll(f)
 }
 

@@ -23,18 +23,11 @@ var ErrNotRegular = errors.New("not a regular file")
 // neither a FIFO, a device nor an endless file can hold a caller that was
 // told to stop.
 func ReadRegular(ctx context.Context, path string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	f, st, err := openRegular(os.OpenFile, path, "")
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, fileType(st.Mode()))
-	}
 	if st.Size() > max {
 		return nil, fmt.Errorf("%s: %d bytes is more than the %d a config file may have", path, st.Size(), max)
 	}
@@ -56,6 +49,26 @@ func ReadRegular(ctx context.Context, path string, max int64) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// openRegular opens path read-only with open, without blocking on a FIFO
+// or taking a terminal, and refuses anything but a regular file, checked
+// on the descriptor so a swap of the path cannot slip past. why, when set,
+// ends the refusal's message.
+func openRegular(open func(string, int, os.FileMode) (*os.File, error), path, why string) (*os.File, os.FileInfo, error) {
+	f, err := open(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%s: %w (%s)%s", path, ErrNotRegular, fileType(st.Mode()), why)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, st, nil
 }
 
 func fileType(m os.FileMode) string {
