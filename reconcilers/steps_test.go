@@ -393,3 +393,57 @@ func TestVMConfig_keys(t *testing.T) {
 		})
 	}
 }
+
+// cloneSpecs records what each clone was asked for.
+type cloneSpecs struct {
+	hypervisor.Host
+	specs map[api.ID]hypervisor.CloneSpec
+}
+
+func (c *cloneSpecs) Clone(ctx context.Context, k api.Kind, src, dst api.ID, s hypervisor.CloneSpec) error {
+	c.specs[dst] = s
+	return c.Host.Clone(ctx, k, src, dst, s)
+}
+
+// Creating a guest: a container is cloned from its source's template
+// snapshot, a VM from its template as it is; every feature runs, in
+// order; the snapshots are taken; a guest that must not start at boot is
+// stopped at the end.
+func TestWorkflows_createSteps(t *testing.T) {
+	cfg := load(t, smallLab)
+	host := &cloneSpecs{Host: newSim(t, 0), specs: map[api.ID]hypervisor.CloneSpec{}}
+	w := NewWorkflows(host, Scripts{})
+	ctx := context.Background()
+	no := false
+	results := map[api.ID]map[string]string{}
+	for _, id := range cfg.Order() {
+		g := cfg.Guest(id)
+		if id == 941 {
+			g = withSpec(cfg, 941, func(s *api.Spec) { s.Features, s.StartAtBoot = []string{"docker", "gpu"}, &no })
+		}
+		steps, err := w.Apply(ctx, cfg, g, nil)
+		if err != nil {
+			t.Fatalf("apply %s: %v", id, err)
+		}
+		results[id] = stepResults(steps)
+	}
+	if s := host.specs[941].Snapshot; s != "golden" {
+		t.Errorf("941 cloned from snapshot %q, want 900's golden", s)
+	}
+	if s := host.specs[8001].Snapshot; s != "" {
+		t.Errorf("8001 cloned from snapshot %q of a VM template, want none", s)
+	}
+	runs := host.Host.(interface{ Runs(api.ID) map[string]int }).Runs(941)
+	if runs["features/docker"] != 1 || runs["features/gpu"] != 1 {
+		t.Errorf("941's features ran %v, want docker and gpu once", runs)
+	}
+	if r := results[900]["template-snapshot"]; r != plan.StepOK {
+		t.Errorf("900's template-snapshot step %q, want ok", r)
+	}
+	if r := results[941]["stop-unless-boot"]; r != plan.StepOK {
+		t.Errorf("941's stop-unless-boot step %q, want ok", r)
+	}
+	if g, _ := w.Host().Get(ctx, api.KindLXC, 941); g.Running {
+		t.Error("941 (start_at_boot false) is left running")
+	}
+}
