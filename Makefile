@@ -77,9 +77,11 @@ fuzz: ## run each fuzz target for a fixed number of executions (about 20 s each 
 	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzFastSpec$$' -fuzztime $(FUZZ_FAST_EXECS) -fuzzminimizetime 0
 	$(GO) test ./internal/desired -run XXX -fuzz '^FuzzValues$$' -fuzztime $(FUZZ_VALUES_EXECS) -fuzzminimizetime 0
 	$(GO) test ./internal/hypervisor/pveapi -run XXX -fuzz '^FuzzAnswer$$' -fuzztime $(FUZZ_ANSWER_EXECS) -fuzzminimizetime 0
-	@for t in FuzzParseConf FuzzParseStatus FuzzParseList FuzzParseImported FuzzParseGuestExec FuzzDiskGB FuzzParseStorageCfg; do \
+	@for t in FuzzParseConf FuzzParseStatus FuzzParseList FuzzParseImported FuzzDiskGB FuzzParseStorageCfg; do \
 		$(GO) test ./internal/hypervisor/pve -run XXX -fuzz "^$$t\$$" -fuzztime $(FUZZ_PVE_EXECS) -fuzzminimizetime 0 || exit 1; done
 	$(GO) test ./internal/pveschema -run XXX -fuzz '^FuzzCheck$$' -fuzztime $(FUZZ_PVE_EXECS) -fuzzminimizetime 0
+	$(GO) test ./internal/hypervisor/guest -run XXX -fuzz '^FuzzExecStatus$$' -fuzztime $(FUZZ_PVE_EXECS) -fuzzminimizetime 0
+	$(GO) test ./internal/hypervisor/pveapi -run XXX -fuzz '^FuzzCommandLine$$' -fuzztime $(FUZZ_PVE_EXECS) -fuzzminimizetime 0
 
 # Mutation testing: gremlins pinned, installed with go install (cached after
 # the first time). One package at a time, one worker: about a minute per

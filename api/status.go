@@ -39,6 +39,9 @@ const (
 	ReasonInternalError = "InternalError"
 	// ReasonOrphaned: the guest was removed from the files.
 	ReasonOrphaned = "RemovedFromConfig"
+	// ReasonScriptsMissing: a script the guest's workflow would run is
+	// missing or may not be run; nothing was done on the host.
+	ReasonScriptsMissing = "ScriptsMissing"
 )
 
 // ConditionDrifted is True while the guest on the host differs from the

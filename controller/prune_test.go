@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/controller"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 )
 
 // A guest file that disappears for a moment (an editor's save, a ConfigMap
@@ -134,5 +136,42 @@ func TestController_kindMoveRefused(t *testing.T) {
 	}
 	if _, ok := l.guest(api.KindVM, 956); ok {
 		t.Error("a VM 956 was built over the container's ID")
+	}
+}
+
+// The same move with no status file to tell (a fresh state dir, or a
+// container made by hand): the host holds 956 as a container while the VM
+// file has it. Refused with a condition from what the host shows.
+func TestController_kindMoveRefusedFromTheHost(t *testing.T) {
+	l := newLab(t)
+	lxc, err := sjson.DeleteBytes(l.read(api.LXCFile), "lxc_configs.956")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := sjson.SetRawBytes(l.read(api.VMFile), "vms.-1", []byte(`{"vmid": 956, "name": "moved", "template_image": "noble.img"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.write(api.VMFile, vm)
+	l.write(api.LXCFile, lxc)
+	if err := l.host.Create(context.Background(), api.KindLXC, 956, hypervisor.CreateSpec{Source: "local:vztmpl/debian-12.tar.zst", DiskGB: 8, Config: map[string]string{"hostname": "by-hand"}}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := l.guest(api.KindLXC, 956)
+	r := l.start(nil, nil)
+	waitFor(t, "956 refused", func() (bool, string) {
+		st := l.status(956)
+		c := st.Condition(api.ConditionReady)
+		return st.Phase == api.PhaseFailed && c != nil && c.Status == "False" && strings.Contains(c.Message, "the host has 956 as an LXC container"), string(st.Phase) + ": " + st.LastError
+	})
+	r.idle()
+	if after, ok := l.guest(api.KindLXC, 956); !ok || after.Config["hostname"] != before.Config["hostname"] {
+		t.Errorf("the container 956 was changed: %+v", after)
+	}
+	if _, ok := l.guest(api.KindVM, 956); ok {
+		t.Error("a VM 956 was built over the container's ID")
+	}
+	if len(r.logLines("Refusing a guest the host has as the other kind")) == 0 {
+		t.Error("the refusal is not logged")
 	}
 }

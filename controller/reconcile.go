@@ -27,8 +27,11 @@ func (c *Controller) newReconcilers() map[api.Kind]Reconciler {
 		Locks:     c.locks,
 		Desired:   c,
 		Recorder:  recorder{c},
-		Parallel:  c.opts.Parallel,
-		Log:       c.log,
+		Scripts: func() reconcilers.Scripts {
+			return reconcilers.DetectScripts(c.opts.ConfigDir, c.opts.ScriptsDir)
+		},
+		Parallel: c.opts.Parallel,
+		Log:      c.log,
 	}
 	if c.opts.Prune {
 		d.Prune = prunePolicy{c}

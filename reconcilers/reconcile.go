@@ -67,6 +67,11 @@ func (r *reconciler) reconcile(ctx context.Context, req Request) (Result, error)
 	if err != nil {
 		return Result{}, fmt.Errorf("look up %s %s: %w", g.Kind, id, err)
 	}
+	if !exists {
+		if err := r.refuseOtherKind(ctx, log, g); err != nil {
+			return Result{}, err
+		}
+	}
 
 	token := g.ConvergeToken()
 	converge := token != "" && token != st.LastHandledConvergeAt
@@ -91,6 +96,9 @@ func (r *reconciler) reconcile(ctx context.Context, req Request) (Result, error)
 	default:
 		log.V(1).Info("Guest is up to date")
 		return Result{}, r.driftPass(ctx, log, g, st)
+	}
+	if err := r.preflight(log, cfg, g, p); err != nil {
+		return Result{}, err
 	}
 	if !converge {
 		waitForExisting(p)

@@ -91,6 +91,9 @@ type Deps struct {
 	Prune PrunePolicy
 	// Recorder nil records nothing.
 	Recorder Recorder
+	// Scripts gives the scripts folder as it is now, for the preflight
+	// before a plan runs; nil skips the preflight.
+	Scripts func() Scripts
 	// Parallel bounds how many actions of one plan run at once.
 	Parallel int
 	Log      logr.Logger

@@ -131,6 +131,35 @@ func (a *app) preflight(e *env, p *plan.Plan) error {
 	return err
 }
 
+// kindCheck refuses, before anything runs, a plan that acts on a guest
+// whose ID the host holds as the other kind: it moved between the LXC and
+// the VM file, or someone made it by hand. The status files cannot tell
+// (a guest phoenix never touched has none), the host can.
+func (a *app) kindCheck(ctx context.Context, e *env, p *plan.Plan) error {
+	var problems []api.Problem
+	seen := map[api.ID]bool{}
+	for _, act := range p.Actions {
+		if seen[act.ID] || act.Guest == nil || (act.Action == plan.ActSkip && act.Reason == plan.ReasonExists) {
+			continue
+		}
+		seen[act.ID] = true
+		prob, err := plan.OtherKind(ctx, e.host, act.Guest)
+		if err != nil {
+			a.fail(p.Verb, err)
+			return err
+		}
+		if prob != nil {
+			problems = append(problems, *prob)
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	err := &api.InvalidError{Problems: problems}
+	a.fail(p.Verb, err)
+	return err
+}
+
 // prepare loads the config, checks the targets and opens the environment.
 func (a *app) prepare(verb string, args []string) (*env, []api.ID, error) {
 	cfg, err := a.loadConfig(verb)
@@ -152,6 +181,9 @@ func (a *app) prepare(verb string, args []string) (*env, []api.ID, error) {
 
 // execute runs (or, with --dry-run, prints) a plan.
 func (a *app) execute(ctx context.Context, e *env, p *plan.Plan) error {
+	if err := a.kindCheck(ctx, e, p); err != nil {
+		return err
+	}
 	if err := a.preflight(e, p); err != nil {
 		return err
 	}

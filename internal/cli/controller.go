@@ -4,7 +4,9 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"strings"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 
 	"github.com/phoenix-hypervisor/phoenix/controller"
@@ -51,7 +53,7 @@ token in <state-dir>/ui-token) a converge button.`,
 			if err := a.opts.stateDirReady(); err != nil {
 				return err
 			}
-			host, err := a.opts.newHost(a.stderr)
+			host, err := a.opts.newHost(logWriter{log})
 			if err != nil {
 				return err
 			}
@@ -83,4 +85,13 @@ token in <state-dir>/ui-token) a converge button.`,
 	copts.BindFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&allowConverge, "ui-allow-converge", false, "let the status page ask for converges (POST /api/v1/guests/{id}/converge), with the bearer token in <state-dir>/"+ui.TokenFile+" (created when missing)")
 	return cmd
+}
+
+// logWriter turns the backend's notices (a cleared lock) into log lines of
+// the controller.
+type logWriter struct{ log logr.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Info(strings.TrimSpace(strings.TrimPrefix(string(p), "phoenix: ")))
+	return len(p), nil
 }

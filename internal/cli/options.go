@@ -16,6 +16,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 	"github.com/phoenix-hypervisor/phoenix/internal/status"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
@@ -178,14 +179,13 @@ func (o *options) newHost(notice io.Writer) (hypervisor.Host, error) {
 			fmt.Fprintf(notice, "phoenix: no Proxmox host here (no /etc/pve or pct); using the simulated host in %s\n", dir)
 		}
 		sopts := sim.Options{Dir: dir, Latency: o.SimLatency, FailRate: o.SimFailRate, Seed: o.SimSeed}
-		if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) && (o.readOnly || o.DryRun) {
-			// A read-only verb creates nothing: no simulated node yet is
-			// an empty one, opened in a throwaway folder.
-			return emptySim(sopts)
-		}
+		// A read-only verb creates, writes and locks nothing, so it works
+		// on a state dir it may not write; no simulated node yet is an
+		// empty one.
+		sopts.ReadOnly = o.readOnly || o.DryRun
 		return sim.New(sopts)
 	case "pve":
-		return newPVE(o)
+		return newPVE(o, notice)
 	case "pve-api":
 		return newPVEAPI(o, notice)
 	default:
@@ -193,24 +193,18 @@ func (o *options) newHost(notice io.Writer) (hypervisor.Host, error) {
 	}
 }
 
-// throwawaySim is a simulated node in a temp folder removed on Close.
-type throwawaySim struct{ *sim.Sim }
-
-func (t throwawaySim) Close() error {
-	err := t.Sim.Close()
-	return errors.Join(err, os.RemoveAll(t.Sim.Dir()))
+// intents returns the intent records of the state dir for a verb that may
+// change guests, so that a backend can tell the create and clone locks of
+// an interrupted phoenix from anyone else's; nil for a read-only verb,
+// which never clears a lock.
+func (o *options) intents() (*lock.Intents, error) {
+	if o.readOnly || o.DryRun {
+		return nil, nil
+	}
+	return lock.NewIntents(filepath.Join(o.StateDir, "locks"))
 }
 
-func emptySim(opts sim.Options) (hypervisor.Host, error) {
-	dir, err := os.MkdirTemp("", "phoenix-sim-")
-	if err != nil {
-		return nil, err
-	}
-	opts.Dir = dir
-	s, err := sim.New(opts)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	return throwawaySim{s}, nil
+// noticer prints what a backend did on its own (a cleared lock) to w.
+func noticer(w io.Writer) func(string) {
+	return func(msg string) { fmt.Fprintf(w, "phoenix: %s\n", msg) }
 }

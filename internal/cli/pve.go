@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"io"
 	"os/exec"
 	"time"
 
@@ -41,13 +42,19 @@ func (p *pveFlags) bindFlags(f *pflag.FlagSet) {
 // newPVE builds the pct/qm backend. pct and qm are found on PATH; without
 // them this is not a Proxmox host, which is a usage error (exit 2) rather
 // than a failure of the first action.
-func newPVE(o *options) (hypervisor.Host, error) {
+func newPVE(o *options, notice io.Writer) (hypervisor.Host, error) {
 	for _, tool := range []string{"pct", "qm"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return nil, usageErr("%s not found: is this a Proxmox host? (--backend pve runs pct and qm; use --backend sim to try phoenix elsewhere)", tool)
 		}
 	}
+	intents, err := o.intents()
+	if err != nil {
+		return nil, err
+	}
 	return pve.New(pve.Options{
+		Intents:       intents,
+		Notice:        noticer(notice),
 		Timeout:       o.pve.Timeout,
 		ScriptsDir:    o.ScriptsDir,
 		PVEEtc:        o.pve.PVEEtc,

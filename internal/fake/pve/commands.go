@@ -102,6 +102,12 @@ func (f *fake) create(c *cmdline) error {
 	} else if old != nil {
 		return fail("unable to create %s %d - %s %d already exists on node '%s'", f.typ(), id, typOf(old.Kind), id, f.node)
 	}
+	if f.hang != "" {
+		if err := f.save(&guest{ID: id, Kind: f.kind(), Config: map[string]string{"lock": "create"}}); err != nil {
+			return err
+		}
+		f.hangLocked("create")
+	}
 	g := &guest{ID: id, Kind: f.kind(), Config: map[string]string{}}
 	if f.tool == "pct" {
 		if len(c.pos) < 2 {
@@ -202,20 +208,27 @@ func (f *fake) clone(c *cmdline) error {
 		}
 	}
 
-	// Lock the source for the copy, as Proxmox does; a clone started
-	// meanwhile from the same source fails on the lock.
-	lock := "disk"
+	// pct clone locks the source "disk" for the copy, as Proxmox does; a
+	// clone started meanwhile from the same source fails on the lock. qm
+	// clone holds only a flock on the source (shared when it is stopped),
+	// which dies with the process, and writes no lock into its config.
+	if f.tool == "pct" {
+		src.Config["lock"] = "disk"
+		if err := f.save(src); err != nil {
+			return err
+		}
+	}
+	// The new guest is locked while it is copied: pct clone says
+	// "create", qm clone "clone".
+	dstLock := "create"
 	if f.tool == "qm" {
-		lock = "clone"
+		dstLock = "clone"
 	}
-	src.Config["lock"] = lock
-	if err := f.save(src); err != nil {
-		return err
-	}
-	dst := &guest{ID: dstID, Kind: src.Kind, Config: map[string]string{"lock": "create"}}
+	dst := &guest{ID: dstID, Kind: src.Kind, Config: map[string]string{"lock": dstLock}}
 	if err := f.save(dst); err != nil {
 		return err
 	}
+	f.hangLocked("clone")
 	kind := "full"
 	if !full {
 		kind = "linked"
@@ -288,9 +301,11 @@ func (f *fake) clone(c *cmdline) error {
 		return nv
 	})
 	dst.NextDisk = n
-	delete(src.Config, "lock")
-	if err := f.save(src); err != nil {
-		return err
+	if f.tool == "pct" {
+		delete(src.Config, "lock")
+		if err := f.save(src); err != nil {
+			return err
+		}
 	}
 	return f.save(dst)
 }

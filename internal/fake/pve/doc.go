@@ -56,9 +56,9 @@
 //	                       clone from a snapshot is refused on zfspool
 //	FAKEPVE_LXC_LOCK_DIR   config locks (default $FAKEPVE_STATE/run/lock/lxc)
 //	FAKEPVE_CLONE_HOLD     how long a clone keeps its source locked (Go
-//	                       duration, default 0): a second clone of the same
-//	                       source meanwhile fails with "CT is locked (disk)"
-//	                       or "VM is locked (clone)"
+//	                       duration, default 0): a second pct clone of the
+//	                       same source meanwhile fails with "CT is locked
+//	                       (disk)" (qm clone writes no lock on its source)
 //	FAKEPVE_FAIL           subcommands that fail with exit 255, comma
 //	                       separated: "clone", "pct start", "guest exec",
 //	                       each optionally ":N" to fail only the first N
@@ -70,7 +70,11 @@
 //	                       (pct) or exitcode 1 (qm), with some output
 //	FAKEPVE_FAIL_EXEC_CODE that exit code instead of 1
 //	FAKEPVE_HANG           subcommands (same syntax as FAKEPVE_FAIL, without
-//	                       counts) that never return, to test timeouts
+//	                       counts) that never return, to test timeouts;
+//	                       create and clone hang once the new guest's
+//	                       config holds its lock (create; qm clone: clone,
+//	                       pct clone also "disk" on the source), which a
+//	                       kill then leaves behind, as on Proxmox
 //	FAKEPVE_IMAGE_SIZE     virtual size of images for qm disk import
 //	                       (default 3584M)
 //

@@ -215,8 +215,9 @@ func (f *fake) main(args []string) error {
 	}
 	// What a call of the real Perl tools costs, at least.
 	time.Sleep(f.delay)
-	if _, _, ok := matches(f.hang, f.tool, sub); ok {
-		// Until killed, like a task stuck on storage.
+	if _, _, ok := matches(f.hang, f.tool, sub); ok && sub != "create" && sub != "clone" {
+		// Until killed, like a task stuck on storage. create and clone
+		// hang later, once they locked the new guest (hangLocked).
 		time.Sleep(1 << 62)
 	}
 	if err := f.lockState(); err != nil {
@@ -256,6 +257,17 @@ func (f *fake) main(args []string) error {
 		return nil
 	}
 	return cmd.run(f, cl)
+}
+
+// hangLocked hangs create and clone when FAKEPVE_HANG names them, after
+// they wrote the new guest's config holding only its lock, as Proxmox
+// does first (create_and_lock_config): a task killed there leaves that
+// config, locked, and every later command refuses the guest.
+func (f *fake) hangLocked(sub string) {
+	if _, _, ok := matches(f.hang, f.tool, sub); ok {
+		f.releaseAll()
+		time.Sleep(1 << 62)
+	}
 }
 
 // injectedFailure fails the subcommand when FAKEPVE_FAIL names it, at most

@@ -3,6 +3,7 @@ package fakepveapi
 import (
 	"fmt"
 	"maps"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -100,6 +101,30 @@ func (g *Guest) HasSnapshot(name string) bool {
 	return false
 }
 
+// confFile is the guest's /etc/pve/lxc/<vmid>.conf as Proxmox writes it:
+// the current config, then a section per snapshot.
+func (g *Guest) confFile() string {
+	var b strings.Builder
+	writeConf(&b, g.Config, g.Lock, g.Raw)
+	for _, s := range g.Snapshots {
+		fmt.Fprintf(&b, "\n[%s]\n", s.Name)
+		writeConf(&b, s.Config, "", s.Raw)
+	}
+	return b.String()
+}
+
+func writeConf(b *strings.Builder, cfg map[string]string, lock string, raw [][2]string) {
+	for _, k := range slices.Sorted(maps.Keys(cfg)) {
+		fmt.Fprintf(b, "%s: %s\n", k, cfg[k])
+	}
+	if lock != "" {
+		fmt.Fprintf(b, "lock: %s\n", lock)
+	}
+	for _, kv := range raw {
+		fmt.Fprintf(b, "%s: %s\n", kv[0], kv[1])
+	}
+}
+
 // RawValue returns the raw lxc.* values of key joined by "\n".
 func (g *Guest) RawValue(key string) string {
 	var vals []string
@@ -175,6 +200,7 @@ type Cluster struct {
 	execPID   int
 	execs     map[int]execResult
 	nodeFiles map[string]map[string][]byte
+	nodeModes map[string]map[string]os.FileMode
 	nodeExecs map[string][][]string
 	onRequest func(method, path string)
 	filter    AnswerFilter
@@ -228,6 +254,7 @@ func New(opts Options) *Cluster {
 		maxRun:    map[string]int{},
 		execs:     map[int]execResult{},
 		nodeFiles: map[string]map[string][]byte{},
+		nodeModes: map[string]map[string]os.FileMode{},
 		nodeExecs: map[string][][]string{},
 		closed:    make(chan struct{}),
 	}
@@ -353,6 +380,23 @@ func (c *Cluster) NodeFiles(node string) map[string][]byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return maps.Clone(c.nodeFiles[node])
+}
+
+// SetNodeFile puts a file on a node itself, as the operator would (the old
+// tree's host-side scripts, kept the same on every node).
+func (c *Cluster) SetNodeFile(node, path string, data []byte, mode os.FileMode) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setNodeFile(node, path, data, mode)
+}
+
+func (c *Cluster) setNodeFile(node, path string, data []byte, mode os.FileMode) {
+	if c.nodeFiles[node] == nil {
+		c.nodeFiles[node] = map[string][]byte{}
+		c.nodeModes[node] = map[string]os.FileMode{}
+	}
+	c.nodeFiles[node][path] = slices.Clone(data)
+	c.nodeModes[node][path] = mode
 }
 
 // NodeExecs returns the commands run on a node itself (host setup).

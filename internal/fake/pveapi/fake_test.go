@@ -167,6 +167,26 @@ func TestSplitShell(t *testing.T) {
 			t.Errorf("splitShell(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
+	// What a real shell would act on is refused, never taken literally: a
+	// line holding it is a quoting bug in phoenix.
+	for _, in := range []string{
+		"pct exec 1 -- true; rm -rf /", "echo $(id)", "echo `id`", `echo "$HOME"`, "echo a|b", "echo a&", "echo >f",
+		"echo *", "echo ~", "echo a\nb", "echo {a,b}", "! true", "echo # c", "FOO=bar cmd", "a=b",
+	} {
+		if got, err := splitShell(in); err == nil {
+			t.Errorf("splitShell(%q) = %q; want it refused", in, got)
+		}
+	}
+	for in, want := range map[string][]string{
+		"'FOO=bar' cmd": {"FOO=bar", "cmd"},
+		"cmd a=b":       {"cmd", "a=b"},
+		"'a;b' '$x'":    {"a;b", "$x"},
+		"'a\nb'":        {"a\nb"},
+	} {
+		if got, err := splitShell(in); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("splitShell(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
 }
 
 // TestCluster_tokenIsNeverRoot: the fake is reached with a token, and

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -915,10 +916,11 @@ func (c *Cluster) runExec(node string, vmid int, argv []string, stdin []byte) (s
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if vmid == 0 {
-			if c.nodeFiles[node] == nil {
-				c.nodeFiles[node] = map[string][]byte{}
+			mode, err := strconv.ParseUint(argv[2], 8, 32)
+			if err != nil {
+				return fmt.Sprintf("install: invalid mode '%s'\n", argv[2]), 1
 			}
-			c.nodeFiles[node][argv[4]] = slices.Clone(stdin)
+			c.setNodeFile(node, argv[4], stdin, os.FileMode(mode))
 			return "", 0
 		}
 		g := c.guests[vmid]
@@ -929,6 +931,10 @@ func (c *Cluster) runExec(node string, vmid int, argv []string, stdin []byte) (s
 		return "", 0
 	}
 	c.mu.Lock()
+	if _, ok := c.nodeFiles[node][argv[0]]; ok && vmid == 0 && c.nodeModes[node][argv[0]]&0o111 == 0 {
+		c.mu.Unlock()
+		return fmt.Sprintf("sh: 1: %s: Permission denied\n", argv[0]), 126
+	}
 	if vmid == 0 {
 		c.nodeExecs[node] = append(c.nodeExecs[node], slices.Clone(argv))
 	} else if g := c.guests[vmid]; g != nil {

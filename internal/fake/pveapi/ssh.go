@@ -3,10 +3,13 @@ package fakepveapi
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,11 +51,13 @@ type sshServer struct {
 // the client key authorized (any user name). Close stops them.
 //
 // A node's server understands what phoenix runs there: "pct exec ID --
-// argv..." (the guest must be a container on that node and running), the
-// raw-key editor ("sh -c SCRIPT phoenix-lxc-raw ID ..." with "key: value"
-// lines, or a bare "key" to delete, on stdin), and anything else as a
-// command on the node itself (see ExecFunc). A node set down refuses
-// connections.
+// argv..." (the guest must be a container on that node and running),
+// "cat -- /etc/pve/lxc/ID.conf", the config writer ("sh -c SCRIPT
+// phoenix-lxc-write ID CONFDIR LOCKDIR SHA256" with the new file on
+// stdin), "stat -L -c '%a %F' -- PATH" of files put on the node, and
+// anything else as a command on the node itself (see ExecFunc). A command
+// line a real shell would not split into the same words is refused. A
+// node set down refuses connections.
 func (c *Cluster) StartSSH(authorized ssh.PublicKey) ([]SSHEndpoint, error) {
 	var eps []SSHEndpoint
 	for _, node := range c.nodes {
@@ -177,6 +182,9 @@ func (s *sshServer) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	}
 }
 
+// assignmentRE is what precedes "=" in a variable assignment.
+var assignmentRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
 // sshCommand runs a command line received over SSH on node.
 func (c *Cluster) sshCommand(node, line string, stdin []byte) (string, int) {
 	argv, err := splitShell(line)
@@ -205,16 +213,30 @@ func (c *Cluster) sshCommand(node, line string, stdin []byte) (string, int) {
 		return c.runExec(node, vmid, argv[4:], stdin)
 	case len(argv) >= 3 && argv[0] == "pct" && argv[1] == "set":
 		return c.pctSet(node, argv[2], argv[3:])
-	case len(argv) >= 5 && argv[0] == "sh" && argv[1] == "-c" && argv[3] == "phoenix-lxc-raw":
+	case len(argv) == 3 && argv[0] == "cat" && argv[1] == "--":
+		return c.catConf(node, argv[2])
+	case len(argv) == 8 && argv[0] == "sh" && argv[1] == "-c" && argv[3] == "phoenix-lxc-write":
 		vmid, err := strconv.Atoi(argv[4])
 		if err != nil {
 			return "bad CTID\n", 2
 		}
-		return c.editRaw(node, vmid, stdin)
+		return c.writeConf(node, vmid, argv[7], stdin)
+	case len(argv) == 6 && argv[0] == "stat" && argv[1] == "-L" && argv[2] == "-c" && argv[3] == "%a %F" && argv[4] == "--":
+		return c.statNodeFile(node, argv[5])
 	case len(argv) == 0:
 		return "", 0
 	}
 	return c.runExec(node, 0, argv, stdin)
+}
+
+// statNodeFile is GNU stat -L -c '%a %F' of a file on the node.
+func (c *Cluster) statNodeFile(node, path string) (string, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.nodeFiles[node][path]; !ok {
+		return fmt.Sprintf("stat: cannot statx '%s': No such file or directory\n", path), 1
+	}
+	return fmt.Sprintf("%o regular file\n", c.nodeModes[node][path].Perm()), 0
 }
 
 // pctSet is pct set run as root on node: "--key value" pairs and
@@ -259,56 +281,99 @@ func (c *Cluster) pctSet(node, id string, args []string) (string, int) {
 	return "", 0
 }
 
-// editRaw does what phoenix's raw-key editor does to
-// /etc/pve/lxc/<vmid>.conf: drop every line of each key named on stdin and
-// add the "key: value" lines.
-func (c *Cluster) editRaw(node string, vmid int, stdin []byte) (string, int) {
+// confRE is a container config file on a node.
+var confRE = regexp.MustCompile(`^/etc/pve/lxc/(\d+)\.conf$`)
+
+// catConf is cat of /etc/pve/lxc/<vmid>.conf on node.
+func (c *Cluster) catConf(node, path string) (string, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g := c.confGuest(node, path); g != nil {
+		return g.confFile(), 0
+	}
+	return fmt.Sprintf("cat: %s: No such file or directory\n", path), 1
+}
+
+func (c *Cluster) confGuest(node, path string) *Guest {
+	m := confRE.FindStringSubmatch(path)
+	if m == nil {
+		return nil
+	}
+	vmid, _ := strconv.Atoi(m[1])
+	if g := c.guests[vmid]; g != nil && g.Node == node && g.Type == "lxc" {
+		return g
+	}
+	return nil
+}
+
+// writeConf does what phoenix's config writer does on a node: replace
+// /etc/pve/lxc/<vmid>.conf with stdin if the file's SHA-256 is still sum.
+// The fake keeps a config as keys, not text, so it takes only a new file
+// that differs from the old one in the lxc.* lines of the current config,
+// and refuses any other change as a bug in phoenix's editor.
+func (c *Cluster) writeConf(node string, vmid int, sum string, stdin []byte) (string, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g := c.guests[vmid]
 	if g == nil || g.Node != node || g.Type != "lxc" {
 		return fmt.Sprintf("Configuration file '/etc/pve/lxc/%d.conf' does not exist\n", vmid), 2
 	}
-	if g.Lock != "" {
-		return fmt.Sprintf("CT is locked (%s)\n", g.Lock), 3
+	old := g.confFile()
+	if got := sha256.Sum256([]byte(old)); hex.EncodeToString(got[:]) != sum {
+		return fmt.Sprintf("/etc/pve/lxc/%d.conf changed while phoenix edited it\n", vmid), 75
 	}
-	drop := map[string]bool{}
-	var add [][2]string
-	for _, line := range strings.Split(string(stdin), "\n") {
-		if line == "" {
-			continue
-		}
-		k, v, hasValue := strings.Cut(line, ":")
-		drop[k] = true
-		if hasValue {
-			add = append(add, [2]string{k, strings.TrimLeft(v, " \t")})
-		}
+	oldRest, _ := splitRaw(old)
+	rest, raw := splitRaw(string(stdin))
+	if rest != oldRest {
+		return fmt.Sprintf("fake: the new config changes more than lxc.* lines:\n%s\nwas\n%s", rest, oldRest), 1
 	}
-	var raw [][2]string
-	for _, kv := range g.Raw {
-		if !drop[kv[0]] {
-			raw = append(raw, kv)
-		}
-	}
-	g.Raw = append(raw, add...)
+	g.Raw = raw
 	return "", 0
 }
 
+// splitRaw takes the lxc.* lines out of a config's current section.
+func splitRaw(conf string) (rest string, raw [][2]string) {
+	var b strings.Builder
+	section := false
+	for line := range strings.Lines(conf) {
+		section = section || strings.HasPrefix(line, "[")
+		if k, v, ok := strings.Cut(strings.TrimSuffix(line, "\n"), ": "); ok && !section && strings.HasPrefix(k, "lxc.") {
+			raw = append(raw, [2]string{k, v})
+			continue
+		}
+		b.WriteString(line)
+	}
+	return b.String(), raw
+}
+
+// shellSpecial are the characters a POSIX shell acts on outside quotes
+// (operators, expansions, globs, comments, brace expansion in bash). The
+// fake refuses them rather than take them literally as it would have to:
+// a real node's shell would run something else, so a command line that
+// holds one unquoted is a quoting bug in phoenix.
+const shellSpecial = "|&;<>()$`*?[]#~{}!\n"
+
 // splitShell splits a command line into words the way sh does for the
 // quoting phoenix uses: single quotes, double quotes with backslash
-// escapes, and backslashes outside quotes. It expands nothing.
+// escapes, and backslashes outside quotes. It expands nothing, so it
+// refuses what sh would expand or treat as an operator, and a first word
+// that sh would take as a variable assignment.
 func splitShell(line string) ([]string, error) {
 	var words []string
 	var cur strings.Builder
-	inWord := false
+	inWord, quoted := false, false
 	for i := 0; i < len(line); i++ {
 		ch := line[i]
 		switch {
-		case ch == ' ' || ch == '\t' || ch == '\n':
+		case strings.IndexByte(shellSpecial, ch) >= 0:
+			return nil, fmt.Errorf("unquoted %q at offset %d: the shell would not take it literally", ch, i)
+		case ch == '=' && len(words) == 0 && !quoted && assignmentRE.MatchString(cur.String()):
+			return nil, fmt.Errorf("first word %q would be a variable assignment", cur.String()+line[i:])
+		case ch == ' ' || ch == '\t':
 			if inWord {
 				words = append(words, cur.String())
 				cur.Reset()
-				inWord = false
+				inWord, quoted = false, false
 			}
 		case ch == '\'':
 			end := strings.IndexByte(line[i+1:], '\'')
@@ -317,23 +382,27 @@ func splitShell(line string) ([]string, error) {
 			}
 			cur.WriteString(line[i+1 : i+1+end])
 			i += end + 1
-			inWord = true
+			inWord, quoted = true, true
 		case ch == '"':
 			i++
 			for ; i < len(line) && line[i] != '"'; i++ {
 				if line[i] == '\\' && i+1 < len(line) && strings.IndexByte("\"\\$`", line[i+1]) >= 0 {
 					i++
+				} else if line[i] == '$' || line[i] == '`' {
+					return nil, fmt.Errorf("%q in double quotes at offset %d: the shell would expand it", line[i], i)
 				}
 				cur.WriteByte(line[i])
 			}
 			if i >= len(line) {
 				return nil, errors.New("unterminated quoted string")
 			}
-			inWord = true
+			inWord, quoted = true, true
 		case ch == '\\' && i+1 < len(line):
 			i++
-			cur.WriteByte(line[i])
-			inWord = true
+			if line[i] != '\n' { // backslash-newline is a line continuation
+				cur.WriteByte(line[i])
+				inWord, quoted = true, true
+			}
 		default:
 			cur.WriteByte(ch)
 			inWord = true

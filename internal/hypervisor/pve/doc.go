@@ -16,6 +16,11 @@
 // "can't lock file ... got timeout") is hypervisor.ErrLocked, returned only
 // after the command was retried with backoff Options.LockRetries times,
 // because Proxmox refuses, rather than queues, work on a locked guest.
+// A create, clone or disk lock left by a phoenix killed mid-command is
+// cleared, and its half-made guest destroyed and made again, only when
+// Options.Intents proves it phoenix's own and both that phoenix and its
+// pct/qm gone (leftover.go); any other lock is reported with the unlock
+// command for the operator.
 //
 // Raw LXC keys (lxc.apparmor.profile, lxc.mount.entry, ...) cannot be set
 // with pct set. The backend writes them into the container's config file,

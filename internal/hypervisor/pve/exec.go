@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/guest"
 	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
@@ -29,12 +30,6 @@ const maxBackoff = 30 * time.Second
 const (
 	maxStdout = 16 << 20
 	maxStderr = 64 << 10
-)
-
-// Output tail quoted in errors.
-const (
-	tailLines = 20
-	tailBytes = 2000
 )
 
 // CommandError is a pct, qm or host script command that failed.
@@ -113,6 +108,10 @@ type runOpts struct {
 	// timeout replaces Options.Timeout when longer: commands that copy
 	// disks take time by their size.
 	timeout time.Duration
+	// started, when set, is told the process group of the command once it
+	// runs (each try), for the intent record of a command that locks a
+	// guest.
+	started func(pgid int) error
 	// lockWait, when set, keeps retrying a lock for that long rather than
 	// LockRetries times: a clone waiting for another clone of the same
 	// source must wait as long as a copy of that source takes.
@@ -183,12 +182,24 @@ func (h *Host) runOnce(ctx context.Context, argv []string, o runOpts) (*result, 
 	}
 	cmd.Stdout = stdout
 	cmd.Stderr = output
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		if o.started != nil {
+			// The command runs in a group of its own (killProcessGroup):
+			// its pid is the group's id.
+			if serr := o.started(cmd.Process.Pid); serr != nil {
+				// Without a record of the group a lock it leaves is not
+				// provably phoenix's: it is reported, never cleared.
+				h.notice(fmt.Sprintf("%s: intent record: %v", strings.Join(argv[:min(3, len(argv))], " "), serr))
+			}
+		}
+		err = cmd.Wait()
+	}
 	res := &result{stdout: stdout.Bytes(), output: output.Bytes()}
 	if err == nil {
 		return res, nil
 	}
-	ce := &CommandError{Argv: argv, ExitCode: -1, Err: err, Output: tail(res.output)}
+	ce := &CommandError{Argv: argv, ExitCode: -1, Err: err, Output: guest.Tail(res.output)}
 	switch {
 	case ctx.Err() != nil:
 		ce.Err = ctx.Err()
@@ -244,34 +255,6 @@ func firstLine(b []byte) []byte {
 		return b[:i]
 	}
 	return b
-}
-
-// tail is the end of a command's output for an error message: its last
-// lines, which is where tools and scripts say what went wrong. Several lines
-// start on a line of their own so they read as the tool printed them.
-func tail(b []byte) string {
-	s := strings.TrimSpace(string(bytes.ToValidUTF8(b, []byte("?"))))
-	if s == "" {
-		return ""
-	}
-	lines := strings.Split(s, "\n")
-	cut := false
-	if len(lines) > tailLines {
-		lines = lines[len(lines)-tailLines:]
-		cut = true
-	}
-	s = strings.Join(lines, "\n")
-	if len(s) > tailBytes {
-		s = s[len(s)-tailBytes:]
-		cut = true
-	}
-	if cut {
-		s = "..." + s
-	}
-	if strings.Contains(s, "\n") {
-		return "\n" + s
-	}
-	return s
 }
 
 // formatArgv shows a command line for a person: the tool's base name, and

@@ -5,15 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/guest"
 	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
@@ -62,12 +60,15 @@ func (h *Host) setRawOnce(ctx context.Context, id api.ID, values map[string]stri
 	if err != nil {
 		return fmt.Errorf("lxc.* keys: %w", err)
 	}
-	if lock := parseConf(data).Current["lock"]; lock != "" {
+	if lock := guest.ConfLock(data); lock != "" {
 		// pct set would refuse too: a clone, backup or snapshot is using
 		// the container.
 		return &lockError{msg: fmt.Sprintf("CT is locked (%s)", lock)}
 	}
-	out := editRaw(data, values)
+	out, err := guest.EditRaw(data, values)
+	if err != nil {
+		return err
+	}
 	if string(out) == string(data) {
 		return nil
 	}
@@ -96,55 +97,3 @@ func (e *lockError) Error() string {
 }
 
 func (e *lockError) Unwrap() error { return hypervisor.ErrLocked }
-
-// editRaw sets the given raw keys in the current-config part of a
-// container config file (before the first [section]). Each key's old lines
-// go; its new lines (one per line of the value) take the place of the first
-// old one, or are added at the end of the current config. Other lines stay
-// as they are.
-func editRaw(data []byte, values map[string]string) []byte {
-	lines := strings.SplitAfter(string(data), "\n")
-	if len(lines) > 0 && lines[len(lines)-1] == "" {
-		lines = lines[:len(lines)-1]
-	}
-	end := len(lines) // end of the current config
-	for i, l := range lines {
-		if strings.HasPrefix(l, "[") {
-			end = i
-			break
-		}
-	}
-	// Added lines go before the blank line(s) that part the sections.
-	insert := end
-	for insert > 0 && strings.TrimSpace(lines[insert-1]) == "" {
-		insert--
-	}
-	main, rest := lines[:insert], lines[insert:]
-	if len(main) > 0 && !strings.HasSuffix(main[len(main)-1], "\n") {
-		main[len(main)-1] += "\n"
-	}
-	for _, k := range slices.Sorted(maps.Keys(values)) {
-		var newLines []string
-		if values[k] != "" {
-			for v := range strings.SplitSeq(values[k], "\n") {
-				newLines = append(newLines, k+": "+v+"\n")
-			}
-		}
-		var kept []string
-		at := -1
-		for _, l := range main {
-			if key, _, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(key) == k {
-				if at < 0 {
-					at = len(kept)
-				}
-				continue
-			}
-			kept = append(kept, l)
-		}
-		if at < 0 {
-			at = len(kept)
-		}
-		main = slices.Concat(kept[:at], newLines, kept[at:])
-	}
-	return []byte(strings.Join(slices.Concat(main, rest), ""))
-}

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/guest"
 )
 
 // parseStatus reads `pct status`/`qm status`: "status: running" (or
@@ -18,7 +20,7 @@ func parseStatus(out []byte) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("no status line in %q", tail(out))
+	return "", fmt.Errorf("no status line in %q", guest.Tail(out))
 }
 
 // sizeRE finds a disk's size option: local-zfs:subvol-101-disk-0,size=32G.

@@ -1,8 +1,6 @@
 package pve
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -125,65 +123,10 @@ func TestDiskGB(t *testing.T) {
 	}
 }
 
-func TestEditRaw(t *testing.T) {
-	conf := "arch: amd64\nlxc.apparmor.profile: generated\nmemory: 512\nlxc.mount.entry: /a a\nlxc.mount.entry: /b b\n\n[snap]\nlxc.apparmor.profile: generated\n"
-	cases := []struct {
-		name   string
-		values map[string]string
-		want   string
-	}{
-		{"replace in place", map[string]string{"lxc.apparmor.profile": "unconfined"},
-			"arch: amd64\nlxc.apparmor.profile: unconfined\nmemory: 512\nlxc.mount.entry: /a a\nlxc.mount.entry: /b b\n\n[snap]\nlxc.apparmor.profile: generated\n"},
-		{"delete all lines of a key", map[string]string{"lxc.mount.entry": ""},
-			"arch: amd64\nlxc.apparmor.profile: generated\nmemory: 512\n\n[snap]\nlxc.apparmor.profile: generated\n"},
-		{"one line per value", map[string]string{"lxc.mount.entry": "/c c"},
-			"arch: amd64\nlxc.apparmor.profile: generated\nmemory: 512\nlxc.mount.entry: /c c\n\n[snap]\nlxc.apparmor.profile: generated\n"},
-		{"add before the snapshots", map[string]string{"lxc.cgroup2.devices.allow": "c 195:* rwm\nc 509:* rwm"},
-			"arch: amd64\nlxc.apparmor.profile: generated\nmemory: 512\nlxc.mount.entry: /a a\nlxc.mount.entry: /b b\nlxc.cgroup2.devices.allow: c 195:* rwm\nlxc.cgroup2.devices.allow: c 509:* rwm\n\n[snap]\nlxc.apparmor.profile: generated\n"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := string(editRaw([]byte(conf), tc.values)); got != tc.want {
-				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
-			}
-		})
-	}
-	if got := string(editRaw([]byte("arch: amd64"), map[string]string{"lxc.a": "b"})); got != "arch: amd64\nlxc.a: b\n" {
-		t.Errorf("no final newline: got %q", got)
-	}
-}
-
-func TestInterpreter(t *testing.T) {
-	dir := t.TempDir()
-	for body, want := range map[string][]string{
-		"#!/bin/bash\necho":         {"/bin/bash"},
-		"#!/usr/bin/env bash\necho": {"/usr/bin/env", "bash"},
-		"#! /bin/sh -eu\n":          {"/bin/sh", "-eu"},
-		"echo no shebang\n":         {"sh"},
-		"":                          {"sh"},
-		"#!/bin/bash -e -x\r\necho": {"/bin/bash", "-e -x"},
-	} {
-		p := filepath.Join(dir, "s")
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := interpreter(p); err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("interpreter(%q) = %q, %v; want %q", body, got, err, want)
-		}
-	}
-}
-
 func TestFormatArgv(t *testing.T) {
 	got := formatArgv([]string{"/usr/sbin/pct", "set", "101", "--hostname", "a b", "--description", "$(x)", ""})
 	want := `pct set 101 --hostname "a b" --description "$(x)" ""`
 	if got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
-}
-
-func FuzzParseGuestExec(f *testing.F) {
-	f.Add([]byte(`{"exited": 1, "exitcode": 0, "out-data": "hi\n"}`))
-	f.Add([]byte(`{"exited": 1, "signal": 9}`))
-	f.Add([]byte(`null`))
-	f.Fuzz(func(t *testing.T, b []byte) { _, _ = parseGuestExec(b) })
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/guest"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 	"github.com/phoenix-hypervisor/phoenix/internal/pveschema"
 	"github.com/phoenix-hypervisor/phoenix/internal/pvestorage"
 )
@@ -59,6 +61,13 @@ type Options struct {
 	// Log, when set, is called with the argv of every command before it
 	// runs (each retry too), possibly from several goroutines at once.
 	Log func(argv []string)
+	// Intents, when set, keeps a record of every create and clone while it
+	// runs, so that a lock left by a phoenix killed mid-command is known
+	// to be phoenix's own and is cleared (see clearLeftover). Nil for
+	// read-only runs, which never clear anything.
+	Intents *lock.Intents
+	// Notice, when set, is told of every lock phoenix clears.
+	Notice func(msg string)
 }
 
 // Defaults for the zero Options.
@@ -167,8 +176,12 @@ func (h *Host) cmdOpts(ctx context.Context, kind api.Kind, id api.ID, op string,
 // mutate is cmd for a command that changes the guest: its cached running
 // state is dropped, whatever the outcome.
 func (h *Host) mutate(ctx context.Context, kind api.Kind, id api.ID, op string, args ...string) (*result, error) {
+	return h.mutateOpts(ctx, kind, id, op, runOpts{}, args...)
+}
+
+func (h *Host) mutateOpts(ctx context.Context, kind api.Kind, id api.ID, op string, o runOpts, args ...string) (*result, error) {
 	defer h.forget(kind, id)
-	return h.cmd(ctx, kind, id, op, args...)
+	return h.cmdOpts(ctx, kind, id, op, o, args...)
 }
 
 // Keys written first, in this order, by create: the ones a person reading
@@ -255,7 +268,13 @@ func (h *Host) createLXC(ctx context.Context, id api.ID, spec hypervisor.CreateS
 		}
 	}
 	args = append(args, options(values, leadingKeys...)...)
-	if _, err := h.mutate(ctx, api.KindLXC, id, "create", args...); err != nil {
+	rec, err := h.intend(api.KindLXC, id, "create", lockCreate)
+	if err != nil {
+		return err
+	}
+	_, err = h.mutateOpts(ctx, api.KindLXC, id, "create", runOpts{started: rec.Started}, args...)
+	rec.Done()
+	if err != nil {
 		return err
 	}
 	if len(raw) > 0 {
@@ -298,7 +317,13 @@ func (h *Host) createVM(ctx context.Context, id api.ID, spec hypervisor.CreateSp
 	if spec.Source == "" && spec.DiskGB > 0 && values["scsi0"] == "" {
 		args = append(args, "--scsi0", spec.Storage+":"+strconv.Itoa(spec.DiskGB))
 	}
-	if _, err := h.mutate(ctx, api.KindVM, id, "create", args...); err != nil {
+	rec, err := h.intend(api.KindVM, id, "create", lockCreate)
+	if err != nil {
+		return err
+	}
+	_, err = h.mutateOpts(ctx, api.KindVM, id, "create", runOpts{started: rec.Started}, args...)
+	rec.Done()
+	if err != nil {
 		return err
 	}
 	if spec.Source == "" {
@@ -332,7 +357,7 @@ func (h *Host) importBootDisk(ctx context.Context, id api.ID, spec hypervisor.Cr
 		}
 		var ok bool
 		if _, vol, ok = parseImported(res.stdout); !ok {
-			return fmt.Errorf("qm disk import %s: cannot find the imported volume in its output: %s", id, tail(res.stdout))
+			return fmt.Errorf("qm disk import %s: cannot find the imported volume in its output: %s", id, guest.Tail(res.stdout))
 		}
 	}
 	attach := []string{"set", id.String(), "--scsi0", vol, "--boot", "order=scsi0"}
@@ -398,6 +423,12 @@ func (h *Host) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec h
 	if err != nil {
 		return fmt.Errorf("%s clone %s from %s: %w", name, dst, src, err)
 	}
+	if gone, err := h.clearLeftover(ctx, kind, src, conf); err != nil || gone {
+		if err == nil {
+			err = hypervisor.NotFound(kind, src)
+		}
+		return fmt.Errorf("%s clone %s from %s: %w", name, dst, src, err)
+	}
 	from := conf.Current
 	if spec.Snapshot != "" {
 		snap, ok := conf.Snapshots[spec.Snapshot]
@@ -444,7 +475,20 @@ func (h *Host) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec h
 	}
 	wait := h.diskTimeout(gib)
 	defer h.forget(kind, dst)
-	if _, err := h.run(ctx, args, runOpts{timeout: wait, lockWait: wait}); err != nil {
+	dstRec, err := h.intend(kind, dst, "clone", cloneLock(kind))
+	if err != nil {
+		return err
+	}
+	defer dstRec.Done()
+	var srcRec *lock.Pending
+	if kind == api.KindLXC {
+		if srcRec, err = h.intend(kind, src, "clone", lockDisk); err != nil {
+			return err
+		}
+		defer srcRec.Done()
+	}
+	started := func(pgid int) error { return errors.Join(dstRec.Started(pgid), srcRec.Started(pgid)) }
+	if _, err := h.run(ctx, args, runOpts{timeout: wait, lockWait: wait, started: started}); err != nil {
 		return fmt.Errorf("%s clone %s from %s: %w", name, dst, src, err)
 	}
 	return nil
@@ -606,7 +650,7 @@ func (h *Host) resizeDisk(ctx context.Context, kind api.Kind, id api.ID, disk st
 	if got := diskGB(after.Current[disk]); got < sizeGB {
 		_, name, _ := h.tool(kind)
 		return fmt.Errorf("%s resize %s %s to %dG: the command exited 0 but %s is still %dG: %s",
-			name, id, disk, sizeGB, disk, got, orNothing(tail(res.output)))
+			name, id, disk, sizeGB, disk, got, orNothing(guest.Tail(res.output)))
 	}
 	return nil
 }
@@ -682,7 +726,7 @@ func (h *Host) ConvertToTemplate(ctx context.Context, kind api.Kind, id api.ID) 
 	}
 	if conf.Current["template"] != "1" {
 		_, name, _ := h.tool(kind)
-		return fmt.Errorf("%s template %s: the command exited 0 but the guest is not a template: %s", name, id, orNothing(tail(res.output)))
+		return fmt.Errorf("%s template %s: the command exited 0 but the guest is not a template: %s", name, id, orNothing(guest.Tail(res.output)))
 	}
 	return nil
 }

@@ -196,6 +196,15 @@ func (h *Host) Get(ctx context.Context, kind api.Kind, id api.ID) (*hypervisor.G
 	if err != nil {
 		return nil, err
 	}
+	if gone, err := h.clearLeftover(ctx, kind, id, conf); err != nil {
+		return nil, err
+	} else if gone {
+		return nil, hypervisor.NotFound(kind, id)
+	} else if conf.Current["lock"] == lockDisk && h.opts.Intents != nil {
+		if conf, err = h.readConf(kind, id); err != nil {
+			return nil, err
+		}
+	}
 	st, err := h.status(ctx, kind, id)
 	if err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/guest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/answers/decoded.golden")
@@ -101,8 +102,12 @@ var answerKinds = []answerKind{
 		}
 		return fmt.Sprint("pid ", int(*a.PID))
 	})},
-	{"agent_exec_status", "GET", "/nodes/node1/qemu/101/agent/exec-status", decodeAs(func(s *agentStatus) string {
-		return fmt.Sprintf("exited %d %q", s.Exited, s.OutData)
+	{"agent_exec_status", "GET", "/nodes/node1/qemu/101/agent/exec-status", decodeAs(func(s *guest.ExecStatus) string {
+		exited := 0
+		if s.Exited {
+			exited = 1
+		}
+		return fmt.Sprintf("exited %d %q", exited, s.Output)
 	})},
 }
 

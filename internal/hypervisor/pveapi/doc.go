@@ -33,10 +33,12 @@
 // those, phoenix connects to the guest's node over SSH
 // (golang.org/x/crypto/ssh, public-key auth, host keys always checked
 // against a known_hosts file, never trust-on-first-use) and runs pct exec
-// there, or a small sh/awk editor of /etc/pve/lxc/<id>.conf that takes
-// pct's own config flock and touches only the lxc.* lines of the main
-// section (rawEditScript). Host setup steps run on every node the same
-// way. This is how other Proxmox automation reaches containers too. Without
+// there, or reads /etc/pve/lxc/<id>.conf, edits its lxc.* lines with the
+// editor the pve backend uses (guest.EditRaw) and writes it back under
+// pct's own config flock only if it did not change meanwhile
+// (rawWriteScript). The old tree's host-side scripts run on the guest's
+// node, and host setup steps on every node, the same way. This is how
+// other Proxmox automation reaches containers too. Without
 // SSH configured (SSHOptions.KeyFile empty) those steps fail with a message
 // saying so (ErrNeedSSH), before anything is created. VMs need no SSH:
 // scripts run through the guest agent endpoints (agent/exec,

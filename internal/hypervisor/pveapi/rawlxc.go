@@ -1,62 +1,40 @@
 package pveapi
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
-	"strings"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/guest"
 )
 
-// rawEditScript edits the raw lxc.* lines of a container's config file on
-// its node. The API has no parameter for them (GET config shows them as
-// "lxc": [[key, value], ...], PUT refuses them), so this does what the
-// Proxmox docs tell administrators to do: edit /etc/pve/lxc/<id>.conf.
+// rawWriteScript replaces a container's config file on its node with its
+// stdin, as Proxmox writes its configs (a temp file and a rename), but
+// only if the file is still what phoenix read and edited (guest.EditRaw):
+// the API has no parameter for raw lxc.* keys (GET config shows them as
+// "lxc": [[key, value], ...], PUT refuses them). It holds the flock pct
+// itself takes for the container's config while it compares and renames.
 //
-// Arguments: $1 the CTID, $2 the config folder, $3 the lock folder.
-// stdin: one line per change, "key: value" to set (a key listed twice gets
-// two lines, as lxc.mount.entry needs) or a bare "key" to drop the key.
-// Every line of each key named is dropped from the main section (never
-// from the [snapshot] sections), the new lines are added at its end.
-//
-// It holds the flock pct itself takes for the container's config, refuses
-// a container Proxmox has locked (exit 3: "CT is locked (...)", which the
-// caller retries), and replaces the file through a temp file and rename,
-// as Proxmox writes its configs.
-const rawEditScript = `set -eu
+// Arguments: $1 the CTID, $2 the config folder, $3 the lock folder, $4
+// the SHA-256 of the file as read. Exit 75 when the lock timed out or the
+// file changed since (the caller reads it again), 2 when it is gone.
+const rawWriteScript = `set -eu
 conf="$2/$1.conf"
 lock="$3/pve-config-$1.lock"
-if [ ! -f "$conf" ]; then echo "Configuration file '$conf' does not exist" >&2; exit 2; fi
-req=$(mktemp)
 tmp="$conf.phoenix.$$"
-trap 'rm -f "$req" "$tmp"' EXIT
-cat > "$req"
+trap 'rm -f "$tmp"' EXIT
+cat > "$tmp"
 mkdir -p "$3"
 exec 9>"$lock"
 if ! flock -w 10 9; then echo "can't lock file '$lock' - got timeout" >&2; exit 75; fi
-awk -v req="$req" '
-BEGIN {
-	while ((getline line < req) > 0) {
-		k = line; sub(/:.*/, "", k); drop[k] = 1
-		if (index(line, ":")) add[++n] = line
-	}
-}
-!done && /^[ \t]*$/ { blank++; next }
-!done && /^\[/ { for (i = 1; i <= n; i++) print add[i]; done = 1 }
-!done {
-	k = $0; sub(/:.*/, "", k)
-	if (k == "lock") { v = $0; sub(/^lock:[ \t]*/, "", v); print "CT is locked (" v ")" > "/dev/stderr"; locked = 1; exit 3 }
-	if (k in drop) next
-}
-{ while (blank > 0) { print ""; blank-- } print }
-END {
-	if (locked) exit 3
-	if (!done) for (i = 1; i <= n; i++) print add[i]
-	while (blank > 0) { print ""; blank-- }
-}' "$conf" > "$tmp"
+if [ ! -f "$conf" ]; then echo "Configuration file '$conf' does not exist" >&2; exit 2; fi
+sum=$(sha256sum < "$conf")
+if [ "${sum%% *}" != "$4" ]; then echo "$conf changed while phoenix edited it" >&2; exit 75; fi
 mv "$tmp" "$conf"
 `
 
@@ -66,56 +44,53 @@ const (
 	lxcLockDir = "/run/lock/lxc"
 )
 
-// rawKeyRE is a raw LXC key phoenix writes.
-var rawKeyRE = regexp.MustCompile(`^lxc\.[A-Za-z0-9_.-]+$`)
+// maxConf is the most of a config file phoenix edits: SSH output is kept
+// up to 64 KiB, and a config is a few KiB.
+const maxConf = 60 << 10
 
-// rawInput renders changes for rawEditScript. A value holding newlines
-// becomes one line per value under its key; no value can start a line of
-// its own, so none can inject another key.
-func rawInput(values map[string]string) (string, error) {
-	var b strings.Builder
-	for _, k := range sortedKeys(values) {
-		if !rawKeyRE.MatchString(k) {
-			return "", fmt.Errorf("raw LXC key %q: want lxc. followed by letters, digits, '.', '_' or '-'", k)
-		}
-		v := strings.ReplaceAll(values[k], "\r", "")
-		wrote := false
-		for _, line := range strings.Split(v, "\n") {
-			if line = strings.TrimSpace(line); line != "" {
-				fmt.Fprintf(&b, "%s: %s\n", k, line)
-				wrote = true
-			}
-		}
-		if !wrote {
-			b.WriteString(k + "\n")
-		}
-	}
-	return b.String(), nil
-}
-
-// setRaw writes raw lxc.* keys of container id on node over SSH, retrying
-// while the container is locked.
+// setRaw writes raw lxc.* keys of container id on node over SSH: the
+// config is read, edited here and written back if unchanged meanwhile;
+// retried while the container is locked or the file changed.
 func (h *Host) setRaw(ctx context.Context, node string, id api.ID, values map[string]string) error {
 	if h.ssh == nil {
 		return h.needSSH("raw LXC keys", id)
 	}
-	in, err := rawInput(values)
-	if err != nil {
+	if _, err := guest.EditRaw(nil, values); err != nil {
 		return err
 	}
-	argv := []string{"sh", "-c", rawEditScript, "phoenix-lxc-raw", id.String(), lxcConfDir, lxcLockDir}
-	err = h.c.retry(ctx, true, func() error {
-		_, err := h.ssh.run(ctx, node, argv, []byte(in))
-		var re *RemoteError
-		if errors.As(err, &re) && (re.ExitCode == 3 || re.ExitCode == 75) {
-			return &lockedError{err}
-		}
-		return err
-	})
+	conf := lxcConfDir + "/" + id.String() + ".conf"
+	err := h.c.retry(ctx, true, func() error { return h.setRawOnce(ctx, node, id, conf, values) })
 	if err != nil {
-		return fmt.Errorf("raw LXC keys in %s/%s.conf: %w", lxcConfDir, id, err)
+		return fmt.Errorf("raw LXC keys in %s: %w", conf, err)
 	}
 	return nil
+}
+
+func (h *Host) setRawOnce(ctx context.Context, node string, id api.ID, conf string, values map[string]string) error {
+	data, err := h.ssh.run(ctx, node, []string{"cat", "--", conf}, nil)
+	if err != nil {
+		return err
+	}
+	if len(data) > maxConf {
+		return fmt.Errorf("%d bytes; phoenix edits configs up to %d", len(data), maxConf)
+	}
+	if lock := guest.ConfLock(data); lock != "" {
+		// pct set would refuse too: a clone, backup or snapshot is using
+		// the container.
+		return &lockedError{fmt.Errorf("CT is locked (%s)", lock)}
+	}
+	out, err := guest.EditRaw(data, values)
+	if err != nil || bytes.Equal(out, data) {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	argv := []string{"sh", "-c", rawWriteScript, "phoenix-lxc-write", id.String(), lxcConfDir, lxcLockDir, hex.EncodeToString(sum[:])}
+	_, err = h.ssh.run(ctx, node, argv, out)
+	var re *RemoteError
+	if errors.As(err, &re) && re.ExitCode == 75 {
+		return &lockedError{err}
+	}
+	return err
 }
 
 // needSSH explains that the API cannot do what was asked.

@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/guest"
 )
 
 // ErrNeedSSH is returned (wrapped) for work the API cannot do when no SSH
@@ -181,11 +183,14 @@ func (s *sshRunner) drop(node string, c *ssh.Client) {
 // run runs argv on node, with stdin, and returns its output. The remote
 // side gets one command line, so every argument is quoted for sh.
 func (s *sshRunner) run(ctx context.Context, node string, argv []string, stdin []byte) ([]byte, error) {
+	line, err := commandLine(argv)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", node, err)
+	}
 	var sess *ssh.Session
 	var c *ssh.Client
 	var addr string
 	for try := 0; ; try++ {
-		var err error
 		c, addr, err = s.client(ctx, node)
 		if err != nil {
 			return nil, err
@@ -205,8 +210,7 @@ func (s *sshRunner) run(ctx context.Context, node string, argv []string, stdin [
 	sess.Stdin = bytes.NewReader(stdin)
 	sess.Stdout, sess.Stderr = out, out
 	done := make(chan error, 1)
-	go func() { done <- sess.Run(commandLine(argv)) }()
-	var err error
+	go func() { done <- sess.Run(line) }()
 	select {
 	case err = <-done:
 	case <-ctx.Done():
@@ -217,7 +221,7 @@ func (s *sshRunner) run(ctx context.Context, node string, argv []string, stdin [
 	if err == nil {
 		return out.bytes(), nil
 	}
-	re := &RemoteError{Node: node, Addr: addr, Command: displayArgv(argv), ExitCode: -1, Output: tail(out.bytes())}
+	re := &RemoteError{Node: node, Addr: addr, Command: displayArgv(argv), ExitCode: -1, Output: guest.Tail(out.bytes())}
 	var ee *ssh.ExitError
 	if errors.As(err, &ee) {
 		re.ExitCode = ee.ExitStatus()
@@ -230,22 +234,42 @@ func (s *sshRunner) run(ctx context.Context, node string, argv []string, stdin [
 	return nil, re
 }
 
-// safeWordRE matches arguments sh takes as they are.
-var safeWordRE = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
+// safeWordRE matches arguments every POSIX shell takes as they are, in
+// any position: no operator, quote, expansion, glob, comment, tilde,
+// brace or "=" (which would make a first word an assignment).
+var safeWordRE = regexp.MustCompile(`^[A-Za-z0-9_@%+:,./-]+$`)
 
+// shellReserved are the words a shell reads as syntax in a command's
+// first position (POSIX and bash).
+var shellReserved = map[string]bool{
+	"case": true, "do": true, "done": true, "elif": true, "else": true, "esac": true, "fi": true, "for": true,
+	"if": true, "in": true, "then": true, "until": true, "while": true, "function": true, "select": true,
+	"time": true, "coproc": true,
+}
+
+// shellQuote makes s one word for the node's shell, whatever it holds:
+// within single quotes nothing is special but the single quote itself,
+// which is closed, escaped and reopened.
 func shellQuote(s string) string {
-	if safeWordRE.MatchString(s) {
+	if safeWordRE.MatchString(s) && !shellReserved[s] {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func commandLine(argv []string) string {
+// commandLine is argv as the one string SSH hands to the node's shell,
+// which splits it back into exactly argv: every argument quoted on its
+// own, none expanded. A NUL byte cannot travel in a command line (the
+// shell would cut the argument there), so it is refused.
+func commandLine(argv []string) (string, error) {
 	q := make([]string, len(argv))
 	for i, a := range argv {
+		if strings.IndexByte(a, 0) >= 0 {
+			return "", fmt.Errorf("argument %d of %s holds a NUL byte, which no command line can carry", i, shellQuote(argv[0]))
+		}
 		q[i] = shellQuote(a)
 	}
-	return strings.Join(q, " ")
+	return strings.Join(q, " "), nil
 }
 
 // displayArgv is a command line for messages: long or multi-line
@@ -283,18 +307,4 @@ func (t *tailBuffer) bytes() []byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return bytes.Clone(t.buf)
-}
-
-// tail is the end of a command's output, for an error message.
-func tail(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	lines := strings.Split(s, "\n")
-	if len(lines) > 10 {
-		lines = lines[len(lines)-10:]
-	}
-	s = strings.Join(lines, " | ")
-	if len(s) > 2000 {
-		s = "..." + s[len(s)-2000:]
-	}
-	return s
 }

@@ -2,10 +2,13 @@ package pveapi
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -15,10 +18,11 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 )
 
-// TestRawEditScript runs the editor phoenix sends to a node with the local
-// sh, awk and flock, on a config in Proxmox's format.
-func TestRawEditScript(t *testing.T) {
-	for _, tool := range []string{"sh", "awk", "flock", "mktemp"} {
+// TestRawWriteScript runs the config writer phoenix sends to a node with
+// the local sh, flock and sha256sum, on a config in Proxmox's format: it
+// replaces the file only if it is still what phoenix read.
+func TestRawWriteScript(t *testing.T) {
+	for _, tool := range []string{"sh", "flock", "sha256sum"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("%s not installed; CI must have it", tool)
@@ -26,67 +30,20 @@ func TestRawEditScript(t *testing.T) {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-	const before = `arch: amd64
-hostname: ct100
-lxc.apparmor.profile: generated
-lxc.mount.entry: /old dev/old none bind
-memory: 512
-lxc.cgroup2.devices.allow: a
-
-[pre]
-lxc.apparmor.profile: generated
-memory: 512
-snaptime: 1700000000
-`
+	const before = "arch: amd64\nhostname: ct100\nlxc.apparmor.profile: generated\n\n[pre]\nmemory: 512\n"
+	const after = "arch: amd64\nhostname: ct100\nlxc.apparmor.profile: unconfined\n\n[pre]\nmemory: 512\n"
+	sum := func(s string) string { b := sha256.Sum256([]byte(s)); return hex.EncodeToString(b[:]) }
 	tests := []struct {
 		name    string
-		conf    string
-		values  map[string]string
+		conf    string // "": no config file
+		sum     string
 		want    string
 		wantErr string
 		code    int
 	}{
-		{
-			name: "set, replace a repeated key, delete; snapshots untouched",
-			conf: before,
-			values: map[string]string{
-				"lxc.apparmor.profile":      "unconfined",
-				"lxc.mount.entry":           "/dev/fuse dev/fuse none bind,create=file\n/dev/net dev/net none bind,create=dir",
-				"lxc.cgroup2.devices.allow": "",
-			},
-			want: `arch: amd64
-hostname: ct100
-memory: 512
-lxc.apparmor.profile: unconfined
-lxc.mount.entry: /dev/fuse dev/fuse none bind,create=file
-lxc.mount.entry: /dev/net dev/net none bind,create=dir
-
-[pre]
-lxc.apparmor.profile: generated
-memory: 512
-snaptime: 1700000000
-`,
-		},
-		{
-			name:   "no snapshot section",
-			conf:   "hostname: a\nlxc.apparmor.profile: x\n",
-			values: map[string]string{"lxc.apparmor.profile": "unconfined"},
-			want:   "hostname: a\nlxc.apparmor.profile: unconfined\n",
-		},
-		{
-			name:    "a locked container is refused and left alone",
-			conf:    "hostname: a\nlock: backup\n",
-			values:  map[string]string{"lxc.apparmor.profile": "unconfined"},
-			want:    "hostname: a\nlock: backup\n",
-			wantErr: "CT is locked (backup)",
-			code:    3,
-		},
-		{
-			name:    "missing config",
-			values:  map[string]string{"lxc.apparmor.profile": "unconfined"},
-			wantErr: "does not exist",
-			code:    2,
-		},
+		{"unchanged since read: replaced", before, sum(before), after, "", 0},
+		{"changed since read: left alone", before + "lock: backup\n", sum(before), before + "lock: backup\n", "changed while phoenix edited it", 75},
+		{"missing config", "", sum(before), "", "does not exist", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,15 +54,11 @@ snaptime: 1700000000
 					t.Fatal(err)
 				}
 			}
-			in, err := rawInput(tt.values)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cmd := exec.Command("sh", "-c", rawEditScript, "phoenix-lxc-raw", "100", dir, filepath.Join(dir, "lock"))
-			cmd.Stdin = strings.NewReader(in)
+			cmd := exec.Command("sh", "-c", rawWriteScript, "phoenix-lxc-write", "100", dir, filepath.Join(dir, "lock"), tt.sum)
+			cmd.Stdin = strings.NewReader(after)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
-			err = cmd.Run()
+			err := cmd.Run()
 			code := 0
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
@@ -116,38 +69,34 @@ snaptime: 1700000000
 			if code != tt.code || !strings.Contains(stderr.String(), tt.wantErr) {
 				t.Fatalf("exit %d stderr %q; want exit %d with %q", code, stderr.String(), tt.code, tt.wantErr)
 			}
-			if tt.conf == "" {
-				return
-			}
-			got, _ := os.ReadFile(conf)
-			if string(got) != tt.want {
+			if got, _ := os.ReadFile(conf); string(got) != tt.want {
 				t.Errorf("config\n%s\nwant\n%s", got, tt.want)
 			}
-			left, _ := filepath.Glob(filepath.Join(dir, "*.phoenix.*"))
-			if len(left) > 0 {
+			if left, _ := filepath.Glob(filepath.Join(dir, "*.phoenix.*")); len(left) > 0 {
 				t.Errorf("temp files left: %v", left)
 			}
 		})
 	}
 }
 
-func TestRawInput_refusesOddKeysAndCannotInject(t *testing.T) {
-	if _, err := rawInput(map[string]string{"lxc.ok; rm -rf /": "x"}); err == nil {
-		t.Error("odd key accepted")
+func TestHost_rawKeysRefuseOddKeysBeforeTouchingTheNode(t *testing.T) {
+	tc := newTestCluster(t)
+	withSSH(t, tc)
+	mustCreateLXC(t, tc.host, 100, nil)
+	before := tc.fake.Guest(100)
+	err := tc.host.Set(ctx, api.KindLXC, 100, map[string]string{"lxc.ok; rm -rf /": "x"})
+	if err == nil || !strings.Contains(err.Error(), `raw LXC key "lxc.ok; rm -rf /"`) {
+		t.Errorf("odd key: %v", err)
 	}
-	in, err := rawInput(map[string]string{"lxc.mount.entry": "a\n[snap]\nmemory: 1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(in), "\n") {
-		if !strings.HasPrefix(line, "lxc.mount.entry: ") {
-			t.Errorf("line %q does not belong to the key", line)
-		}
+	if g := tc.fake.Guest(100); !reflect.DeepEqual(g.Raw, before.Raw) || !reflect.DeepEqual(g.Config, before.Config) {
+		t.Errorf("config changed: %v %v", g.Config, g.Raw)
 	}
 }
 
 func TestHost_containerScriptsAndRawKeysOverSSH(t *testing.T) {
 	tc := newTestCluster(t)
+	scripts := t.TempDir()
+	tc.opts.ScriptsDir = scripts
 	withSSH(t, tc)
 	tc.host.SetPlacement(placement(map[api.ID]string{100: "pve2"}))
 	mustCreateLXC(t, tc.host, 100, map[string]string{"hostname": "ct", "lxc.apparmor.profile": "unconfined",
@@ -166,7 +115,7 @@ func TestHost_containerScriptsAndRawKeysOverSSH(t *testing.T) {
 		t.Errorf("after Set: raw %v config %v", g.Raw, g.Config)
 	}
 
-	script := filepath.Join(t.TempDir(), "base_setup.sh")
+	script := filepath.Join(scripts, "base_setup.sh")
 	os.WriteFile(script, []byte("#!/bin/bash -e\necho hi\n"), 0o644)
 	s := hypervisor.Script{Kind: hypervisor.FeatureScript, Name: "base_setup", Path: script, Spec: []byte(`{"name":"ct"}`)}
 	err = tc.host.Run(ctx, api.KindLXC, 100, s)
@@ -251,12 +200,13 @@ func TestHost_unknownHostKeyIsRefused(t *testing.T) {
 }
 
 func TestHost_vmScriptsThroughTheGuestAgent(t *testing.T) {
-	tc := newTestCluster(t)
+	scripts := t.TempDir()
+	tc := newTestCluster(t, func(_ *fakepveapi.Options, o *Options) { o.ScriptsDir = scripts })
 	err := tc.host.Create(ctx, api.KindVM, 200, hypervisor.CreateSpec{Storage: "shared", DiskGB: 10, Config: map[string]string{"agent": "1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	script := filepath.Join(t.TempDir(), "docker.sh")
+	script := filepath.Join(scripts, "docker.sh")
 	os.WriteFile(script, []byte("echo docker\n"), 0o600)
 	s := hypervisor.Script{Kind: hypervisor.FeatureScript, Name: "docker", Path: script, Spec: []byte(`{}`)}
 	err = tc.host.Run(ctx, api.KindVM, 200, s)
@@ -274,7 +224,7 @@ func TestHost_vmScriptsThroughTheGuestAgent(t *testing.T) {
 	}
 	tc.fake.SetExec(func(string, int, []string, []byte) (string, int) { return "boom", 3 })
 	err = tc.host.Run(ctx, api.KindVM, 200, s)
-	if err == nil || !strings.Contains(err.Error(), "(guest agent): exit 3: boom") {
+	if err == nil || !strings.Contains(err.Error(), "(guest agent) exited 3: boom") {
 		t.Errorf("failing script: %v", err)
 	}
 }
@@ -283,7 +233,8 @@ func TestHost_vmScriptsThroughTheGuestAgent(t *testing.T) {
 // agent is not running yet (a cloud image installing it), up to the
 // agent timeout, then fails saying how to get an agent.
 func TestHost_vmScriptsWaitForALateGuestAgent(t *testing.T) {
-	script := filepath.Join(t.TempDir(), "app.sh")
+	scripts := t.TempDir()
+	script := filepath.Join(scripts, "app.sh")
 	os.WriteFile(script, []byte("echo app\n"), 0o600)
 	s := hypervisor.Script{Kind: hypervisor.AppScript, Name: "app.sh", Path: script, Spec: []byte(`{}`)}
 	for _, tt := range []struct {
@@ -298,7 +249,9 @@ func TestHost_vmScriptsWaitForALateGuestAgent(t *testing.T) {
 			"the guest agent did not answer within 30ms (POST /nodes/pve1/qemu/200/agent/ping: 500 QEMU guest agent is not running): install qemu-guest-agent in the VM"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			tc := newTestCluster(t, func(f *fakepveapi.Options, o *Options) { f.AgentDelay, o.AgentTimeout = time.Hour, tt.timeout })
+			tc := newTestCluster(t, func(f *fakepveapi.Options, o *Options) {
+				f.AgentDelay, o.AgentTimeout, o.ScriptsDir = time.Hour, tt.timeout, scripts
+			})
 			pinged := 0
 			tc.fake.OnRequest(func(method, path string) {
 				if strings.HasSuffix(path, "/agent/ping") {
@@ -350,5 +303,82 @@ func TestRunSetupStep_onEveryNodeOverSSH(t *testing.T) {
 	tc.fake.SetNodeDown("pve2", true)
 	if err := tc.host.RunSetupStep(ctx, "zfs", nil); err == nil || !strings.Contains(err.Error(), "node pve2 is offline") {
 		t.Errorf("with a node down: %v", err)
+	}
+}
+
+// TestHost_hostSideScriptsRunOnTheGuestsNodeOverSSH: the old tree's
+// host-side scripts (LXC feature installers, host health checks) run on
+// the node that holds the guest, from the same path under the scripts
+// folder, with their arguments exactly as given; a script missing there,
+// not executable or open to others is refused before anything runs.
+func TestHost_hostSideScriptsRunOnTheGuestsNodeOverSSH(t *testing.T) {
+	scripts := filepath.Join(t.TempDir(), "bin")
+	const rel = "lxc_setup/phoenix_hypervisor_feature_install_nvidia.sh"
+	local := filepath.Join(scripts, rel)
+	os.MkdirAll(filepath.Dir(local), 0o755)
+	os.WriteFile(local, []byte("#!/bin/bash\npct exec \"$1\" -- nvidia-smi\n"), 0o755)
+	remote := scripts + "/" + rel
+	hostile := []string{"100", "https://ca.internal/root.crt; rm -rf /", "$(reboot)", "it's", "a\nb", ""}
+	s := hypervisor.Script{Kind: hypervisor.FeatureScript, Name: "nvidia", Path: local, OnHost: true, Args: hostile}
+
+	tc := newTestCluster(t, func(_ *fakepveapi.Options, o *Options) { o.ScriptsDir = scripts })
+	tc.host.SetPlacement(placement(map[api.ID]string{100: "pve2"}))
+	mustCreateLXC(t, tc.host, 100, nil)
+	err := tc.host.Run(ctx, api.KindLXC, 100, s)
+	for _, w := range []string{"lxc 100: features script \"nvidia\" on node pve2", rel + " is a host-side script", "--pve-ssh-key", "--pve-ssh-known-hosts"} {
+		if !errors.Is(err, ErrNeedSSH) || !strings.Contains(err.Error(), w) {
+			t.Errorf("without SSH: %v; want it to say %q", err, w)
+		}
+	}
+
+	withSSH(t, tc)
+	for _, tt := range []struct {
+		name    string
+		mode    os.FileMode // 0: not on the node
+		wantErr string
+	}{
+		{"missing on the node", 0, "script " + remote + " does not exist on node pve2; keep the scripts folder " + scripts + " the same on every node"},
+		{"not executable", 0o644, "script " + remote + " on node pve2 is not executable (mode 0644)"},
+		{"writable by others", 0o757, "script " + remote + " on node pve2 is writable by group or others (mode 0757)"},
+		{"runs", 0o755, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.mode != 0 {
+				tc.fake.SetNodeFile("pve2", remote, []byte("#!/bin/bash\n"), tt.mode)
+			}
+			before := len(tc.fake.NodeExecs("pve2"))
+			err := tc.host.Run(ctx, api.KindLXC, 100, s)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v; want %q", err, tt.wantErr)
+				}
+				if n := len(tc.fake.NodeExecs("pve2")); n != before {
+					t.Errorf("%d commands ran on the node", n-before)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ex := tc.fake.NodeExecs("pve2")
+			if want := append([]string{remote}, hostile...); len(ex) != before+1 || !reflect.DeepEqual(ex[before], want) {
+				t.Errorf("ran on pve2: %q; want %q", ex[before:], want)
+			}
+			for _, n := range []string{"pve1", "pve3"} {
+				if ex := tc.fake.NodeExecs(n); len(ex) != 0 {
+					t.Errorf("ran on %s, which does not hold the guest: %q", n, ex)
+				}
+			}
+		})
+	}
+
+	// A failing host-side script: its exit code and output in the error.
+	tc.fake.SetExec(func(node string, vmid int, argv []string, stdin []byte) (string, int) {
+		return "no GPU on this node\n", 4
+	})
+	err = tc.host.Run(ctx, api.KindLXC, 100, s)
+	var re *RemoteError
+	if !errors.As(err, &re) || re.ExitCode != 4 || re.Node != "pve2" || !strings.Contains(err.Error(), "exit 4: no GPU on this node") {
+		t.Errorf("failing host-side script: %v", err)
 	}
 }

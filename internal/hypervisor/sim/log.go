@@ -41,6 +41,9 @@ type stateLog struct {
 	// writer serializes writers of this process; flock is per open file
 	// and would let them all in.
 	writer sync.Mutex
+	// readOnly opens nothing for writing and takes no lock: a read-only
+	// verb must work on a state dir it may not write.
+	readOnly bool
 
 	// mu guards the fields below.
 	mu   sync.Mutex
@@ -64,8 +67,22 @@ type entry struct {
 	Gone bool   `json:"gone,omitempty"`
 }
 
-func openLog(dir string) (*stateLog, error) {
-	l := &stateLog{path: filepath.Join(dir, logName), lockPath: filepath.Join(dir, lockName)}
+// errReadOnly refuses a change to a node opened read-only.
+var errReadOnly = errors.New("sim: the simulated node is open read-only")
+
+func openLog(dir string, readOnly bool) (*stateLog, error) {
+	l := &stateLog{path: filepath.Join(dir, logName), lockPath: filepath.Join(dir, lockName), readOnly: readOnly}
+	if readOnly {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if err := l.refresh(); err != nil {
+			return nil, err
+		}
+		if err := l.readOld(dir); err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
 	lf, err := fsutil.OpenNoFollow(l.lockPath, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
@@ -90,11 +107,17 @@ func (l *stateLog) close() error {
 	if l.f != nil {
 		l.f.Close()
 	}
+	if l.lockFile == nil {
+		return nil
+	}
 	return l.lockFile.Close()
 }
 
 // lock takes the writers' lock, in the process and across processes.
 func (l *stateLog) lock() (func(), error) {
+	if l.readOnly {
+		return nil, errReadOnly
+	}
 	l.writer.Lock()
 	if err := lock.Flock(context.Background(), l.lockFile, syscall.LOCK_EX, time.Millisecond, time.Time{}); err != nil {
 		l.writer.Unlock()
@@ -122,6 +145,10 @@ func (l *stateLog) get(id api.ID) ([]byte, error) {
 func (l *stateLog) refresh() error {
 	fi, err := os.Stat(l.path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if l.readOnly {
+			// No log yet: an empty node, as long as no one writes one.
+			return nil
+		}
 		fi, err = l.create()
 	}
 	if err != nil {
@@ -129,7 +156,11 @@ func (l *stateLog) refresh() error {
 	}
 	ino := fi.Sys().(*syscall.Stat_t).Ino
 	if l.f == nil || ino != l.ino {
-		f, err := fsutil.OpenNoFollow(l.path, os.O_RDWR|os.O_APPEND, 0o600)
+		flag := os.O_RDWR | os.O_APPEND
+		if l.readOnly {
+			flag = os.O_RDONLY
+		}
+		f, err := fsutil.OpenNoFollow(l.path, flag, 0o600)
 		if err != nil {
 			return fmt.Errorf("sim state: %w", err)
 		}
@@ -248,6 +279,34 @@ func writeReplace(path string, data []byte) error {
 	// A random temp name (O_EXCL): a symlink planted at a fixed one would
 	// be followed.
 	return fsutil.WriteFileNoSync(path, data, 0o600)
+}
+
+// readOld takes the guests of the one-file-per-guest layout of earlier
+// versions into a read-only log, as migrate would, without changing it.
+func (l *stateLog) readOld(dir string) error {
+	entries, err := os.ReadDir(filepath.Join(dir, "guests"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sim state: %w", err)
+	}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || strings.HasPrefix(name, ".") {
+			continue
+		}
+		data, err := fsutil.ReadFileNoFollow(filepath.Join(dir, "guests", e.Name()))
+		if err != nil {
+			return fmt.Errorf("sim state: %w", err)
+		}
+		var c bytes.Buffer
+		if err := json.Compact(&c, data); err != nil {
+			return fmt.Errorf("sim state: %s: %w", e.Name(), err)
+		}
+		l.apply(c.Bytes())
+	}
+	return nil
 }
 
 // migrate turns the one-file-per-guest layout of earlier versions

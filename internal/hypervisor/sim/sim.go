@@ -30,6 +30,10 @@ type Options struct {
 	FailRate float64
 	// Seed makes injected failures repeatable.
 	Seed uint64
+	// ReadOnly opens an existing node for reading only: nothing is
+	// created, written or locked in Dir, and every change is refused. For
+	// read-only verbs, which must work on a state dir they may not write.
+	ReadOnly bool
 }
 
 // Sim is a simulated Proxmox node.
@@ -48,10 +52,21 @@ var (
 
 // New opens (creating if needed) the simulated node in opts.Dir.
 func New(opts Options) (*Sim, error) {
+	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))
+	if opts.ReadOnly {
+		if err := fsutil.CheckDir(opts.Dir); err != nil {
+			return nil, fmt.Errorf("sim state: %w", err)
+		}
+		state, err := openLog(opts.Dir, true)
+		if err != nil {
+			return nil, err
+		}
+		return &Sim{opts: opts, state: state, rng: rng}, nil
+	}
 	if err := fsutil.MkdirPrivate(opts.Dir); err != nil {
 		return nil, fmt.Errorf("sim state: %w", err)
 	}
-	state, err := openLog(opts.Dir)
+	state, err := openLog(opts.Dir, false)
 	if err != nil {
 		return nil, err
 	}
@@ -60,11 +75,14 @@ func New(opts Options) (*Sim, error) {
 		state.close()
 		return nil, fmt.Errorf("sim state: %w", err)
 	}
-	return &Sim{opts: opts, state: state, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), log: log}, nil
+	return &Sim{opts: opts, state: state, rng: rng, log: log}, nil
 }
 
 // Close releases the node's open files.
 func (s *Sim) Close() error {
+	if s.log == nil {
+		return s.state.close()
+	}
 	return errors.Join(s.state.close(), s.log.Close())
 }
 
@@ -196,6 +214,9 @@ func (s *Sim) fail() bool {
 // record appends one line per change to ops.log. Each line is one write
 // on an O_APPEND file, so lines from several processes never interleave.
 func (s *Sim) record(line string) error {
+	if s.log == nil {
+		return errReadOnly
+	}
 	_, err := s.log.WriteString(time.Now().UTC().Format(time.RFC3339Nano) + " " + line + "\n")
 	return err
 }
