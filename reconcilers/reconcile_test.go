@@ -757,3 +757,44 @@ func TestReconcile_noDesiredStateYet(t *testing.T) {
 		t.Errorf("changed the host: %v", c)
 	}
 }
+
+// A plan whose scripts are missing is refused before the host is touched:
+// the guest is Failed with ScriptsMissing naming the scripts.
+func TestReconcile_preflightRefusesMissingScripts(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	d := f.deps()
+	d.Scripts = func() Scripts { return Scripts{Dir: dir} }
+	_, err := NewLXC(d).Reconcile(context.Background(), Request{ID: 941})
+	if err == nil || !strings.Contains(err.Error(), "preflight") {
+		t.Fatalf("reconcile with no scripts in place: %v", err)
+	}
+	st := f.status(941)
+	c := st.Condition(api.ConditionReady)
+	if st.Phase != api.PhaseFailed || c == nil || c.Reason != api.ReasonScriptsMissing || !strings.Contains(st.LastError, "app.sh") {
+		t.Errorf("status %s %+v %q; want Failed, ScriptsMissing naming app.sh", st.Phase, c, st.LastError)
+	}
+	if calls := f.calls(); len(calls) > 0 {
+		t.Errorf("the host was touched: %v", calls)
+	}
+}
+
+// A guest missing as its kind while the host has its ID as the other kind
+// is refused, and nothing is made.
+func TestReconcile_otherKindOnTheHostRefused(t *testing.T) {
+	f := newFixture(t)
+	if err := f.sim.Create(context.Background(), api.KindVM, 953, hypervisor.CreateSpec{Source: "local:iso/noble.img"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.reconcile(api.KindLXC, 953)
+	var inv *api.InvalidError
+	if !errors.As(err, &inv) {
+		t.Fatalf("reconcile of LXC 953 while the host has VM 953: %v; want an InvalidError", err)
+	}
+	if st := f.status(953); st.Phase != api.PhaseFailed {
+		t.Errorf("953 is %s, want Failed", st.Phase)
+	}
+	if calls := created(f.calls()); len(calls) > 0 {
+		t.Errorf("made %v", calls)
+	}
+}
