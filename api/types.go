@@ -168,14 +168,19 @@ type Firewall struct {
 	Rules   []FirewallRule `json:"rules,omitempty"`
 }
 
-// FirewallRule is one rule of a guest's firewall.
+// FirewallRule is one rule of a guest's firewall, in Proxmox's terms
+// (internal/pvefirewall checks and writes it).
 type FirewallRule struct {
-	Type    string `json:"type"` // in or out
-	Action  string `json:"action"`
-	Source  string `json:"source,omitempty"`
-	Dest    string `json:"dest,omitempty"`
-	Proto   string `json:"proto,omitempty"`
+	Type   string `json:"type"`   // in, out, or group (Action is then the security group)
+	Action string `json:"action"` // ACCEPT, DROP or REJECT
+	Source string `json:"source,omitempty"`
+	Dest   string `json:"dest,omitempty"`
+	Proto  string `json:"proto,omitempty"`
+	// Port is the old tool's name of Dport.
 	Port    string `json:"port,omitempty"`
+	Dport   string `json:"dport,omitempty"`
+	Sport   string `json:"sport,omitempty"`
+	Iface   string `json:"iface,omitempty"` // net0, net1, ...
 	Comment string `json:"comment,omitempty"`
 }
 

@@ -16,6 +16,7 @@ n="${1:-}"
 workers="${WORKERS:-4}"
 addr="${ADDR:-127.0.0.1:19464}"
 work="$(mktemp -d)"
+pid=""
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 if [[ -n "${PHOENIX_BIN:-}" ]]; then
@@ -55,5 +56,8 @@ printf 'RSS when ready:           %s\n' "$(mib "$(metric process_resident_memory
 printf 'Go heap in use:           %s\n' "$(mib "$(metric go_memstats_heap_inuse_bytes)")"
 printf 'reconciles (success):     %s\n' "$(curl -fsS "http://$addr/metrics" | awk '$1 ~ /^phoenix_reconcile_total\{.*success/ { s += $2 } END { print s }')"
 printf 'reconciles (error):       %s\n' "$(curl -fsS "http://$addr/metrics" | awk '$1 ~ /^phoenix_reconcile_total\{.*error/ { s += $2 } END { print s }')"
+# utime and stime, fields 14 and 15 of /proc/<pid>/stat (after the
+# command name, which may hold spaces), in clock ticks.
+printf 'controller CPU when ready: %s\n' "$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.1f s user + %.1f s sys", $12 / hz, $13 / hz }' "/proc/$pid/stat")"
 kill -TERM "$pid"
 wait "$pid" && echo "stopped on SIGTERM with exit 0"

@@ -29,7 +29,7 @@ func Diff(ctx context.Context, host hypervisor.Host, g *api.Guest) ([]plan.Chang
 // desired state. It uses the same desired config and the same comparison
 // as the workflow steps, so it lists exactly what they would set: a value
 // Proxmox only rewrote (net0's option order, a mount point's volume name)
-// is no change. Config keys come sorted, then the disk, the template
+// is no change. Config keys come sorted, then the firewall, the disk, the template
 // conversion and missing snapshots.
 func Changes(g *api.Guest, cur *hypervisor.Guest) []plan.Change {
 	if cur == nil {
@@ -63,6 +63,9 @@ func Changes(g *api.Guest, cur *hypervisor.Guest) []plan.Change {
 		owned := func(k string) bool { return ownedDev(k) || ownedMP(k) }
 		addConfig(cfg, owned)
 		snapshots = append(snapshots, lifecycle(g, SnapshotPreconfigured), g.Spec.TemplateSnapshotName, lifecycle(g, SnapshotFinal))
+	}
+	if have, want, ok := firewallChange(g, cur); ok {
+		out = append(out, plan.Change{Key: plan.KeyFirewall, Have: have, Want: want})
 	}
 	if wantDisk > 0 && cur.DiskGB < wantDisk {
 		out = append(out, plan.Change{Key: plan.KeyDisk, Have: gb(cur.DiskGB), Want: gb(wantDisk)})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/pvefirewall"
 )
 
 // TestChanges starts from a host guest exactly as phoenix wants it and
@@ -32,6 +33,9 @@ func TestChanges(t *testing.T) {
 			want: []string{"dev5 /dev/fuse -> "}},
 		{name: "a key phoenix does not manage", id: 941,
 			host: func(g *hypervisor.Guest) { g.Config["description"] = "by hand" }},
+		{name: "a firewall rule edited on the host", id: 941,
+			host: func(g *hypervisor.Guest) { g.Firewall = strings.Replace(g.Firewall, "-dport 8000", "-dport 8001", 1) },
+			want: []string{"firewall on, 1 rules (ad0a637c) -> on, 1 rules (1a70eb63)"}},
 		{name: "a smaller root disk", id: 941,
 			host: func(g *hypervisor.Guest) { g.DiskGB = 64 },
 			want: []string{"disk 64G -> 128G"}},
@@ -82,6 +86,9 @@ func wanted(g *api.Guest) *hypervisor.Guest {
 	} else {
 		maps.Copy(cur.Config, LXCConfig(g))
 		maps.Copy(cur.Config, LXCVolumes(g))
+	}
+	if fw, ok := firewallWant(g, false); ok {
+		cur.Firewall, cur.FirewallOwned = pvefirewall.Format(fw), true
 	}
 	for _, s := range []string{lifecycle(g, SnapshotPreconfigured), g.Spec.TemplateSnapshotName, lifecycle(g, SnapshotFinal)} {
 		if s != "" {

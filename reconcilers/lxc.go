@@ -28,6 +28,7 @@ var lxcSteps = []step{
 	{"configure", lxcConfigure},
 	{"volumes", lxcVolumes},
 	{"disk", growDisk},
+	{"firewall", applyFirewall},
 	{"start", func(ctx context.Context, r *run) (outcome, error) { return r.start(ctx) }},
 	{"snapshot-preconfigured", func(ctx context.Context, r *run) (outcome, error) {
 		return r.snapshot(ctx, lifecycle(r.g, SnapshotPreconfigured))

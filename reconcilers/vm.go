@@ -15,6 +15,7 @@ import (
 var vmSteps = []step{
 	{"define", vmDefine},
 	{"configure", vmConfigure},
+	{"firewall", applyFirewall},
 	{"start", vmStart},
 	{"nfs-mounts", vmNFSMounts},
 	{"features", vmFeatures},

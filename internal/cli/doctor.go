@@ -20,6 +20,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/pveapi"
+	"github.com/phoenix-hypervisor/phoenix/internal/pvestorage"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
 
@@ -65,8 +67,11 @@ version; each storage_pool exists and supports what the guests need
 (rootdir or images, snapshots and linked clones for clone sources and their
 clones); each bridge exists; the ostemplates and cloud images exist; the
 scripts tree is complete and safe; VMs with features have the guest agent
-enabled. On the sim only what applies (scripts, agent). -o json gives the
-same as a document.`,
+enabled. On the pve-api backend the same through the API, on the node each
+guest goes to (its node field, its clone source's node, or
+--pve-default-node), and the token's privileges on each guest, storage and
+bridge (GET /access/permissions). On the sim only what applies (scripts,
+agent). -o json gives the same as a document.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.loadConfig("doctor")
@@ -127,12 +132,41 @@ func (a *app) doctor(ctx context.Context, cfg *api.Config, backend string, env d
 		rows = append(rows, doctorBridges(cfg, env)...)
 		rows = append(rows, doctorImages(cfg, env)...)
 	case "pve-api":
-		add("api-token", a.opts.pveAPI.opts.URL, checkSkip, "not checked by doctor yet: the token needs VM.Allocate, VM.Config.*, VM.PowerMgmt, VM.Snapshot, VM.Clone, Datastore.AllocateSpace")
+		rows = append(rows, a.doctorAPI(ctx, cfg)...)
 	default:
 		add("backend", backend, checkSkip, "simulated host: tools, storage, bridges and templates do not apply")
 	}
 	rows = append(rows, doctorScripts(a.opts.scripts(), cfg)...)
 	rows = append(rows, doctorAgent(cfg)...)
+	return rows
+}
+
+// apiDoctor is the pve-api backend's side of doctor: it reads the cluster
+// through the API.
+type apiDoctor interface {
+	Doctor(ctx context.Context, cfg *api.Config) []pveapi.Finding
+}
+
+func (a *app) doctorAPI(ctx context.Context, cfg *api.Config) []checkRow {
+	h, err := newPVEAPI(&a.opts, a.stderr)
+	if err != nil {
+		return []checkRow{{"pve-api", a.opts.pveAPI.opts.URL, checkFail, err.Error()}}
+	}
+	if c, ok := h.(io.Closer); ok {
+		defer c.Close()
+	}
+	d, ok := h.(apiDoctor)
+	if !ok {
+		return []checkRow{{"pve-api", a.opts.pveAPI.opts.URL, checkSkip, "this backend has no checks"}}
+	}
+	var rows []checkRow
+	for _, f := range d.Doctor(ctx, cfg) {
+		res := checkPass
+		if !f.OK {
+			res = checkFail
+		}
+		rows = append(rows, checkRow{f.Check, f.Target, res, f.Hint})
+	}
 	return rows
 }
 
@@ -208,10 +242,6 @@ func parseStorageCfg(data []byte) map[string]*storageDef {
 	return out
 }
 
-// Storage types whose volumes can be snapshotted and linked-cloned, for
-// containers and raw VM disks (a dir storage can only with qcow2 VM disks).
-var snapshotTypes = []string{"zfspool", "lvmthin", "rbd", "btrfs", "zfs"}
-
 func doctorStorage(cfg *api.Config, env doctorEnv) []checkRow {
 	data, err := os.ReadFile(env.storageCfg)
 	if err != nil {
@@ -220,7 +250,7 @@ func doctorStorage(cfg *api.Config, env doctorEnv) []checkRow {
 	defs := parseStorageCfg(data)
 	type need struct {
 		content map[string]bool
-		snaps   bool
+		snaps   map[api.Kind][]string // guests needing snapshots or linked clones, by kind
 		guests  []string
 	}
 	needs := map[string]*need{}
@@ -232,7 +262,7 @@ func doctorStorage(cfg *api.Config, env doctorEnv) []checkRow {
 		}
 		n := needs[pool]
 		if n == nil {
-			n = &need{content: map[string]bool{}}
+			n = &need{content: map[string]bool{}, snaps: map[api.Kind][]string{}}
 			needs[pool] = n
 		}
 		n.guests = append(n.guests, id.String())
@@ -241,8 +271,8 @@ func doctorStorage(cfg *api.Config, env doctorEnv) []checkRow {
 		} else {
 			n.content["images"] = true
 		}
-		if g.Spec.TemplateSnapshotName != "" || g.CloneSource() != 0 || g.Spec.EnableLifecycleSnapshots {
-			n.snaps = true
+		if g.Spec.TemplateSnapshotName != "" || g.CloneSource() != 0 || g.Spec.EnableLifecycleSnapshots || g.Spec.IsTemplate {
+			n.snaps[g.Kind] = append(n.snaps[g.Kind], id.String())
 		}
 	}
 	var rows []checkRow
@@ -269,13 +299,26 @@ func doctorStorage(cfg *api.Config, env doctorEnv) []checkRow {
 		switch {
 		case len(missing) > 0:
 			rows = append(rows, checkRow{"storage", p, checkFail, fmt.Sprintf("content lacks %s (pvesm set %s --content %s)", strings.Join(missing, ","), p, strings.Join(append(d.content, missing...), ","))})
-		case n.snaps && !slices.Contains(snapshotTypes, d.typ):
-			rows = append(rows, checkRow{"storage", p, checkFail, fmt.Sprintf("type %s has no snapshots or linked clones, which template snapshots and clones need (%s)", d.typ, who)})
+		case lacksSnapshots(d.typ, n.snaps) != "":
+			rows = append(rows, checkRow{"storage", p, checkFail, lacksSnapshots(d.typ, n.snaps)})
 		default:
 			rows = append(rows, checkRow{"storage", p, checkPass, d.typ})
 		}
 	}
 	return rows
+}
+
+// lacksSnapshots says which guests need snapshots or linked clones that
+// storage type typ cannot give them (pvestorage's table, which the
+// backends plan with), or "".
+func lacksSnapshots(typ string, guests map[api.Kind][]string) string {
+	for _, k := range []api.Kind{api.KindLXC, api.KindVM} {
+		if len(guests[k]) > 0 && (!pvestorage.Supports(typ, k, pvestorage.Snapshot) || !pvestorage.Supports(typ, k, pvestorage.LinkedClone)) {
+			return fmt.Sprintf("type %s has no snapshots or linked clones for %s volumes, which template snapshots and clones need (guests %s)",
+				typ, k, strings.Join(guests[k], ", "))
+		}
+	}
+	return ""
 }
 
 func doctorBridges(cfg *api.Config, env doctorEnv) []checkRow {

@@ -76,9 +76,9 @@ func TestDoctor_pve(t *testing.T) {
 		t.Errorf("tools: %+v %+v", rows["tool pct"], rows["tool qm"])
 	}
 
-	// Set the host up: a pveversion, the pools (the VM one first as a
-	// plain folder, which cannot take the template snapshot), the bridge,
-	// the images.
+	// Set the host up: a pveversion, the pools (the container one first
+	// as a plain folder, where container volumes cannot be snapshotted),
+	// the bridge, the images.
 	bin := filepath.Join(fake, "bin")
 	os.MkdirAll(bin, 0o755)
 	os.WriteFile(filepath.Join(bin, "pveversion"), []byte("#!/bin/sh\necho 'pve-manager/8.2.4/faa83925c9641325 (running kernel: 6.8.8-2-pve)'\n"), 0o755)
@@ -86,18 +86,19 @@ func TestDoctor_pve(t *testing.T) {
 	os.MkdirAll(filepath.Join(sysNet, "vmbr0", "bridge"), 0o755)
 	os.WriteFile(filepath.Join(o.base, "fastData/shared-iso/template/cache/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"), []byte("x"), 0o644)
 	os.WriteFile(filepath.Join(o.etc, "noble-server-cloudimg-amd64.img"), []byte("x"), 0o644)
-	cfg := "zfspool: quickOS-lxc-disks\n\tpool quickOS/lxc-disks\n\tcontent rootdir,images\n\n" +
+	cfg := "dir: quickOS-lxc-disks\n\tpath /quickOS/lxc-disks\n\tcontent rootdir,images\n\n" +
 		"dir: quickOS-vm-disks\n\tpath /quickOS/vm-disks\n\tcontent images\n"
 	os.WriteFile(storage, []byte(cfg), 0o644)
 	code, out, _ = o.run(t, flags...)
 	rows = doctorRows(t, out)
-	if r := rows["storage quickOS-vm-disks"]; code != 1 || r.Result != checkFail || !strings.Contains(r.Hint, "snapshots") {
-		t.Errorf("a dir pool for a VM template with clones: exit %d, %+v", code, r)
+	if r := rows["storage quickOS-lxc-disks"]; code != 1 || r.Result != checkFail || !strings.Contains(r.Hint, "snapshots") {
+		t.Errorf("a dir pool for container templates with clones: exit %d, %+v", code, r)
 	}
-	if r := rows["storage quickOS-lxc-disks"]; r.Result != checkPass {
-		t.Errorf("lxc pool: %+v", r)
+	// VM disks on a dir storage are qcow2 files, which snapshot and clone.
+	if r := rows["storage quickOS-vm-disks"]; r.Result != checkPass {
+		t.Errorf("vm pool: %+v", r)
 	}
-	cfg = strings.Replace(cfg, "dir: quickOS-vm-disks\n\tpath /quickOS/vm-disks", "zfspool: quickOS-vm-disks\n\tpool quickOS/vm-disks", 1)
+	cfg = strings.Replace(cfg, "dir: quickOS-lxc-disks\n\tpath /quickOS/lxc-disks", "zfspool: quickOS-lxc-disks\n\tpool quickOS/lxc-disks", 1)
 	os.WriteFile(storage, []byte(cfg), 0o644)
 	code, out, errOut := o.run(t, flags...)
 	if code != 0 {

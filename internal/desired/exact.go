@@ -3,6 +3,7 @@ package desired
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -13,31 +14,9 @@ import (
 // bytes before it is decoded, so that what phoenix acts on, what the spec
 // hash covers and what the scripts are handed are the same values.
 
-// Guest fields by object, for case and misspelling checks below.
-var (
-	netFields    = []string{"name", "bridge", "ip", "gw", "nameservers", "nameserver"}
-	volumeFields = []string{"type", "name", "pool", "size_gb", "mount_point", "server", "path"}
-	healthFields = []string{"command", "retries", "interval"}
-	// intFields are the guest's integer fields, by dotted path below the
-	// guest ("" index for list items).
-	intFields = map[string]bool{
-		"memory_mb": true, "cores": true, "swap_mb": true, "storage_size_gb": true, "disk_size_gb": true,
-		"boot_order": true, "boot_delay": true, "volumes.size_gb": true, "zfs_volumes.size_gb": true,
-		"health_check.retries": true, "health_check.interval": true,
-		"mount_points.owner_uid": true, "mount_points.owner_gid": true, "id_maps.container_id": true,
-		"id_maps.host_id": true, "id_maps.size": true,
-	}
-)
-
-func specFieldNames() []string {
-	out := make([]string, 0, len(specFields))
-	for k := range specFields {
-		out = append(out, k)
-	}
-	return out
-}
-
-var guestFieldNames = specFieldNames()
+// The guest's field names come from fields_gen.go's tables (specFields,
+// networkConfigFields, ...), and so does intFields, the integer members by
+// dotted path below the guest (list items without an index).
 
 // exactGuest checks one guest object's bytes: keys given twice at any depth,
 // keys that differ from a field only by case (an error: encoding/json would
@@ -53,25 +32,44 @@ func exactGuest(ps *problems, file, guest string, own []byte) bool {
 	entries, _ := objectEntries(own)
 	for _, e := range entries {
 		key, v := e.key, e.raw
-		checkKey(ps, file, guest, "", key, guestFieldNames)
+		checkKey(ps, file, guest, "", key, specFields.names)
 		if intFields[key] {
 			checkInt(ps, file, guest, key, v)
 		}
 		switch key {
 		case "network_config":
-			exactObject(ps, file, guest, key, v, netFields)
+			exactObject(ps, file, guest, key, v, networkConfigFields.names)
 		case "health_check":
-			exactObject(ps, file, guest, key, v, healthFields)
+			exactObject(ps, file, guest, key, v, healthCheckFields.names)
 		case "volumes", "zfs_volumes":
-			i := 0
-			(&fastDec{b: v}).array(func(item []byte) bool {
-				exactObject(ps, file, guest, key+"["+itoa(i)+"]", item, volumeFields)
-				i++
-				return true
-			})
+			exactObjects(ps, file, guest, key, v, volumeFields.names)
+		case "mount_points":
+			exactObjects(ps, file, guest, key, v, mountPointFields.names)
+		case "id_maps":
+			exactObjects(ps, file, guest, key, v, idMapFields.names)
+		case "firewall":
+			exactObject(ps, file, guest, key, v, firewallFields.names)
+			if len(v) > 0 && v[0] == '{' {
+				members, _ := objectEntries(v)
+				for _, m := range members {
+					if m.key == "rules" {
+						exactObjects(ps, file, guest, key+".rules", m.raw, firewallRuleFields.names)
+					}
+				}
+			}
 		}
 	}
 	return errCount(*ps) > before
+}
+
+// exactObjects checks each object of the list v, named field[i].
+func exactObjects(ps *problems, file, guest, field string, v []byte, known []string) {
+	i := 0
+	(&fastDec{b: v}).array(func(item []byte) bool {
+		exactObject(ps, file, guest, field+"["+itoa(i)+"]", item, known)
+		i++
+		return true
+	})
 }
 
 func exactObject(ps *problems, file, guest, field string, v []byte, known []string) {
@@ -103,11 +101,13 @@ func errCount(ps problems) int {
 
 // checkKey reports a key that is not one of known but close to one.
 func checkKey(ps *problems, file, guest, prefix, key string, known []string) {
+	// Known keys are nearly every key: find them before any distance is
+	// computed, which would otherwise dominate loading a large lab.
+	if slices.Contains(known, key) {
+		return
+	}
 	best, bestD := "", 3
 	for _, k := range known {
-		if k == key {
-			return
-		}
 		if strings.EqualFold(k, key) {
 			ps.add(file, guest, prefix+key, "keys are case-sensitive: %q is not %q (rename it)", key, k)
 			return

@@ -1,8 +1,13 @@
 package desired
 
+//go:generate go run mkfields.go
+
 import (
 	"encoding/json"
+	"math"
+	"regexp"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
@@ -22,97 +27,61 @@ import (
 // must be valid JSON (the file it came from passed json.Valid).
 // fast_test.go checks the promise against the slow path.
 func fastSpec(raw []byte, spec *api.Spec) (ok bool) {
-	d := fastDec{b: raw}
+	return specFields.decode(raw, spec)
+}
+
+// object is one struct type's JSON fields as the fast path decodes them.
+// fields_gen.go builds one per type reachable from api.Spec, from the Go
+// types and the guest schemas (go generate; see the gen package), so a new
+// field is never written out here by hand.
+type object[T any] struct {
+	fields []fieldDec[T]
+	// names lists the JSON names in field order (the order of the struct).
+	names []string
+	index map[string]uint
+	// fold holds the names encoding/json would match case-insensitively: a
+	// key that folds to one of them but is not it exactly is left to the
+	// slow path.
+	fold map[string]bool
+}
+
+// fieldDec decodes one member's value into its field of a *T, reporting
+// false for anything it is not sure of.
+type fieldDec[T any] struct {
+	name string
+	dec  func(v []byte, p *T) bool
+}
+
+func newObject[T any](fields []fieldDec[T]) *object[T] {
+	if len(fields) > 64 {
+		panic("desired: more than 64 fields in one object; the seen mask is a uint64")
+	}
+	o := &object[T]{fields: fields, index: make(map[string]uint, len(fields)), fold: make(map[string]bool, len(fields))}
+	for i, f := range fields {
+		o.names = append(o.names, f.name)
+		o.index[f.name] = uint(i)
+		o.fold[strings.ToLower(f.name)] = true
+	}
+	return o
+}
+
+// decode decodes one JSON object into p: each known member once (a key
+// given twice is left to the slow path), unknown members only when
+// encoding/json surely ignores them too.
+func (o *object[T]) decode(v []byte, p *T) bool {
 	var seen uint64
-	ok = d.object(func(key string, v []byte) bool {
-		f, known := specFields[key]
+	d := fastDec{b: v}
+	return d.object(func(key string, v []byte) bool {
+		i, known := o.index[key]
 		if !known {
-			return unknownKeyOK(key, specFold)
+			return unknownKeyOK(key, o.fold)
 		}
-		if seen&(1<<f) != 0 {
+		if seen&(1<<i) != 0 {
 			return false
 		}
-		seen |= 1 << f
-		return decodeSpecField(f, v, spec)
+		seen |= 1 << i
+		return o.fields[i].dec(v, p)
 	})
-	return ok
-}
-
-// The guest fields the schemas know, by bit in fastSpec's seen mask.
-const (
-	fName = iota
-	fNode
-	fMemoryMB
-	fCores
-	fSwapMB
-	fStoragePool
-	fStorageSizeGB
-	fDiskSizeGB
-	fNetworkConfig
-	fNetworkBridge
-	fMACAddress
-	fGPUAssignment
-	fUnprivileged
-	fApparmorProfile
-	fTemplate
-	fTemplateImage
-	fIsTemplate
-	fTemplateSnapshotName
-	fCloneFromCTID
-	fCloneFromVMID
-	fDependencies
-	fFeatures
-	fApplicationScript
-	fPctOptions
-	fLXCOptions
-	fStartAtBoot
-	fBootOrder
-	fBootDelay
-	fEnableLifecycleSnapshots
-	fZFSVolumes
-	fVolumes
-	fHealthCheck
-	fAnnotations
-	fUserConfig
-	fFirewall
-	fMountPoints
-	fIDMaps
-	fPortainerRole
-	fBootstrapCAURL
-)
-
-var specFields = map[string]uint{
-	"name": fName, "node": fNode, "memory_mb": fMemoryMB, "cores": fCores, "swap_mb": fSwapMB,
-	"storage_pool": fStoragePool, "storage_size_gb": fStorageSizeGB, "disk_size_gb": fDiskSizeGB,
-	"network_config": fNetworkConfig, "network_bridge": fNetworkBridge, "mac_address": fMACAddress,
-	"gpu_assignment": fGPUAssignment, "unprivileged": fUnprivileged, "apparmor_profile": fApparmorProfile,
-	"template": fTemplate, "template_image": fTemplateImage, "is_template": fIsTemplate,
-	"template_snapshot_name": fTemplateSnapshotName, "clone_from_ctid": fCloneFromCTID,
-	"clone_from_vmid": fCloneFromVMID, "dependencies": fDependencies, "features": fFeatures,
-	"application_script": fApplicationScript, "pct_options": fPctOptions, "lxc_options": fLXCOptions,
-	"start_at_boot": fStartAtBoot, "boot_order": fBootOrder, "boot_delay": fBootDelay,
-	"enable_lifecycle_snapshots": fEnableLifecycleSnapshots, "zfs_volumes": fZFSVolumes,
-	"volumes": fVolumes, "health_check": fHealthCheck, "annotations": fAnnotations,
-	"user_config": fUserConfig, "firewall": fFirewall, "mount_points": fMountPoints, "id_maps": fIDMaps,
-	"portainer_role": fPortainerRole, "bootstrap_ca_url": fBootstrapCAURL,
-}
-
-// Lower-cased names encoding/json would match case-insensitively, per
-// object type: a key that folds to one of them but is not it exactly is
-// left to the slow path.
-var (
-	specFold   = foldSet(specFields)
-	netFold    = map[string]bool{"name": true, "bridge": true, "ip": true, "gw": true, "nameservers": true, "nameserver": true}
-	volumeFold = map[string]bool{"type": true, "name": true, "pool": true, "size_gb": true, "mount_point": true, "server": true, "path": true}
-	healthFold = map[string]bool{"command": true, "retries": true, "interval": true}
-)
-
-func foldSet(m map[string]uint) map[string]bool {
-	out := make(map[string]bool, len(m))
-	for k := range m {
-		out[k] = true
-	}
-	return out
 }
 
 // unknownKeyOK reports whether an unknown key is surely ignored by
@@ -141,248 +110,114 @@ func unknownKeyOK(key string, fold map[string]bool) bool {
 	return !fold[string(b)]
 }
 
-func decodeSpecField(f uint, v []byte, s *api.Spec) bool {
-	var ok bool
-	switch f {
-	case fName:
-		s.Name, ok = jsonString(v)
-		ok = ok && s.Name != ""
-	case fNode:
-		s.Node, ok = jsonString(v)
-	case fMemoryMB:
-		s.MemoryMB, ok = jsonInt(v, 1)
-	case fCores:
-		s.Cores, ok = jsonInt(v, 1)
-	case fSwapMB:
-		s.SwapMB, ok = jsonInt(v, 0)
-	case fStoragePool:
-		s.StoragePool, ok = jsonString(v)
-	case fStorageSizeGB:
-		s.StorageSizeGB, ok = jsonInt(v, 1)
-	case fDiskSizeGB:
-		s.DiskSizeGB, ok = jsonInt(v, 1)
-	case fNetworkConfig:
-		s.NetworkConfig = &api.NetworkConfig{}
-		ok = decodeNetwork(v, s.NetworkConfig)
-	case fNetworkBridge:
-		s.NetworkBridge, ok = jsonString(v)
-	case fMACAddress:
-		s.MACAddress, ok = jsonString(v)
-	case fGPUAssignment:
-		s.GPUAssignment, ok = jsonString(v)
-	case fUnprivileged:
-		s.Unprivileged, ok = jsonBoolPtr(v)
-	case fApparmorProfile:
-		s.ApparmorProfile, ok = jsonString(v)
-	case fTemplate:
-		s.Template, ok = jsonString(v)
-	case fTemplateImage:
-		s.TemplateImage, ok = jsonString(v)
-	case fIsTemplate:
-		s.IsTemplate, ok = jsonBool(v)
-	case fTemplateSnapshotName:
-		s.TemplateSnapshotName, ok = jsonString(v)
-		ok = ok && snapshotNameOK(s.TemplateSnapshotName)
-	case fCloneFromCTID:
-		s.CloneFromCTID, ok = jsonRefPtr(v)
-	case fCloneFromVMID:
-		s.CloneFromVMID, ok = jsonRefPtr(v)
-	case fDependencies:
-		s.Dependencies, ok = jsonRefs(v)
-	case fFeatures:
-		s.Features, ok = jsonStrings(v)
-	case fApplicationScript:
-		s.ApplicationScript, ok = jsonString(v)
-	case fPctOptions:
-		s.PctOptions, ok = jsonStrings(v)
-	case fLXCOptions:
-		s.LXCOptions, ok = jsonStrings(v)
-	case fStartAtBoot:
-		s.StartAtBoot, ok = jsonBoolPtr(v)
-	case fBootOrder:
-		var n int
-		n, ok = jsonInt(v, 0)
-		s.BootOrder = &n
-	case fBootDelay:
-		s.BootDelay, ok = jsonInt(v, 0)
-	case fEnableLifecycleSnapshots:
-		s.EnableLifecycleSnapshots, ok = jsonBool(v)
-	case fZFSVolumes:
-		s.ZFSVolumes, ok = jsonVolumes(v)
-	case fVolumes:
-		s.Volumes, ok = jsonVolumes(v)
-	case fHealthCheck:
-		s.HealthCheck = &api.HealthCheck{}
-		ok = decodeHealth(v, s.HealthCheck)
-	case fAnnotations:
-		s.Annotations, ok = jsonStringMap(v)
-	case fUserConfig:
-		if len(v) == 0 || v[0] != '{' {
-			return false
-		}
-		// Rare and free-form: encoding/json, so the values are exactly its.
-		ok = json.Unmarshal(v, &s.UserConfig) == nil
-	case fFirewall:
-		s.Firewall = &api.Firewall{}
-		ok = len(v) > 0 && v[0] == '{' && noNull(v) && json.Unmarshal(v, s.Firewall) == nil
-	case fMountPoints:
-		// Rare: encoding/json, after making sure it cannot skip a null the
-		// schema refuses; the minimums are checked after.
-		ok = len(v) > 0 && v[0] == '[' && noNull(v) && json.Unmarshal(v, &s.MountPoints) == nil
-		for _, m := range s.MountPoints {
-			ok = ok && (m.OwnerUID == nil || *m.OwnerUID >= 0) && (m.OwnerGID == nil || *m.OwnerGID >= 0)
-		}
-	case fIDMaps:
-		ok = len(v) > 0 && v[0] == '[' && noNull(v) && json.Unmarshal(v, &s.IDMaps) == nil
-		for _, m := range s.IDMaps {
-			ok = ok && m.ContainerID >= 0 && m.HostID >= 0 && m.Size >= 0
-		}
-	case fPortainerRole:
-		s.PortainerRole, ok = jsonString(v)
-	case fBootstrapCAURL:
-		s.BootstrapCAURL, ok = jsonString(v)
+// The decoders fields_gen.go calls, one per Go type it knows; each takes
+// the member's raw value and where it goes.
+
+// noMin is the minimum of an integer the schemas do not bound.
+const noMin = math.MinInt
+
+func decString(v []byte, dst *string, minLen int, pattern *regexp.Regexp) bool {
+	s, ok := jsonString(v)
+	*dst = s
+	if minLen > 0 && utf8.RuneCountInString(s) < minLen {
+		return false
 	}
+	return ok && (pattern == nil || pattern.MatchString(s))
+}
+
+func decInt(v []byte, dst *int, min int) bool {
+	n, ok := jsonInt(v, min)
+	*dst = n
 	return ok
 }
 
-func decodeNetwork(v []byte, n *api.NetworkConfig) bool {
-	var seen uint8
-	d := fastDec{b: v}
-	return d.object(func(key string, v []byte) bool {
-		var bit uint8
-		var ok bool
-		switch key {
-		case "name":
-			bit = 1
-			n.Name, ok = jsonString(v)
-		case "bridge":
-			bit = 2
-			n.Bridge, ok = jsonString(v)
-		case "ip":
-			bit = 4
-			n.IP, ok = jsonString(v)
-		case "gw":
-			bit = 8
-			n.GW, ok = jsonString(v)
-		case "nameservers":
-			bit = 16
-			n.Nameservers, ok = jsonNameservers(v)
-		case "nameserver":
-			bit = 32
-			n.Nameserver, ok = jsonNameservers(v)
-		default:
-			return unknownKeyOK(key, netFold)
-		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return ok
-	})
+func decIntPtr(v []byte, dst **int, min int) bool {
+	*dst = new(int)
+	return decInt(v, *dst, min)
 }
 
-func decodeHealth(v []byte, h *api.HealthCheck) bool {
-	var seen uint8
-	d := fastDec{b: v}
-	return d.object(func(key string, v []byte) bool {
-		var bit uint8
-		var ok bool
-		switch key {
-		case "command":
-			bit = 1
-			h.Command, ok = jsonString(v)
-		case "retries":
-			bit = 2
-			h.Retries, ok = jsonInt(v, 0)
-		case "interval":
-			bit = 4
-			h.Interval, ok = jsonInt(v, 0)
-		default:
-			return unknownKeyOK(key, healthFold)
-		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return ok
-	})
+func decBool(v []byte, dst *bool) bool {
+	b, ok := jsonBool(v)
+	*dst = b
+	return ok
 }
 
-func jsonVolumes(v []byte) ([]api.Volume, bool) {
-	out := []api.Volume{}
-	d := fastDec{b: v}
-	ok := d.array(func(v []byte) bool {
-		var vol api.Volume
-		var seen uint8
-		vd := fastDec{b: v}
-		ok := vd.object(func(key string, v []byte) bool {
-			var bit uint8
-			var ok bool
-			switch key {
-			case "type":
-				bit = 16
-				vol.Type, ok = jsonString(v)
-			case "server":
-				bit = 32
-				vol.Server, ok = jsonString(v)
-			case "path":
-				bit = 64
-				vol.Path, ok = jsonString(v)
-			case "name":
-				bit = 1
-				vol.Name, ok = jsonString(v)
-			case "pool":
-				bit = 2
-				vol.Pool, ok = jsonString(v)
-			case "size_gb":
-				bit = 4
-				vol.SizeGB, ok = jsonInt(v, 1)
-			case "mount_point":
-				bit = 8
-				vol.MountPoint, ok = jsonString(v)
-			default:
-				return unknownKeyOK(key, volumeFold)
-			}
-			if seen&bit != 0 {
-				return false
-			}
-			seen |= bit
-			return ok
-		})
-		out = append(out, vol)
-		return ok
-	})
-	return out, ok
+func decBoolPtr(v []byte, dst **bool) bool {
+	*dst = new(bool)
+	return decBool(v, *dst)
 }
 
-// jsonNameservers decodes what api.Nameservers accepts: a string of
+func decRef(v []byte, dst *api.Ref) bool {
+	r, ok := jsonRef(v)
+	*dst = r
+	return ok
+}
+
+func decRefPtr(v []byte, dst **api.Ref) bool {
+	*dst = new(api.Ref)
+	return decRef(v, *dst)
+}
+
+func decRefs(v []byte, dst *[]api.Ref) bool { return decSlice(v, dst, decFunc[api.Ref](decRef)) }
+
+func decStrings(v []byte, dst *[]string) bool {
+	return decSlice(v, dst, decFunc[string](func(v []byte, s *string) bool { return decString(v, s, 0, nil) }))
+}
+
+// decNameservers decodes what api.Nameservers accepts: a string of
 // addresses or an array of strings.
-func jsonNameservers(v []byte) (api.Nameservers, bool) {
+func decNameservers(v []byte, dst *api.Nameservers) bool {
 	if len(v) > 0 && v[0] == '"' {
 		str, ok := jsonString(v)
-		return api.SplitNameservers(str), ok
+		*dst = api.SplitNameservers(str)
+		return ok
 	}
-	list, ok := jsonStrings(v)
-	return api.Nameservers(list), ok
+	return decStrings(v, (*[]string)(dst))
 }
 
-// noNull reports whether a valid JSON value holds no null: outside strings
-// the letter n only starts one.
-func noNull(v []byte) bool {
-	inString, escaped := false, false
-	for _, c := range v {
-		switch {
-		case inString && escaped:
-			escaped = false
-		case inString && c == '\\':
-			escaped = true
-		case c == '"':
-			inString = !inString
-		case !inString && c == 'n':
-			return false
-		}
-	}
-	return true
+func decStringMap(v []byte, dst *map[string]string) bool {
+	m, ok := jsonStringMap(v)
+	*dst = m
+	return ok
+}
+
+// decObjectMap decodes a free-form object (user_config) with encoding/json,
+// so that its values are exactly encoding/json's.
+func decObjectMap(v []byte, dst *map[string]any) bool {
+	return len(v) > 0 && v[0] == '{' && json.Unmarshal(v, dst) == nil
+}
+
+func decPtr[T any](v []byte, dst **T, o *object[T]) bool {
+	*dst = new(T)
+	return o.decode(v, *dst)
+}
+
+func decObjects[T any](v []byte, dst *[]T, o *object[T]) bool { return decSlice(v, dst, o) }
+
+// itemDecoder decodes one element of an array. An interface rather than a
+// func value: o.decode as a func would allocate a closure on every call.
+type itemDecoder[T any] interface {
+	decode(v []byte, p *T) bool
+}
+
+type decFunc[T any] func(v []byte, p *T) bool
+
+func (f decFunc[T]) decode(v []byte, p *T) bool { return f(v, p) }
+
+// decSlice decodes an array: [] is an empty, non-nil slice, as with
+// encoding/json.
+func decSlice[T any](v []byte, dst *[]T, item itemDecoder[T]) bool {
+	out := []T{}
+	d := fastDec{b: v}
+	ok := d.array(func(v []byte) bool {
+		// Decoded in place: a local passed to an interface method would
+		// escape, one allocation per element.
+		var zero T
+		out = append(out, zero)
+		return item.decode(v, &out[len(out)-1])
+	})
+	*dst = out
+	return ok
 }
 
 func jsonStringMap(v []byte) (map[string]string, bool) {
@@ -459,14 +294,6 @@ func jsonBool(v []byte) (bool, bool) {
 	return false, false
 }
 
-func jsonBoolPtr(v []byte) (*bool, bool) {
-	b, ok := jsonBool(v)
-	if !ok {
-		return nil, false
-	}
-	return &b, true
-}
-
 func allDigits(s []byte) bool {
 	if len(s) == 0 {
 		return false
@@ -496,53 +323,6 @@ func jsonRef(v []byte) (api.Ref, bool) {
 	s := string(v)
 	id, _ := api.ParseID(s)
 	return api.Ref{Raw: s, ID: id}, true
-}
-
-func jsonRefPtr(v []byte) (*api.Ref, bool) {
-	r, ok := jsonRef(v)
-	if !ok {
-		return nil, false
-	}
-	return &r, true
-}
-
-func jsonRefs(v []byte) ([]api.Ref, bool) {
-	out := []api.Ref{}
-	d := fastDec{b: v}
-	ok := d.array(func(v []byte) bool {
-		r, ok := jsonRef(v)
-		out = append(out, r)
-		return ok
-	})
-	return out, ok
-}
-
-func jsonStrings(v []byte) ([]string, bool) {
-	out := []string{}
-	d := fastDec{b: v}
-	ok := d.array(func(v []byte) bool {
-		s, ok := jsonString(v)
-		out = append(out, s)
-		return ok
-	})
-	return out, ok
-}
-
-// snapshotNameOK matches ^[a-zA-Z][a-zA-Z0-9_-]{0,39}$.
-func snapshotNameOK(s string) bool {
-	if len(s) == 0 || len(s) > 40 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		case i > 0 && (c >= '0' && c <= '9' || c == '_' || c == '-'):
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // fastDec walks one valid JSON value.

@@ -73,7 +73,8 @@ var mutations = []string{`null`, `"x"`, `""`, `0`, `-1`, `1`, `7`, `1.5`, `1e2`,
 	`[{"host_path":"/a","container_path":"/b","owner_uid":33,"owner_gid":0}]`, `[{"host_path":"/a","owner_uid":-1}]`,
 	`[{"host_path":null}]`, `[{"owner_uid":"33"}]`, `[{"type":"uid","container_id":0,"host_id":100000,"size":65536}]`,
 	`[{"type":"nfs","name":"p","path":"/x","mount_point":"/y","server":"10.0.0.1"}]`, `{"enabled":true,"rules":[{"type":"in","action":"ACCEPT"}]}`,
-	`{"enabled":null}`, `[{"size":-1}]`, `{"Name":"eth0"}`, `{"name":"eth0","name":"eth1"}`, `99999999999999999999`, `-0`}
+	`{"enabled":null}`, `{"enabled":true,"rules":[{"type":1}]}`, `{"Enabled":true}`, `{"rules":[{"type":"in","Type":"out"}]}`,
+	`[{"host_path":"/a","host_path":"/b"}]`, `[{"size":1.0}]`, `[{"owner_gid":"0"}]`, `{"enabled":false,"rules":null}`, `[{"size":-1}]`, `{"Name":"eth0"}`, `{"name":"eth0","name":"eth1"}`, `99999999999999999999`, `-0`}
 
 func guestObjects(t *testing.T) [][]byte {
 	var out [][]byte
@@ -105,10 +106,7 @@ func TestFastSpec_agreesWithSchemaAndDecoder(t *testing.T) {
 		if err := json.Unmarshal(raw, &m); err != nil {
 			t.Fatal(err)
 		}
-		keys := make([]string, 0, len(specFields))
-		for k := range specFields {
-			keys = append(keys, k)
-		}
+		keys := append([]string{}, specFields.names...)
 		sort.Strings(keys)
 		for _, k := range append(keys, "Name", "MEMORY_MB", "unknown", "vmid") {
 			for _, v := range mutations {
@@ -132,6 +130,8 @@ func TestFastSpec_agreesWithSchemaAndDecoder(t *testing.T) {
 func FuzzFastSpec(f *testing.F) {
 	f.Add([]byte(`{"name":"a","memory_mb":512,"dependencies":["101",102]}`))
 	f.Add([]byte(`{"network_config":{"ip":"dhcp"},"volumes":[{"size_gb":1}]}`))
+	f.Add([]byte(`{"firewall":{"enabled":true,"rules":[{"type":"in","action":"ACCEPT","port":"22"}]},"mount_points":[{"host_path":"/a","owner_uid":0}]}`))
+	f.Add([]byte(`{"id_maps":[{"type":"uid","container_id":0,"host_id":100000,"size":65536}],"template_snapshot_name":"golden"}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		if !json.Valid(raw) {
 			return
@@ -155,11 +155,11 @@ func TestFastSpec_knowsEverySchemaProperty(t *testing.T) {
 		guest := doc.(map[string]any)["$defs"].(map[string]any)["guest"].(map[string]any)
 		props := guest["properties"].(map[string]any)
 		for k := range props {
-			if _, ok := specFields[k]; !ok {
+			if _, ok := specFields.index[k]; !ok {
 				t.Errorf("%s: guest property %q is unknown to fastSpec", name, k)
 			}
 		}
-		for k := range specFields {
+		for _, k := range specFields.names {
 			if _, ok := props[k]; !ok {
 				t.Errorf("%s: fastSpec checks %q, which the schema does not declare", name, k)
 			}
@@ -167,14 +167,14 @@ func TestFastSpec_knowsEverySchemaProperty(t *testing.T) {
 		for _, nested := range []struct {
 			prop string
 			fold map[string]bool
-		}{{"network_config", netFold}} {
+		}{{"network_config", networkConfigFields.fold}} {
 			for k := range props[nested.prop].(map[string]any)["properties"].(map[string]any) {
 				if !nested.fold[k] {
 					t.Errorf("%s: %s.%s is unknown to fastSpec", name, nested.prop, k)
 				}
 			}
 		}
-		for def, fold := range map[string]map[string]bool{"volume": volumeFold, "health_check": healthFold} {
+		for def, fold := range map[string]map[string]bool{"volume": volumeFields.fold, "health_check": healthCheckFields.fold} {
 			d := doc.(map[string]any)["$defs"].(map[string]any)[def].(map[string]any)
 			for k := range d["properties"].(map[string]any) {
 				if !fold[k] {

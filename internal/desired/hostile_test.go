@@ -257,6 +257,13 @@ func hostileCases() []hostile {
 	rawCase(`"memory_mB": 4096`, refused, "953", "memory_mB", in953(`"memory_mB": 4096`))
 	rawCase(`"Name": "x"`, refused, "953", "Name", in953(`"Name": "x"`))
 	rawCase(`"\u017ftorage_pool" (long s, folded by Go)`, refused, "953", "ſtorage_pool", in953(`"\u017ftorage_pool": "x"`))
+	rawCase(`mount_points "Host_Path" in mixed case`, refused, "953", "mount_points[0].Host_Path",
+		in953(`"mount_points": [{"Host_Path": "/srv/a", "container_path": "/a"}]`))
+	rawCase(`id_maps "Size" in upper case`, refused, "953", "id_maps[0].Size",
+		in953(`"id_maps": [{"type": "uid", "container_id": 0, "host_id": 100000, "Size": 65536}]`))
+	rawCase(`firewall "Enabled" in upper case`, refused, "953", "firewall.Enabled", in953(`"firewall": {"Enabled": true}`))
+	rawCase(`firewall rule "Action" in upper case`, refused, "953", "firewall.rules[0].Action",
+		in953(`"firewall": {"enabled": true, "rules": [{"type": "in", "Action": "ACCEPT"}]}`))
 	rawCase(`network_config "IP" in upper case`, refused, "953", "network_config.IP", func(b []byte) []byte {
 		return bytes.Replace(b, []byte(`"ip": "10.0.0.53/24"`), []byte(`"IP": "10.0.0.53/24"`), 1)
 	})
@@ -372,22 +379,7 @@ func TestHostileInputs(t *testing.T) {
 	var rows []string
 	counts := map[string]int{}
 	for i, c := range cases {
-		dir := t.TempDir()
-		lxc, vm := baseLXC, baseVM
-		if c.lxc != nil {
-			lxc = mutate(t, lxc, "lxc_configs", "953", c.lxc)
-		}
-		if c.vm != nil {
-			vm = mutate(t, vm, "vms", "8001", c.vm)
-		}
-		if c.raw != nil {
-			lxc = c.raw(lxc)
-		}
-		writeFile(t, filepath.Join(dir, api.LXCFile), string(lxc))
-		writeFile(t, filepath.Join(dir, api.VMFile), string(vm))
-		if c.file != nil {
-			c.file(t, dir)
-		}
+		dir := caseDir(t, baseLXC, baseVM, c)
 		got, msg := outcome(dir, c)
 		counts[got]++
 		if got != c.want {
@@ -414,6 +406,29 @@ func TestHostileInputs(t *testing.T) {
 	if err != nil || string(want) != doc.String() {
 		t.Errorf("docs/reliability.md is out of date; run go test ./internal/desired -run TestHostileInputs -update")
 	}
+}
+
+// caseDir writes testdata/small's two guest files, changed as c says, to
+// a new folder.
+func caseDir(t *testing.T, baseLXC, baseVM []byte, c hostile) string {
+	t.Helper()
+	dir := t.TempDir()
+	lxc, vm := baseLXC, baseVM
+	if c.lxc != nil {
+		lxc = mutate(t, lxc, "lxc_configs", "953", c.lxc)
+	}
+	if c.vm != nil {
+		vm = mutate(t, vm, "vms", "8001", c.vm)
+	}
+	if c.raw != nil {
+		lxc = c.raw(lxc)
+	}
+	writeFile(t, filepath.Join(dir, api.LXCFile), string(lxc))
+	writeFile(t, filepath.Join(dir, api.VMFile), string(vm))
+	if c.file != nil {
+		c.file(t, dir)
+	}
+	return dir
 }
 
 // outcome loads dir the way a verb does and classifies the result; a

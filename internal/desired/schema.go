@@ -74,17 +74,7 @@ func decodeAny(raw []byte) (any, error) {
 
 // validateDoc checks a whole file that holds no guests.
 func validateDoc(ps *problems, path string, name schemaName, data []byte) {
-	all, err := schemas()
-	if err != nil {
-		ps.add(path, "", "", "built-in schema: %v", err)
-		return
-	}
-	doc, err := decodeAny(data)
-	if err != nil {
-		ps.add(path, "", "", "%v", err)
-		return
-	}
-	schemaProblems(ps, path, all[name], doc, nil)
+	validateBytes(ps, path, name, data, nil)
 }
 
 // validateShallow checks a guest file's top level, its guests left out.
@@ -94,6 +84,15 @@ func validateShallow(ps *problems, path string, name schemaName, top map[string]
 		ps.add(path, "", "", "%v", err)
 		return
 	}
+	validateBytes(ps, path, name, data, func(loc []string) (string, int) {
+		if len(loc) >= 1 && loc[0] == "vm_defaults" {
+			return "vm_defaults", 1
+		}
+		return "", 0
+	})
+}
+
+func validateBytes(ps *problems, path string, name schemaName, data []byte, guestOf func([]string) (string, int)) {
 	all, err := schemas()
 	if err != nil {
 		ps.add(path, "", "", "built-in schema: %v", err)
@@ -104,12 +103,7 @@ func validateShallow(ps *problems, path string, name schemaName, top map[string]
 		ps.add(path, "", "", "%v", err)
 		return
 	}
-	schemaProblems(ps, path, all[name], doc, func(loc []string) (string, int) {
-		if len(loc) >= 1 && loc[0] == "vm_defaults" {
-			return "vm_defaults", 1
-		}
-		return "", 0
-	})
+	schemaProblems(ps, path, all[name], doc, guestOf)
 }
 
 // schemaProblems checks doc against sch and reports each leaf error as a

@@ -4,9 +4,11 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/pvefirewall"
 )
 
 // validateGuests runs the checks a schema cannot express: references,
@@ -23,6 +25,7 @@ func validateGuests(ps *problems, c *loading) {
 		validateValues(ps, c, g)
 		validateScripts(ps, g)
 		validateMounts(ps, g)
+		validateFirewall(ps, g)
 	}
 	validateUnique(ps, c)
 	for _, cyc := range c.Cycles() {
@@ -215,3 +218,17 @@ func safeName(name string) bool {
 }
 
 func itoa(i int) string { return api.ID(i).String() }
+
+// validateFirewall checks each firewall rule against Proxmox's grammar, so
+// that no value can add an option or a line to the guest's .fw file.
+func validateFirewall(ps *problems, g *api.Guest) {
+	fw := g.Spec.Firewall
+	if fw == nil {
+		return
+	}
+	for i, r := range fw.Rules {
+		for _, e := range pvefirewall.Validate(r) {
+			ps.add(g.File, g.ID.String(), "firewall.rules["+strconv.Itoa(i)+"]."+e.Field, "%s", e.Msg)
+		}
+	}
+}

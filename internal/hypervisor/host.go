@@ -30,6 +30,11 @@ type Guest struct {
 	Snapshots []string
 	// DiskGB is the size of the root disk (rootfs or scsi0).
 	DiskGB int
+	// Firewall is the guest's firewall in pvefirewall.Format's form, ""
+	// when it has none (or the backend keeps none); FirewallOwned says
+	// phoenix wrote it.
+	Firewall      string
+	FirewallOwned bool
 }
 
 // HasSnapshot reports whether the guest has a snapshot of that name.

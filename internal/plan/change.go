@@ -16,6 +16,8 @@ const (
 	KeyGuest = "guest"
 	// KeyDisk: the root disk is smaller than asked for.
 	KeyDisk = "disk"
+	// KeyFirewall: the guest's firewall options or rules differ.
+	KeyFirewall = "firewall"
 	// KeyTemplate: the guest is not yet converted to a template.
 	KeyTemplate = "template"
 	// KeySnapshot prefixes a missing snapshot's name.

@@ -3,7 +3,12 @@
 // (in .tmp/, then renamed into place), so a reader or a killed process
 // never leaves or sees half a file; every read-modify-write holds a file
 // lock, so that two phoenix processes never lose each other's update.
-// Update waits until the status is on disk (file and folder fsync'd, the
-// folder fsync shared by writers that finish together); UpdateNoSync is for
-// marks whose loss in a power cut is safe.
+//
+// Update returns once the status is on disk. Writers that update at the
+// same time commit as a group (commit.go): each writes its new file, then
+// one of them fdatasyncs the group's files at once, renames them and fsyncs
+// the folder once for all. UpdateNoSync is for marks whose loss in a power cut is safe.
+// The store remembers what it last read or wrote per guest with the
+// identity of the file, so that reading a status it wrote itself costs a
+// stat rather than a read and a decode.
 package status

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,7 +34,20 @@ type Store struct {
 	stripeErr  error
 	stripes    [stripeCount]*os.File
 	readOnly   bool
-	dirSync    groupSync
+	commits    committer
+
+	// cache holds the last status this store read or wrote per guest,
+	// with the identity of its file: a read whose file is still that one
+	// costs a stat instead of an open, a read and a JSON decode. A file
+	// replaced by anyone (another process, an editor) has another
+	// identity and is read again.
+	cacheMu sync.Mutex
+	cache   map[api.ID]cached
+}
+
+type cached struct {
+	key fileKey
+	st  api.Status
 }
 
 const stripeCount = 32
@@ -45,7 +60,7 @@ func NewStore(dir string) (*Store, error) {
 	if _, err := fsutil.SubdirPrivate(dir, tmpDir); err != nil {
 		return nil, fmt.Errorf("status folder: %w", err)
 	}
-	return &Store{dir: dir}, nil
+	return &Store{dir: dir, commits: committer{dir: dir, tmp: filepath.Join(dir, tmpDir)}}, nil
 }
 
 // NewReadOnlyStore opens the status folder for reading only: it creates
@@ -65,20 +80,94 @@ func (s *Store) Dir() string { return s.dir }
 func (s *Store) path(id api.ID) string { return filepath.Join(s.dir, id.String()+".json") }
 
 // Get returns the recorded status of a guest; a guest never applied gets a
-// Pending status.
+// Pending status. The caller may change what it gets.
 func (s *Store) Get(id api.ID, kind api.Kind) (*api.Status, error) {
-	data, err := fsutil.ReadFileNoFollow(s.path(id))
+	path := s.path(id)
+	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		s.forget(id)
 		return &api.Status{ID: id.String(), Kind: kind, Phase: api.PhasePending}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	if key, ok := keyOf(fi); ok {
+		if st, ok := s.cached(id, key); ok {
+			return st, nil
+		}
+	}
+	return s.read(id, kind)
+}
+
+// read reads the guest's status file and remembers it with the identity
+// of the file it came from (taken from the open file, so the two match).
+func (s *Store) read(id api.ID, kind api.Kind) (*api.Status, error) {
+	path := s.path(id)
+	f, err := fsutil.OpenNoFollow(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		s.forget(id)
+		return &api.Status{ID: id.String(), Kind: kind, Phase: api.PhasePending}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	key, ok := keyOf(fi)
+	if !ok {
+		return nil, fmt.Errorf("status of %s (%s): %w, refused in the state dir", id, path, fsutil.ErrNotRegular)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
 	var st api.Status
 	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, fmt.Errorf("status of %s (%s): %w", id, s.path(id), err)
+		s.forget(id)
+		return nil, fmt.Errorf("status of %s (%s): %w", id, path, err)
 	}
+	s.remember(id, key, &st)
 	return &st, nil
+}
+
+func (s *Store) cached(id api.ID, key fileKey) (*api.Status, bool) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	c, ok := s.cache[id]
+	if !ok || c.key != key {
+		return nil, false
+	}
+	return clone(&c.st), true
+}
+
+func (s *Store) remember(id api.ID, key fileKey, st *api.Status) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if s.cache == nil {
+		s.cache = map[api.ID]cached{}
+	}
+	s.cache[id] = cached{key: key, st: *clone(st)}
+}
+
+func (s *Store) forget(id api.ID) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	delete(s.cache, id)
+}
+
+// clone copies a status deep enough that changing the copy leaves st alone.
+func clone(st *api.Status) *api.Status {
+	c := *st
+	if st.LastAppliedAt != nil {
+		t := *st.LastAppliedAt
+		c.LastAppliedAt = &t
+	}
+	c.Conditions = slices.Clone(st.Conditions)
+	c.LastSteps = slices.Clone(st.LastSteps)
+	return &c
 }
 
 // Update applies fn to the guest's status and writes it back durably (on
@@ -117,25 +206,33 @@ func (s *Store) update(id api.ID, kind api.Kind, fn func(*api.Status), durable b
 	if err != nil {
 		return nil, err
 	}
-	if err := s.write(s.path(id), append(data, '\n'), durable); err != nil {
+	key, err := s.write(s.path(id), append(data, '\n'), durable)
+	if err != nil {
+		s.forget(id)
 		return nil, fmt.Errorf("write status of %s: %w", id, err)
 	}
+	s.remember(id, key, st)
 	return st, nil
 }
 
 // write replaces path atomically: a temp file in the folder, renamed over
 // it, so that a reader sees the old file or the new one and never part of
-// one. Durable writes fsync the file before the rename and the folder
-// after it; writers that finish at the same time share the folder's fsync.
-func (s *Store) write(path string, data []byte, durable bool) error {
+// one. Durable writes go through the committer, which fsyncs the file
+// before the rename and the folder after it, for a group of writers at
+// once.
+func (s *Store) write(path string, data []byte, durable bool) (fileKey, error) {
+	if durable {
+		return s.commits.commit(path, data)
+	}
 	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), filepath.Base(path)+".*")
 	if err != nil {
-		return err
+		return fileKey{}, err
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
-	if err == nil && durable {
-		err = f.Sync()
+	var key fileKey
+	if err == nil {
+		key, err = statKey(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -145,12 +242,9 @@ func (s *Store) write(path string, data []byte, durable bool) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return err
+		return fileKey{}, err
 	}
-	if durable {
-		return s.dirSync.sync(s.dir)
-	}
-	return nil
+	return key, nil
 }
 
 // lock takes the guest's mutex, then its stripe's flock: the mutex keeps
@@ -209,6 +303,7 @@ func (s *Store) Delete(id api.ID) error {
 		return fmt.Errorf("delete status of %s: the status store is open read-only", id)
 	}
 	err := os.Remove(s.path(id))
+	s.forget(id)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

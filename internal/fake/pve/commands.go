@@ -2,8 +2,10 @@ package pve
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"slices"
@@ -307,6 +309,11 @@ func (f *fake) clone(c *cmdline) error {
 			return err
 		}
 	}
+	// Proxmox copies the source's firewall file to the clone
+	// (clone_vmfw_conf).
+	if err := f.copyFirewall(src.ID, dstID); err != nil {
+		return err
+	}
 	return f.save(dst)
 }
 
@@ -487,6 +494,10 @@ func (f *fake) destroy(c *cmdline) error {
 		if f.tool == "qm" {
 			f.out("  Logical volume \"%s\" successfully removed.\n", strings.SplitN(vol, ":", 2)[1])
 		}
+	}
+	// Proxmox removes the guest's firewall file with it (remove_vmfw_conf).
+	if err := os.Remove(f.firewallPath(g.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	return f.remove(g)
 }

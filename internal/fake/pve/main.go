@@ -145,7 +145,7 @@ func loadConfig(tool string) (*config, error) {
 	if _, err := parseSize(c.imageSize); err != nil {
 		return nil, fmt.Errorf("FAKEPVE_IMAGE_SIZE: %w", err)
 	}
-	for _, d := range []string{filepath.Join(c.state, "guests"), c.confDir, c.qemuDir, c.lockDir} {
+	for _, d := range []string{filepath.Join(c.state, "guests"), c.confDir, c.qemuDir, c.lockDir, filepath.Join(c.pveEtc, "firewall")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}

@@ -344,3 +344,20 @@ func parseRaw(conf []byte) []rawLine {
 }
 
 func now() int64 { return time.Now().Unix() }
+
+// firewallPath is the guest's firewall file, <pve-etc>/firewall/<id>.fw.
+func (f *fake) firewallPath(id int) string {
+	return filepath.Join(f.pveEtc, "firewall", strconv.Itoa(id)+".fw")
+}
+
+// copyFirewall copies src's firewall file to dst, if src has one.
+func (f *fake) copyFirewall(src, dst int) error {
+	data, err := os.ReadFile(f.firewallPath(src))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(f.firewallPath(dst), data, 0o640)
+}

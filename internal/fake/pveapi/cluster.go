@@ -47,6 +47,24 @@ type Options struct {
 	// local-zfs (zfspool). A volume on a storage not listed is not
 	// checked.
 	Storages map[string]string
+	// StorageContent are storages' content types ("images,rootdir");
+	// default: every type for file storages, images and rootdir for the
+	// others.
+	StorageContent map[string]string
+	// Volumes are the volume IDs each storage holds, listed by
+	// GET .../storage/{storage}/content; a create from an ostemplate or
+	// import-from volume on a storage listed here fails when the volume is
+	// not. A storage not listed holds every volume but lists none.
+	Volumes map[string][]string
+	// Bridges are the bridges of every node; default vmbr0.
+	Bridges []string
+	// Permissions are the token's ACL: path -> privileges, propagated to
+	// the paths below unless one of them has its own entry. nil gives every
+	// privilege everywhere, as root@pam's token without privilege
+	// separation has. GET /access/permissions answers from it, storages
+	// the token may not see are left out of the node's storage list, and
+	// a create without VM.Allocate on /vms/{vmid} is refused.
+	Permissions map[string][]string
 }
 
 // Guest is a guest as the fake cluster holds it.
@@ -72,6 +90,11 @@ type Guest struct {
 	Execs [][]string
 	// StartedAt is when the guest last started.
 	StartedAt time.Time
+	// FirewallOptions and FirewallRules are the guest's firewall, as
+	// pve-firewall keeps them in <vmid>.fw: options by name, rules in
+	// order, each by its API field.
+	FirewallOptions map[string]string
+	FirewallRules   []map[string]string
 }
 
 // Snapshot is a snapshot with the config it froze.
@@ -88,6 +111,8 @@ func (g *Guest) clone() *Guest {
 	c.Snapshots = slices.Clone(g.Snapshots)
 	c.Files = maps.Clone(g.Files)
 	c.Execs = slices.Clone(g.Execs)
+	c.FirewallOptions = maps.Clone(g.FirewallOptions)
+	c.FirewallRules = cloneRules(g.FirewallRules)
 	return &c
 }
 
@@ -239,6 +264,9 @@ func New(opts Options) *Cluster {
 	}
 	if opts.Storages == nil {
 		opts.Storages = map[string]string{"local": "dir", "local-lvm": "lvmthin", "local-zfs": "zfspool"}
+	}
+	if opts.Bridges == nil {
+		opts.Bridges = []string{"vmbr0"}
 	}
 	if opts.ImportedDiskGB == 0 {
 		opts.ImportedDiskGB = 3

@@ -65,6 +65,20 @@
 // makes it fail, by the table of internal/pvestorage. Volumes on storages
 // not listed are not checked.
 //
-// It does not model storage contents, privileges other than the above, HA,
-// migration, pools, or the pending-changes queue of running VMs.
+// What phoenix doctor reads is there too: storages' content types
+// (Options.StorageContent), the volumes of a storage
+// (Options.Volumes, GET .../storage/{storage}/content; a create from a
+// volume not listed fails), the nodes' bridges (Options.Bridges, GET
+// /nodes/{node}/network) and the token's ACL (Options.Permissions, GET
+// /access/permissions; storages it may not see are left out of lists, and
+// a create without VM.Allocate is refused).
+//
+// Guests have a firewall (.../firewall/options and .../firewall/rules):
+// a new rule goes first and is disabled unless enable is sent, a rule is
+// checked as pve-firewall's verify_rule does (ipsets, aliases and security
+// groups do not exist, so a rule naming one is refused), and a clone
+// copies its source's firewall.
+//
+// It does not model privileges other than the above, HA, migration, pools,
+// or the pending-changes queue of running VMs.
 package fakepveapi

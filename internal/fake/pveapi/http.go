@@ -224,6 +224,8 @@ func (c *Cluster) route(method string, seg []string, p params) (any, *apiError) 
 			return map[string]any{"version": "8.4.1", "release": "8.4", "repoid": "fakepveapi"}, nil
 		}
 		return map[string]any{"version": "9.0.3", "release": "9.0", "repoid": "fakepveapi"}, nil
+	case method == "GET" && len(seg) == 2 && seg[0] == "access" && seg[1] == "permissions":
+		return c.permissions(p)
 	case method == "GET" && len(seg) == 1 && seg[0] == "storage":
 		return c.storageList(""), nil
 	case method == "GET" && len(seg) == 1 && seg[0] == "nodes":
@@ -283,7 +285,7 @@ func (c *Cluster) resources(typ string) []map[string]any {
 	}
 	for _, id := range sortedIDs(c.guests) {
 		g := c.guests[id]
-		if slices.Contains(c.opts.NoAudit, id) {
+		if slices.Contains(c.opts.NoAudit, id) || !c.may(fmt.Sprintf("/vms/%d", id), "VM.Audit") {
 			// Proxmox lists only what the user may audit.
 			continue
 		}
@@ -361,6 +363,12 @@ func (c *Cluster) routeNode(method, node string, seg []string, p params) (any, *
 	if len(seg) == 1 && seg[0] == "storage" && method == "GET" {
 		return c.storageList(node), nil
 	}
+	if len(seg) == 1 && seg[0] == "network" && method == "GET" {
+		return c.network(p)
+	}
+	if len(seg) == 3 && seg[0] == "storage" && seg[2] == "content" && method == "GET" {
+		return c.storageContent(seg[1], p)
+	}
 	if len(seg) == 0 || (seg[0] != "lxc" && seg[0] != "qemu") {
 		return nil, errf(501, "Method '%s /nodes/%s/%s' not implemented", method, node, strings.Join(seg, "/"))
 	}
@@ -383,7 +391,7 @@ func (c *Cluster) routeNode(method, node string, seg []string, p params) (any, *
 	if e := c.checkSchema(schemaEndpoint(typ, op), node, seg[1], p); e != nil {
 		return nil, e
 	}
-	if slices.Contains(c.opts.NoAudit, vmid) {
+	if slices.Contains(c.opts.NoAudit, vmid) || !c.may(fmt.Sprintf("/vms/%d", vmid), "VM.Audit") {
 		return nil, errf(403, "Permission check failed (/vms/%d, VM.Audit)", vmid)
 	}
 	g := c.guests[vmid]
@@ -393,6 +401,9 @@ func (c *Cluster) routeNode(method, node string, seg []string, p params) (any, *
 			dir = "qemu-server"
 		}
 		return nil, errf(500, "Configuration file 'nodes/%s/%s/%d.conf' does not exist", node, dir, vmid)
+	}
+	if len(seg) >= 3 && seg[2] == "firewall" {
+		return c.firewall(g, method, seg[3:], p)
 	}
 	if len(seg) == 5 && method == "GET" && seg[2] == "snapshot" && seg[4] == "config" {
 		return c.snapshotConfig(g, seg[3])
@@ -505,8 +516,19 @@ func (c *Cluster) create(node, typ string, p params) (any, *apiError) {
 	if typ == "lxc" && p.s["ostemplate"] == "" {
 		return nil, badParam("ostemplate", "property is missing and it is not optional")
 	}
+	if acl := fmt.Sprintf("/vms/%d", vmid); !c.may(acl, "VM.Allocate") {
+		return nil, denied(acl, "VM.Allocate")
+	}
 	if old := c.guests[vmid]; old != nil {
 		return nil, errf(500, "%s %d already exists on node '%s'", typeLabel(typ), vmid, old.Node)
+	}
+	if e := c.checkVolume(p.s["ostemplate"]); typ == "lxc" && e != nil {
+		return nil, e
+	}
+	if _, src, ok := strings.Cut(p.s["scsi0"], "import-from="); ok {
+		if e := c.checkVolume(strings.Split(src, ",")[0]); e != nil {
+			return nil, e
+		}
 	}
 	cfg := map[string]string{}
 	for k, v := range p.s {
@@ -805,7 +827,9 @@ func (c *Cluster) cloneGuest(src *Guest, p params) (any, *apiError) {
 	if src.Type == "qemu" && p.s["name"] != "" {
 		ncfg["name"] = p.s["name"]
 	}
-	ng := &Guest{VMID: newid, Type: src.Type, Node: target, Lock: "create", Config: ncfg, Raw: slices.Clone(raw), Files: map[string][]byte{}}
+	// Proxmox copies the source's firewall to the clone (clone_vmfw_conf).
+	ng := &Guest{VMID: newid, Type: src.Type, Node: target, Lock: "create", Config: ncfg, Raw: slices.Clone(raw), Files: map[string][]byte{},
+		FirewallOptions: maps.Clone(src.FirewallOptions), FirewallRules: cloneRules(src.FirewallRules)}
 	c.guests[newid] = ng
 	srcLock := "disk"
 	if src.Type == "qemu" {

@@ -115,8 +115,11 @@ func (c *Cluster) lacks(typ string, cfg map[string]string, feat pvestorage.Featu
 func (c *Cluster) storageList(node string) []map[string]any {
 	out := []map[string]any{}
 	for _, id := range slices.Sorted(maps.Keys(c.opts.Storages)) {
-		e := map[string]any{"storage": id, "type": c.opts.Storages[id], "content": "images,rootdir",
+		e := map[string]any{"storage": id, "type": c.opts.Storages[id], "content": c.contentOf(id),
 			"shared": b2i(!slices.Contains(c.opts.LocalStorages, id))}
+		if !c.may("/storage/"+id, "Datastore.Audit", "Datastore.AllocateSpace") {
+			continue // Proxmox lists only the storages the token may see
+		}
 		if node != "" {
 			e["active"], e["enabled"] = 1, 1
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/pvefirewall"
 )
 
 // Target is one backend on a fresh, empty host.
@@ -41,6 +42,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 		{"templates", templates},
 		{"disk grows in place", diskGrows},
 		{"vm template and clone", vmTemplate},
+		{"firewall", firewall},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.fn(t, &check{Target: newTarget(t), ctx: context.Background()})
@@ -319,5 +321,42 @@ func vmTemplate(t *testing.T, c *check) {
 	}
 	if g, err := c.Host.Get(c.ctx, k, tpl); err != nil || !g.Template {
 		t.Errorf("template after the clone = %+v, %v", g, err)
+	}
+}
+
+// firewall: a backend that keeps firewalls reads back exactly what it
+// set, does nothing when it is set again unchanged, refuses a rule that
+// could inject a line before changing anything, and says a missing guest
+// is missing.
+func firewall(t *testing.T, c *check) {
+	fwr, ok := c.Host.(hypervisor.Firewaller)
+	if !ok {
+		t.Skip("the backend keeps no firewall")
+	}
+	c.create(t, ctA)
+	fw := api.Firewall{Enabled: true, Rules: []api.FirewallRule{
+		{Type: "in", Action: "ACCEPT", Source: "10.0.0.0/24", Proto: "tcp", Port: "22", Comment: "ssh"},
+		{Type: "out", Action: "REJECT", Dest: "10.0.0.1,10.0.0.2", Proto: "udp", Dport: "53:54", Iface: "net0"},
+	}}
+	if err := fwr.SetFirewall(c.ctx, api.KindLXC, ctA, fw); err != nil {
+		t.Fatal(err)
+	}
+	if g := c.get(t, ctA); g.Firewall != pvefirewall.Format(fw) {
+		t.Errorf("read back:\n%s\nwant:\n%s", g.Firewall, pvefirewall.Format(fw))
+	}
+	c.unchanged(t, "the same firewall again", func() {
+		if err := fwr.SetFirewall(c.ctx, api.KindLXC, ctA, fw); err != nil {
+			t.Error(err)
+		}
+	})
+	bad := api.Firewall{Enabled: true, Rules: []api.FirewallRule{{Type: "in", Action: "ACCEPT", Comment: "x\nOUT ACCEPT"}}}
+	c.unchanged(t, "a rule with a newline", func() {
+		refused(t, "a rule with a newline", fwr.SetFirewall(c.ctx, api.KindLXC, ctA, bad))
+	})
+	if g := c.get(t, ctA); g.Firewall != pvefirewall.Format(fw) {
+		t.Errorf("after a refused rule:\n%s", g.Firewall)
+	}
+	if err := fwr.SetFirewall(c.ctx, api.KindLXC, missing, fw); !errors.Is(err, hypervisor.ErrNotFound) {
+		t.Errorf("firewall of a missing guest: %v, want ErrNotFound", err)
 	}
 }

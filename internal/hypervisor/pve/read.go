@@ -213,14 +213,20 @@ func (h *Host) Get(ctx context.Context, kind api.Kind, id api.ID) (*hypervisor.G
 	if kind == api.KindVM {
 		disk = "scsi0"
 	}
+	fw, owned, err := h.readFirewall(id)
+	if err != nil {
+		return nil, err
+	}
 	return &hypervisor.Guest{
-		ID:        id,
-		Kind:      kind,
-		Running:   isRunning(st),
-		Template:  conf.Current["template"] == "1",
-		Config:    conf.Current,
-		Snapshots: conf.snapshotOrder(),
-		DiskGB:    diskGB(conf.Current[disk]),
+		ID:            id,
+		Kind:          kind,
+		Running:       isRunning(st),
+		Template:      conf.Current["template"] == "1",
+		Config:        conf.Current,
+		Snapshots:     conf.snapshotOrder(),
+		DiskGB:        diskGB(conf.Current[disk]),
+		Firewall:      fw,
+		FirewallOwned: owned,
 	}, nil
 }
 

@@ -216,12 +216,14 @@ func TestAnswers_hostReadsAndDrivesRecordedVersions(t *testing.T) {
 	for _, v := range []string{"pve8", "pve9"} {
 		t.Run(v, func(t *testing.T) {
 			h := replay(t, v, map[string]string{
-				"GET /cluster/resources":                   "cluster_resources",
-				"GET /nodes/node1/qemu/101/status/current": "qemu_status_current",
-				"GET /nodes/node1/qemu/101/config":         "qemu_config",
-				"GET /nodes/node1/qemu/101/snapshot":       "qemu_snapshot",
-				"POST /nodes/node1/qemu/102/status/start":  "lxc_start",
-				"GET /nodes/node1/tasks/.*/status":         "task_status_ok",
+				"GET /cluster/resources":                     "cluster_resources",
+				"GET /nodes/node1/qemu/101/status/current":   "qemu_status_current",
+				"GET /nodes/node1/qemu/101/config":           "qemu_config",
+				"GET /nodes/node1/qemu/101/snapshot":         "qemu_snapshot",
+				"GET /nodes/node1/qemu/101/firewall/options": "qemu_firewall_options",
+				"GET /nodes/node1/qemu/101/firewall/rules":   "qemu_firewall_rules",
+				"POST /nodes/node1/qemu/102/status/start":    "lxc_start",
+				"GET /nodes/node1/tasks/.*/status":           "task_status_ok",
 			})
 			g, err := h.Get(ctx, api.KindVM, 101)
 			if err != nil {

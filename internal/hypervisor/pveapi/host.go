@@ -352,6 +352,11 @@ func (h *Host) read(ctx context.Context, kind api.Kind, id api.ID, loc *location
 			g.Snapshots = append(g.Snapshots, s.Name)
 		}
 	}
+	fw, err := h.readFirewall(ctx, loc)
+	if err != nil {
+		return fail(err)
+	}
+	g.Firewall = fw
 	return g, nil
 }
 

@@ -5,7 +5,9 @@
 // of it is history, so that an operation costs one small append rather than
 // a file replaced; a separate append-only ops.log records every change in
 // one readable line for tests and for people who want to see what
-// happened.
+// happened. Each process keeps the records decoded in memory and reads the
+// log again only when the change counter in state.lock says another
+// process changed it, so reads cost no system call.
 //
 // Latency and failure injection make it usable for benchmarks and fault
 // tests. It models what the workflows need (config, running state,

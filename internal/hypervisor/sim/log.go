@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,8 +14,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
@@ -33,6 +36,13 @@ import (
 // a killed process and is cut off. Readers take no flock: they consume
 // complete lines only, and notice a compaction (a new file renamed over the
 // old one) by its inode.
+//
+// Each process keeps every guest's record decoded in memory, read from the
+// log once and updated by its own appends. A read must still see what
+// other processes appended, without a stat of the log per read: state.lock
+// holds a change counter, shared through a memory mapping, that every
+// writer bumps after its change while it holds the lock. A reader looks at
+// the log again only when the counter moved.
 type stateLog struct {
 	path string
 	// lockPath is the flock'd file; lockFile its open handle.
@@ -45,13 +55,25 @@ type stateLog struct {
 	// verb must work on a state dir it may not write.
 	readOnly bool
 
+	// changes is the change counter in state.lock (nil where it cannot
+	// be mapped: then every read looks at the log).
+	changes *uint64
+	mapped  []byte
+
 	// mu guards the fields below.
 	mu   sync.Mutex
 	f    *os.File
 	ino  uint64
-	off  int64 // end of the last complete line consumed
-	recs map[api.ID][]byte
+	off  int64  // end of the last complete line consumed
+	seen uint64 // the change counter when the log was last read
+	recs map[api.ID]logRec
 	live int64 // bytes of the lines in recs
+}
+
+// logRec is a guest's record, decoded, and the length of its line.
+type logRec struct {
+	r    *record
+	size int64
 }
 
 const (
@@ -61,10 +83,17 @@ const (
 	compactMin = 1 << 20
 )
 
-// entry is what every line holds besides the record's other fields.
+// entry is a line that removes a guest.
 type entry struct {
 	ID   api.ID `json:"id"`
 	Gone bool   `json:"gone,omitempty"`
+}
+
+// line is what a line of the log may hold: a guest's record, or its
+// removal.
+type line struct {
+	record
+	Gone bool `json:"gone,omitempty"`
 }
 
 // errReadOnly refuses a change to a node opened read-only.
@@ -88,17 +117,76 @@ func openLog(dir string, readOnly bool) (*stateLog, error) {
 		return nil, err
 	}
 	l.lockFile = lf
+	l.mapCounter()
 	if err := l.migrate(dir); err != nil {
+		l.unmap()
 		lf.Close()
 		return nil, err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.refresh(); err != nil {
+	if err := l.catchUp(); err != nil {
+		l.unmap()
 		lf.Close()
 		return nil, err
 	}
 	return l, nil
+}
+
+// counterSize is the size of the change counter at the start of
+// state.lock.
+const counterSize = 8
+
+// mapCounter maps the change counter of state.lock into memory once the
+// file holds one. A file too short for it (a new state dir, or one from an
+// earlier phoenix) is left alone here, so that opening the node writes
+// nothing: the first writer extends it (see changed).
+func (l *stateLog) mapCounter() {
+	if l.changes != nil || l.lockFile == nil {
+		return
+	}
+	fi, err := l.lockFile.Stat()
+	if err != nil || fi.Size() < counterSize {
+		return
+	}
+	b, err := syscall.Mmap(int(l.lockFile.Fd()), 0, counterSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		return
+	}
+	l.mapped = b
+	// A mapping starts on a page boundary, so the counter is aligned for
+	// atomic access.
+	l.changes = (*uint64)(unsafe.Pointer(&b[0]))
+}
+
+func (l *stateLog) unmap() {
+	if l.mapped != nil {
+		syscall.Munmap(l.mapped)
+		l.mapped, l.changes = nil, nil
+	}
+}
+
+// changed tells readers of every process that the log changed. The caller
+// holds the writers' lock and mu, and has read the log up to its own
+// change. Without a mapping yet the counter is bumped through the file
+// (which the mappings of other processes see as well), creating it if
+// needed, and then mapped.
+func (l *stateLog) changed() {
+	if l.changes != nil {
+		l.seen = atomic.AddUint64(l.changes, 1)
+		return
+	}
+	var b [counterSize]byte
+	if _, err := l.lockFile.ReadAt(b[:], 0); err != nil && !errors.Is(err, io.EOF) {
+		return
+	}
+	n := binary.NativeEndian.Uint64(b[:]) + 1
+	binary.NativeEndian.PutUint64(b[:], n)
+	if _, err := l.lockFile.WriteAt(b[:], 0); err != nil {
+		return
+	}
+	l.seen = n
+	l.mapCounter()
 }
 
 func (l *stateLog) close() error {
@@ -107,6 +195,7 @@ func (l *stateLog) close() error {
 	if l.f != nil {
 		l.f.Close()
 	}
+	l.unmap()
 	if l.lockFile == nil {
 		return nil
 	}
@@ -129,15 +218,40 @@ func (l *stateLog) lock() (func(), error) {
 	}, nil
 }
 
-// get returns the last line of a guest, nil when it has none. The caller
-// must not change it.
-func (l *stateLog) get(id api.ID) ([]byte, error) {
+// get returns a guest's record, nil when it has none. The record is
+// shared: the caller must not change it.
+func (l *stateLog) get(id api.ID) (*record, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.refresh(); err != nil {
+	if err := l.catchUp(); err != nil {
 		return nil, err
 	}
-	return l.recs[id], nil
+	return l.recs[id].r, nil
+}
+
+// catchUp reads the log again when another process changed it since this
+// one last read it. The caller holds mu.
+func (l *stateLog) catchUp() error {
+	if l.changes == nil {
+		// Until a writer adds the counter, look at the log every time.
+		if l.mapCounter(); l.changes == nil {
+			return l.refresh()
+		}
+		// Mapped just now: what was read before was not counted, so
+		// read the log now (seen differs from the counter).
+		l.seen = atomic.LoadUint64(l.changes) - 1
+	}
+	n := atomic.LoadUint64(l.changes)
+	if n == l.seen && l.f != nil {
+		return nil
+	}
+	if err := l.refresh(); err != nil {
+		return err
+	}
+	// What a writer appended before bumping the counter to n is read;
+	// a later bump makes the next read look again.
+	l.seen = n
+	return nil
 }
 
 // refresh reads what was appended since the last call, or everything when
@@ -172,7 +286,7 @@ func (l *stateLog) refresh() error {
 			return fmt.Errorf("sim state: %w", err)
 		}
 		l.f, l.ino, l.off, l.live = f, fi.Sys().(*syscall.Stat_t).Ino, 0, 0
-		l.recs = map[api.ID][]byte{}
+		l.recs = map[api.ID]logRec{}
 	}
 	size := fi.Size()
 	if size <= l.off {
@@ -199,19 +313,28 @@ func (l *stateLog) refresh() error {
 
 // apply takes one complete line into recs. A line that is not a record
 // (torn by a crash before a later append followed it) is skipped.
-func (l *stateLog) apply(line []byte) {
-	var e entry
-	if len(line) == 0 || json.Unmarshal(line, &e) != nil || e.ID == 0 {
+func (l *stateLog) apply(data []byte) {
+	var ln line
+	if len(data) == 0 || json.Unmarshal(data, &ln) != nil || ln.ID == 0 {
 		return
 	}
-	if old, ok := l.recs[e.ID]; ok {
-		l.live -= int64(len(old) + 1)
-		delete(l.recs, e.ID)
+	if ln.Gone {
+		l.put(ln.ID, nil, 0)
+		return
 	}
-	if !e.Gone {
-		// Its own copy: buf is the read buffer of this refresh.
-		l.recs[e.ID] = bytes.Clone(line)
-		l.live += int64(len(line) + 1)
+	r := ln.record
+	l.put(r.ID, &r, int64(len(data)+1))
+}
+
+// put makes r (nil: none) the guest's record, its line size bytes long.
+func (l *stateLog) put(id api.ID, r *record, size int64) {
+	if old, ok := l.recs[id]; ok {
+		l.live -= old.size
+		delete(l.recs, id)
+	}
+	if r != nil {
+		l.recs[id] = logRec{r: r, size: size}
+		l.live += size
 	}
 }
 
@@ -224,10 +347,22 @@ func (l *stateLog) create() (os.FileInfo, error) {
 	return f.Stat()
 }
 
-// append writes lines for guests while the caller holds the writers' lock:
-// first catching up and cutting a torn tail, so that the new line starts
-// on a line of its own. Each line is written with one write call.
-func (l *stateLog) append(line []byte) error {
+// append writes the guest's new record (nil: its removal) while the
+// caller holds the writers' lock: first catching up and cutting a torn
+// tail, so that the new line starts on a line of its own. The line is
+// written with one write call. r is kept as the guest's record: the caller
+// must not change it afterwards.
+func (l *stateLog) append(id api.ID, r *record) error {
+	var data []byte
+	var err error
+	if r == nil {
+		data, err = json.Marshal(entry{ID: id, Gone: true})
+	} else {
+		data, err = json.Marshal(r)
+	}
+	if err != nil {
+		return err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.refresh(); err != nil {
@@ -238,17 +373,17 @@ func (l *stateLog) append(line []byte) error {
 			return fmt.Errorf("sim state: cut torn line: %w", err)
 		}
 	}
-	buf := make([]byte, 0, len(line)+1)
-	buf = append(append(buf, line...), '\n')
-	if _, err := l.f.Write(buf); err != nil {
+	data = append(data, '\n')
+	if _, err := l.f.Write(data); err != nil {
 		return fmt.Errorf("sim state: %w", err)
 	}
-	l.off += int64(len(buf))
-	l.apply(line)
+	l.off += int64(len(data))
+	l.put(id, r, int64(len(data)))
 	if l.off > compactMin && l.off > 2*l.live {
-		return l.compact()
+		err = l.compact()
 	}
-	return nil
+	l.changed()
+	return err
 }
 
 // compact writes the live records to a new file and renames it over the
@@ -262,14 +397,30 @@ func (l *stateLog) compact() error {
 	var buf bytes.Buffer
 	buf.Grow(int(l.live))
 	for _, id := range ids {
-		buf.Write(l.recs[id])
+		data, err := json.Marshal(l.recs[id].r)
+		if err != nil {
+			return fmt.Errorf("sim state: compact: %w", err)
+		}
+		buf.Write(data)
 		buf.WriteByte('\n')
 	}
 	if err := writeReplace(l.path, buf.Bytes()); err != nil {
 		return fmt.Errorf("sim state: compact: %w", err)
 	}
-	// The next refresh sees the new inode and reads it whole.
-	return l.refresh()
+	// The new file holds exactly recs, and nobody else writes while the
+	// lock is held: take it as read rather than decoding it again.
+	f, err := fsutil.OpenNoFollow(l.path, os.O_RDWR|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("sim state: compact: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("sim state: compact: %w", err)
+	}
+	l.f.Close()
+	l.f, l.ino, l.off, l.live = f, fi.Sys().(*syscall.Stat_t).Ino, fi.Size(), fi.Size()
+	return nil
 }
 
 // writeReplace writes a file under a temp name and renames it into place.
@@ -352,5 +503,8 @@ func (l *stateLog) migrate(dir string) error {
 	if err := writeReplace(l.path, buf.Bytes()); err != nil {
 		return fmt.Errorf("sim state: %w", err)
 	}
+	l.mu.Lock()
+	l.changed()
+	l.mu.Unlock()
 	return os.RemoveAll(old)
 }

@@ -5,16 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
+	"github.com/phoenix-hypervisor/phoenix/internal/pvefirewall"
 	"github.com/phoenix-hypervisor/phoenix/internal/retry"
 )
 
@@ -100,31 +103,31 @@ type record struct {
 	DiskGB    int               `json:"disk_gb"`
 	// Runs counts scripts run inside, by "<folder>/<name>".
 	Runs map[string]int `json:"runs,omitempty"`
+	// Firewall is the guest's .fw file as Proxmox would keep it.
+	Firewall string `json:"firewall,omitempty"`
 }
 
-// read returns the guest's record, decoded afresh so that every caller
-// gets its own copy to change; ErrNotFound also when a guest of the other
-// kind holds the ID (one ID space, as on Proxmox).
+// read returns a copy of the guest's record that the caller may change;
+// ErrNotFound also when a guest of the other kind holds the ID (one ID
+// space, as on Proxmox).
 func (s *Sim) read(kind api.Kind, id api.ID) (*record, error) {
-	data, err := s.state.get(id)
+	r, err := s.state.get(id)
 	if err != nil {
 		return nil, err
 	}
-	if data == nil {
+	if r == nil || r.Kind != kind {
 		return nil, hypervisor.NotFound(kind, id)
 	}
-	return decode(kind, id, data)
+	return r.clone(), nil
 }
 
-func decode(kind api.Kind, id api.ID, data []byte) (*record, error) {
-	var r record
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("sim state of %s: %w", id, err)
-	}
-	if r.Kind != kind {
-		return nil, hypervisor.NotFound(kind, id)
-	}
-	return &r, nil
+// clone copies a record deep enough that changing the copy leaves r alone.
+func (r *record) clone() *record {
+	c := *r
+	c.Config = maps.Clone(r.Config)
+	c.Snapshots = slices.Clone(r.Snapshots)
+	c.Runs = maps.Clone(r.Runs)
+	return &c
 }
 
 // op runs one host-changing operation: latency, injected failure, then fn
@@ -167,7 +170,7 @@ func (s *Sim) opLocked(ctx context.Context, name string, kind api.Kind, id api.I
 		return err
 	}
 	if cur == nil && name == "create" {
-		if data, _ := s.state.get(id); data != nil {
+		if other, _ := s.state.get(id); other != nil {
 			return fmt.Errorf("sim: %s %s: ID %s is in use by another guest", name, kind, id)
 		}
 	}
@@ -183,16 +186,7 @@ func (s *Sim) opLocked(ctx context.Context, name string, kind api.Kind, id api.I
 	if err != nil {
 		return err
 	}
-	var line []byte
-	if next == nil {
-		line, err = json.Marshal(entry{ID: id, Gone: true})
-	} else {
-		line, err = json.Marshal(next)
-	}
-	if err != nil {
-		return err
-	}
-	if err := s.state.append(line); err != nil {
+	if err := s.state.append(id, next); err != nil {
 		return err
 	}
 	return s.logOp(name, kind, id)
@@ -236,8 +230,55 @@ func (s *Sim) Get(ctx context.Context, kind api.Kind, id api.ID) (*hypervisor.Gu
 	if err != nil {
 		return nil, err
 	}
-	return &hypervisor.Guest{ID: r.ID, Kind: r.Kind, Running: r.Running, Template: r.Template,
-		Config: r.Config, Snapshots: r.Snapshots, DiskGB: r.DiskGB}, nil
+	g := &hypervisor.Guest{ID: r.ID, Kind: r.Kind, Running: r.Running, Template: r.Template,
+		Config: r.Config, Snapshots: r.Snapshots, DiskGB: r.DiskGB}
+	if g.Firewall, g.FirewallOwned, err = r.firewall(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func (r *record) firewall() (string, bool, error) {
+	if r.Firewall == "" {
+		return "", false, nil
+	}
+	fw, owned, err := pvefirewall.Parse([]byte(r.Firewall))
+	if err != nil {
+		return "", false, fmt.Errorf("sim: firewall of %s %s: %w", r.Kind, r.ID, err)
+	}
+	return pvefirewall.Format(fw), owned, nil
+}
+
+// Firewall reads the guest's firewall alone (hypervisor.Firewaller).
+func (s *Sim) Firewall(ctx context.Context, kind api.Kind, id api.ID) (string, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return "", false, err
+	}
+	r, err := s.read(kind, id)
+	if err != nil {
+		return "", false, err
+	}
+	return r.firewall()
+}
+
+// SetFirewall writes the guest's firewall file, as the pve backend does.
+func (s *Sim) SetFirewall(ctx context.Context, kind api.Kind, id api.ID, fw api.Firewall) error {
+	for i, rule := range fw.Rules {
+		if errs := pvefirewall.Validate(rule); len(errs) > 0 {
+			return fmt.Errorf("sim: firewall of %s %s: rule %d: %v", kind, id, i, errs[0])
+		}
+	}
+	text := string(pvefirewall.File(fw))
+	return s.op(ctx, "firewall", kind, id, func(r *record) (*record, error) {
+		if r == nil {
+			return nil, missing(kind, id)
+		}
+		if r.Firewall == text {
+			return nil, errUnchanged
+		}
+		r.Firewall = text
+		return r, nil
+	})
 }
 
 // Create makes a guest from an ostemplate or image.
@@ -286,7 +327,8 @@ func (s *Sim) Clone(ctx context.Context, kind api.Kind, src, dst api.ID, spec hy
 		if spec.Name != "" {
 			cfg[nameKey] = spec.Name
 		}
-		return &record{ID: dst, Kind: kind, Config: cfg, DiskGB: source.DiskGB}, nil
+		// Proxmox copies the source's firewall file to the clone.
+		return &record{ID: dst, Kind: kind, Config: cfg, DiskGB: source.DiskGB, Firewall: source.Firewall}, nil
 	})
 }
 
@@ -447,15 +489,11 @@ func (s *Sim) RunSetupStep(ctx context.Context, step string, settings json.RawMe
 
 // Runs reports how often each script ran inside a guest (test and debug aid).
 func (s *Sim) Runs(id api.ID) map[string]int {
-	data, err := s.state.get(id)
-	if err != nil || data == nil {
+	r, err := s.state.get(id)
+	if err != nil || r == nil {
 		return nil
 	}
-	var r record
-	if json.Unmarshal(data, &r) != nil {
-		return nil
-	}
-	return r.Runs
+	return maps.Clone(r.Runs)
 }
 
 // Dump returns every guest's state as the sim keeps it (one JSON document
@@ -467,7 +505,11 @@ func (s *Sim) Dump() (map[api.ID]string, error) {
 		return nil, err
 	}
 	out := make(map[api.ID]string, len(s.state.recs))
-	for id, data := range s.state.recs {
+	for id, rec := range s.state.recs {
+		data, err := json.Marshal(rec.r)
+		if err != nil {
+			return nil, err
+		}
 		out[id] = string(data)
 	}
 	return out, nil

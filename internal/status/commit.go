@@ -1,0 +1,199 @@
+package status
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+)
+
+// committer makes durable status writes in groups: each writer writes its
+// new file in the temp folder, queues it and waits; the first writer that
+// finds nobody committing takes every file queued so far, fdatasyncs them
+// all at once (so that a file system with a journal folds them into one
+// commit), renames them into place, and fsyncs the folder once for the
+// group. Writers that queue meanwhile form the next group, whose files are
+// synced while this group's folder fsync runs. No writer returns before its
+// own file and its rename are on disk.
+type committer struct {
+	dir string // the status folder
+	tmp string // where new files are written before their rename
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []*commitReq
+	writing bool
+	dirSync groupSync
+	// beforeRename, when set, runs in the group's writer before its
+	// renames (tests).
+	beforeRename func(group int)
+}
+
+// commitReq is one durable write: data to become path.
+type commitReq struct {
+	path string
+	data []byte
+	f    *os.File // the new file, written, not yet synced
+	key  fileKey  // of the new file, once it is renamed into place
+	err  error
+	// written: the file is renamed into place (or failed); done: and
+	// the folder is fsync'd.
+	written, done bool
+}
+
+// commit writes data to path atomically and durably, in a group with the
+// writers that commit at the same time.
+func (c *committer) commit(path string, data []byte) (fileKey, error) {
+	r := &commitReq{path: path, data: data}
+	var err error
+	// Written by each writer, side by side: creating a file can cost more
+	// than its fsync.
+	if r.f, err = c.writeTemp(r); err != nil {
+		return fileKey{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cond == nil {
+		c.cond = sync.NewCond(&c.mu)
+	}
+	c.queue = append(c.queue, r)
+	for !r.done {
+		if c.writing || r.written {
+			c.cond.Wait()
+			continue
+		}
+		c.writing = true
+		group := c.queue
+		c.queue = nil
+		c.mu.Unlock()
+		renamed := c.write(group)
+		c.mu.Lock()
+		for _, g := range group {
+			g.written = true
+		}
+		c.writing = false
+		// The next group may be written while this one's folder is
+		// fsync'd.
+		c.cond.Broadcast()
+		var err error
+		if renamed {
+			c.mu.Unlock()
+			err = c.dirSync.sync(c.dir)
+			c.mu.Lock()
+		}
+		for _, g := range group {
+			if g.err == nil && err != nil {
+				g.err = fmt.Errorf("fsync %s: %w", c.dir, err)
+			}
+			g.done = true
+		}
+		c.cond.Broadcast()
+	}
+	return r.key, r.err
+}
+
+// write fdatasyncs a group's files all at once and renames them into
+// place; it reports whether any was renamed.
+func (c *committer) write(group []*commitReq) bool {
+	files := make([]*os.File, len(group))
+	for i, r := range group {
+		files[i] = r.f
+	}
+	var wg sync.WaitGroup
+	for i, r := range group {
+		if files[i] == nil {
+			continue
+		}
+		if len(group) == 1 {
+			r.err = fdatasync(files[i])
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.err = fdatasync(files[i])
+		}()
+	}
+	wg.Wait()
+	if c.beforeRename != nil {
+		c.beforeRename(len(group))
+	}
+	renamed := false
+	for i, r := range group {
+		f := files[i]
+		if f == nil {
+			continue
+		}
+		if r.err == nil {
+			r.key, r.err = statKey(f)
+		}
+		if cerr := f.Close(); r.err == nil {
+			r.err = cerr
+		}
+		if r.err == nil {
+			r.err = os.Rename(f.Name(), r.path)
+		}
+		if r.err != nil {
+			os.Remove(f.Name())
+			continue
+		}
+		renamed = true
+	}
+	return renamed
+}
+
+// fdatasync flushes a new file's data and what is needed to read it back
+// (its size and blocks), not its times: that is all a status file needs.
+func fdatasync(f *os.File) error {
+	for {
+		err := syscall.Fdatasync(int(f.Fd()))
+		if err != syscall.EINTR {
+			if err != nil {
+				return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
+			}
+			return nil
+		}
+	}
+}
+
+// writeTemp writes r's data to a new file in the temp folder and leaves it
+// open for its fsync.
+func (c *committer) writeTemp(r *commitReq) (*os.File, error) {
+	f, err := os.CreateTemp(c.tmp, filepath.Base(r.path)+".*")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(r.data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return f, nil
+}
+
+// fileKey tells one status file from another at the same path: every
+// write makes a new file (a new inode) and renames it into place.
+// Size and modification time guard against an inode number used again.
+type fileKey struct {
+	ino, size int64
+	mtimeSec  int64
+	mtimeNsec int64
+}
+
+func keyOf(fi os.FileInfo) (fileKey, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || !fi.Mode().IsRegular() {
+		return fileKey{}, false
+	}
+	return fileKey{ino: int64(st.Ino), size: st.Size, mtimeSec: int64(st.Mtim.Sec), mtimeNsec: int64(st.Mtim.Nsec)}, true
+}
+
+func statKey(f *os.File) (fileKey, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return fileKey{}, err
+	}
+	k, _ := keyOf(fi)
+	return k, nil
+}
