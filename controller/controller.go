@@ -55,6 +55,8 @@ type Controller struct {
 	drift     driftBook
 	locks     *lock.Keyed[api.ID]
 	queue     workqueue.TypedRateLimitingInterface[api.ID]
+	// reconcilers hold the per-guest decision, one per kind.
+	reconcilers map[api.Kind]Reconciler
 
 	// cfg is the last valid desired state; nil until one was loaded.
 	cfg atomic.Pointer[api.Config]
@@ -112,6 +114,7 @@ func New(opts Options, host hypervisor.Host, store StatusStore, log logr.Logger,
 		removedAt: map[api.ID]time.Time{},
 		loads:     desired.NewLoader(),
 	}
+	c.reconcilers = c.newReconcilers()
 	if c.metrics, err = metrics.New(reg, allKinds, allPhases, book.counts); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}

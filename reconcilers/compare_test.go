@@ -1,6 +1,8 @@
 package reconcilers
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -31,6 +33,21 @@ func TestSameValue(t *testing.T) {
 		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=1T", "fast:1025,mp=/models", false},
 		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=51200M", "fast:50,mp=/models", true},
 		{"hostname", "Web", "web", true},
+		{"name", "Web", "web", true},
+		{"ostype", "Debian", "debian", false},
+		// The sim keeps pool:size as given, beside options Proxmox adds.
+		{"mp0", "fast:50,mp=/models,backup=0", "fast:50,mp=/models", true},
+		{"mp0", "fast:40,mp=/models", "fast:50,mp=/models", false},
+		// An existing volume is named, not sized.
+		{"mp0", "fast:subvol-941-disk-1,size=8G,mp=/models", "fast:subvol-941-disk-1,mp=/models", true},
+		{"mp0", "fast:subvol-941-disk-2,size=8G,mp=/models", "fast:subvol-941-disk-1,mp=/models", false},
+		// Every unit Proxmox prints a size in: 50G is not 51G.
+		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=52428800K", "fast:50,mp=/models", true},
+		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=52428800K", "fast:51,mp=/models", false},
+		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=51200M", "fast:51,mp=/models", false},
+		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=53687091200", "fast:50,mp=/models", true},
+		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=53687091200", "fast:51,mp=/models", false},
+		{"mp0", "fast:subvol-941-disk-1,mp=/models,size=-1G", "fast:1,mp=/models", false},
 	}
 	for _, tt := range tests {
 		if got := sameValue(tt.key, tt.have, tt.want); got != tt.same {
@@ -78,9 +95,19 @@ func TestImagePath(t *testing.T) {
 		"/var/lib/vz/template/noble.img": "/var/lib/vz/template/noble.img",
 		"local:iso/noble.img":            "local:iso/noble.img",
 		"":                               "",
+		":noble.img":                     "/etc/phoenix/:noble.img", // no storage before the colon
 	} {
 		if got := imagePath(cfg, in); got != want {
 			t.Errorf("imagePath(%q) = %q, want %q", in, got, want)
 		}
+	}
+	// A config folder given relative to the working directory still yields
+	// an absolute path: qm runs elsewhere.
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := imagePath(&api.Config{Dir: "lab"}, "noble.img"), filepath.Join(wd, "lab", "noble.img"); got != want {
+		t.Errorf("imagePath with a relative config folder = %q, want %q", got, want)
 	}
 }

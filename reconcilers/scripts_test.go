@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
@@ -106,5 +107,67 @@ func TestLegacyScripts(t *testing.T) {
 	}
 	if errs := sc.Needed(cfg, cfg.Guest(102)); len(errs) != 0 {
 		t.Errorf("Needed(102) = %v, want nothing missing", errs)
+	}
+}
+
+// The preflight names every script a guest's workflow would run that is
+// missing, not executable (the old tree's scripts are run directly) or
+// writable by others (phoenix runs them as root), before any guest is
+// touched; without a scripts folder there is nothing to check.
+func TestScripts_neededPreflight(t *testing.T) {
+	cfg := load(t, "../testdata/upstream-2025-11")
+	bin := t.TempDir()
+	sc := Scripts{Dir: bin, Legacy: true}
+	for _, id := range cfg.IDs {
+		g := cfg.Guest(id)
+		for _, f := range g.Spec.Features {
+			if g.Kind == api.KindLXC {
+				mkfile(t, filepath.Join(bin, "lxc_setup", "phoenix_hypervisor_feature_install_"+f+".sh"))
+			} else {
+				mkfile(t, filepath.Join(bin, "vm_features", "feature_install_"+f+".sh"))
+			}
+		}
+		if a := g.Spec.ApplicationScript; a != "" {
+			mkfile(t, filepath.Join(bin, a))
+		}
+	}
+	mkfile(t, filepath.Join(bin, "health_checks", "check_step_ca.sh"))
+	mkfile(t, filepath.Join(bin, legacyCommonUtils))
+	g := cfg.Guest(103)
+	if errs := sc.Needed(cfg, g); len(errs) != 0 {
+		t.Fatalf("Needed(103) = %v with every script in place", errs)
+	}
+	app := filepath.Join(bin, g.Spec.ApplicationScript)
+	check := filepath.Join(bin, "health_checks", "check_step_ca.sh")
+	for _, tt := range []struct {
+		name string
+		path string
+		mode os.FileMode
+		want string
+	}{
+		{"app script writable by others", app, 0o757, "writable by group or others"},
+		{"app script not executable", app, 0o644, "not executable"},
+		{"health check writable by group", check, 0o775, "writable by group or others"},
+		{"beside file writable", filepath.Join(bin, legacyCommonUtils), 0o777, "writable by group or others"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.Chmod(tt.path, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			defer os.Chmod(tt.path, 0o755)
+			errs := sc.Needed(cfg, g)
+			if len(errs) != 1 || !strings.Contains(errs[0].Error(), tt.want) || !strings.Contains(errs[0].Error(), tt.path) {
+				t.Errorf("Needed(103) = %v; want one error naming %s: %s", errs, tt.path, tt.want)
+			}
+		})
+	}
+	if err := os.Remove(app); err != nil {
+		t.Fatal(err)
+	}
+	if errs := sc.Needed(cfg, g); len(errs) != 1 || !strings.Contains(errs[0].Error(), g.Spec.ApplicationScript) {
+		t.Errorf("Needed(103) without its app script = %v", errs)
+	}
+	if errs := (Scripts{}).Needed(cfg, g); len(errs) != 0 {
+		t.Errorf("Needed without a scripts folder = %v", errs)
 	}
 }

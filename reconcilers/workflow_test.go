@@ -2,6 +2,7 @@ package reconcilers
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,10 @@ type recorder struct {
 	// cloning counts clones in flight per source, to catch overlap.
 	cloning map[api.ID]int
 	overlap bool
+	// failClone and failRun, when set, make a clone to that guest, or a
+	// script run in it, fail; failScript fails the script of that name.
+	failClone, failRun api.ID
+	failScript         string
 }
 
 func (r *recorder) note(s string) {
@@ -38,6 +43,9 @@ func (r *recorder) Create(ctx context.Context, k api.Kind, id api.ID, s hypervis
 
 func (r *recorder) Clone(ctx context.Context, k api.Kind, src, dst api.ID, s hypervisor.CloneSpec) error {
 	r.note("clone " + dst.String())
+	if dst == r.failClone {
+		return fmt.Errorf("clone %s: injected failure", dst)
+	}
 	r.mu.Lock()
 	if r.cloning == nil {
 		r.cloning = map[api.ID]int{}
@@ -81,6 +89,9 @@ func (r *recorder) ConvertToTemplate(ctx context.Context, k api.Kind, id api.ID)
 
 func (r *recorder) Run(ctx context.Context, k api.Kind, id api.ID, s hypervisor.Script) error {
 	r.note("run " + id.String())
+	if id == r.failRun || s.Name == r.failScript && s.Name != "" {
+		return fmt.Errorf("run in %s: injected failure", id)
+	}
 	return r.Host.Run(ctx, k, id, s)
 }
 

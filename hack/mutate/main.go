@@ -24,8 +24,9 @@ import (
 )
 
 // packages are the ones that decide what happens to a host. only, when
-// set, limits a package to those files (the controller's reconcile
-// decision, not its HTTP server or watcher).
+// set, limits a package to those files: of the controller, the choice of
+// reconciler and what a Result asks of the loop, and the prune policy, not
+// its HTTP server or watcher (the per-guest decision is in reconcilers).
 var packages = []struct {
 	dir  string
 	only []string
@@ -35,7 +36,7 @@ var packages = []struct {
 	{dir: "internal/plan"},
 	{dir: "reconcilers"},
 	{dir: "internal/desired"},
-	{dir: "controller", only: []string{"reconcile.go"}},
+	{dir: "controller", only: []string{"reconcile.go", "prune.go"}},
 }
 
 func main() {
@@ -190,11 +191,24 @@ func run(ctx context.Context, bin, dir string, only []string, diff, save string)
 			}
 		}
 	}
-	args = append(args, "./"+dir)
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return result{pkg: dir}, err
+	}
+	args = append(args, abs)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	// -short: the tests' slowest cases (a 30 MB file, every field of every
 	// lab guest mutated) shrink; every mutant runs the package's tests.
 	cmd.Env = append(os.Environ(), "GOFLAGS=-short")
+	if diff != "" {
+		// gremlins names a mutant's file relative to the package and reads
+		// "git diff" whose names are relative to the repository, so with
+		// --diff no name ever matched and every mutant was skipped. Run
+		// from the package folder with diff.relative, so that git names
+		// the files as gremlins does.
+		cmd.Dir = abs
+		cmd.Env = append(cmd.Env, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=diff.relative", "GIT_CONFIG_VALUE_0=true")
+	}
 	// At the budget, end gremlins and the go test it runs, not gremlins
 	// alone: an orphaned test binary would run on past CI's cap.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
