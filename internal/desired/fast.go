@@ -113,7 +113,10 @@ func unknownKeyOK(key string, fold map[string]bool) bool {
 // The decoders fields_gen.go calls, one per Go type it knows; each takes
 // the member's raw value and where it goes.
 
-// noMin is the minimum of an integer the schemas do not bound.
+// noMin is the minimum of an integer the schemas do not bound; the
+// generator writes it into fields_gen.go for such a field (none today).
+//
+//lint:ignore U1000 used by generated code when a schema leaves an integer unbounded
 const noMin = math.MinInt
 
 func decString(v []byte, dst *string, minLen int, pattern *regexp.Regexp) bool {
