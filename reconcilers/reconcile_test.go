@@ -769,6 +769,11 @@ func TestReconcile_preflightRefusesMissingScripts(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "preflight") {
 		t.Fatalf("reconcile with no scripts in place: %v", err)
 	}
+	// A dependency's script is named with the dependency; the guest's own
+	// are not prefixed with it.
+	if msg := err.Error(); !strings.Contains(msg, `lxc 900 (needed first): features script "base_setup"`) || strings.Contains(msg, "lxc 941 (needed first)") {
+		t.Errorf("preflight message does not say whose scripts are missing: %v", err)
+	}
 	st := f.status(941)
 	c := st.Condition(api.ConditionReady)
 	if st.Phase != api.PhaseFailed || c == nil || c.Reason != api.ReasonScriptsMissing || !strings.Contains(st.LastError, "app.sh") {
