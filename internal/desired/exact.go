@@ -27,11 +27,10 @@ import (
 // whether an error was found.
 func exactGuest(ps *problems, file, guest string, own []byte) bool {
 	before := errCount(*ps)
-	scanValue(ps, file, guest, "", own)
+	entries := scanValue(ps, file, guest, "", own)
 	if len(own) == 0 || own[0] != '{' {
 		return errCount(*ps) > before
 	}
-	entries, _ := objectEntries(own)
 	for _, e := range entries {
 		key, v := e.key, e.raw
 		checkKey(ps, file, guest, "", key, specFields.names)
@@ -210,9 +209,12 @@ func checkInt(ps *problems, file, guest, field string, v []byte) {
 // scanValue walks a valid JSON value: a key given twice in one object and
 // a string (key or value) holding a character that would end or corrupt a
 // line of a Proxmox config file or a terminal are errors.
-func scanValue(ps *problems, file, guest, field string, v []byte) {
+//
+// For an object it returns the object's members (a key given twice once),
+// so that a caller checking them need not list them again.
+func scanValue(ps *problems, file, guest, field string, v []byte) []entry {
 	if len(v) == 0 {
-		return
+		return nil
 	}
 	switch v[0] {
 	case '"':
@@ -229,6 +231,7 @@ func scanValue(ps *problems, file, guest, field string, v []byte) {
 			}
 			scanValue(ps, file, guest, join(field, e.key), e.raw)
 		}
+		return entries
 	case '[':
 		i := 0
 		(&fastDec{b: v}).array(func(item []byte) bool {
@@ -237,6 +240,7 @@ func scanValue(ps *problems, file, guest, field string, v []byte) {
 			return true
 		})
 	}
+	return nil
 }
 
 func join(field, key string) string {
