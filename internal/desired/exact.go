@@ -3,7 +3,9 @@ package desired
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -195,14 +197,19 @@ func editDistance(a, b string, max int) int {
 	return min(prev[len(b)], max)
 }
 
-// checkInt refuses an integer written as 2048.0 or 2e3: the schema counts
-// it as an integer, Go's decoder does not, and neither says so plainly.
+// checkInt refuses an integer written as 2048.0 or 2e3, or one that does
+// not fit in 64 bits: the schema counts it as an integer, Go's decoder does
+// not, and neither says so plainly.
 func checkInt(ps *problems, file, guest, field string, v []byte) {
 	if len(v) == 0 || !(v[0] == '-' || v[0] >= '0' && v[0] <= '9') {
 		return // not a number: the schema reports the type
 	}
 	if bytes.ContainsAny(v, ".eE") {
 		ps.add(file, guest, field, "%s is not written as a whole number; write it without a fraction or exponent (like 2048)", v)
+		return
+	}
+	if _, err := strconv.ParseInt(string(v), 10, 64); err != nil {
+		ps.add(file, guest, field, "%s is out of range (want a whole number from %d to %d)", v, math.MinInt64, math.MaxInt64)
 	}
 }
 

@@ -25,6 +25,10 @@ type pending struct {
 	// fast: the guest may take the fast path (fastSpec); false when a VM's
 	// own vmid is not a plain integer.
 	fast bool
+	// ownOnly: report the VM's own problems only, not those of decoding
+	// it with vm_defaults applied. Set when vm_defaults has an error,
+	// which is reported once, on vm_defaults, not again on every VM.
+	ownOnly bool
 }
 
 func (c *loading) loadLXC(ps *problems, path string) int {
@@ -69,6 +73,9 @@ func (c *loading) loadVM(ps *problems, path string) int {
 }
 
 func (c *loading) parseVM(ps *problems, path string, data []byte) {
+	// From here: parseFile runs the exact checks of vm_defaults, and the
+	// schema check below the rest.
+	before := len(*ps)
 	top, ok := parseFile(ps, path, data)
 	if !ok {
 		c.unreadable = true
@@ -79,11 +86,10 @@ func (c *loading) parseVM(ps *problems, path string, data []byte) {
 	if len(vmsRaw) > 0 && vmsRaw[0] == '[' {
 		shallow["vms"] = json.RawMessage("[]")
 	}
-	before := len(*ps)
 	validateShallow(ps, path, schemaVM, shallow)
 	defaultsBad := false
 	for _, p := range (*ps)[before:] {
-		if p.Guest == "vm_defaults" {
+		if p.Guest == "vm_defaults" && !p.Warning {
 			defaultsBad = true
 		}
 	}
@@ -113,7 +119,7 @@ func (c *loading) parseVM(ps *problems, path string, data []byte) {
 			eff[k] = v
 		}
 		raw := marshalRawMap(eff)
-		p := &pending{name: name, own: own, fast: allDigits(m["vmid"])}
+		p := &pending{name: name, own: own, fast: allDigits(m["vmid"]), ownOnly: defaultsBad}
 		if id, err := api.ParseID(name); err == nil {
 			p.g = &api.Guest{ID: id, Kind: api.KindVM, File: path, Raw: raw}
 		}
@@ -168,7 +174,10 @@ func (c *loading) finish(ps *problems, path string, schema schemaName, work []*p
 		close(next)
 		wg.Wait()
 	}
-	if c.cache != nil {
+	// With vm_defaults in error the VMs' checks stop at their own objects:
+	// nothing to keep for a later load, which must check them in full once
+	// vm_defaults is fixed.
+	if c.cache != nil && !defaultsBad {
 		for _, p := range todo {
 			e := c.cache.entry(path, schema, p)
 			c.used[e.key] = e
@@ -285,7 +294,7 @@ func (p *pending) check(path string, sch schemaChecker) {
 		p.bad = true
 		return
 	}
-	if p.g == nil {
+	if p.g == nil || p.ownOnly {
 		return
 	}
 	if err := json.Unmarshal(p.g.Raw, &p.g.Spec); err != nil {
