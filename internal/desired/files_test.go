@@ -167,3 +167,29 @@ func TestLoader_statsAfterOneEdit(t *testing.T) {
 		t.Errorf("one guest of %d edited: %d hits, %d misses; want %d and 1", total, h, m, total-1)
 	}
 }
+
+// Members phoenix does not know are kept for the scripts, however short:
+// a VM with the 26 one-letter keys, in a file without vm_defaults, loads
+// with every one of them.
+func TestLoad_shortUnknownKeysKept(t *testing.T) {
+	lxc, vm := smallFiles(t)
+	own := map[string]any{"vmid": 8002, "template_image": "noble.img", "storage_pool": "local-zfs"}
+	for c := 'a'; c <= 'z'; c++ {
+		own[string(c)] = 0
+	}
+	data, err := json.Marshal(map[string]any{"vms": []any{own}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := caseDir(t, lxc, vm, hostile{file: func(t *testing.T, dir string) {
+		writeFile(t, filepath.Join(dir, api.VMFile), string(data))
+	}})
+	g := mustLoad(t, dir).Guest(8002)
+	if g == nil {
+		t.Fatal("8002 not loaded")
+	}
+	want, _ := json.Marshal(own)
+	if !bytes.Equal(g.Raw, want) {
+		t.Errorf("8002's JSON = %s, want %s", g.Raw, want)
+	}
+}
