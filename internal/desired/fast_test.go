@@ -194,7 +194,8 @@ func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 // map[string]json.RawMessage, byte for byte.
 func TestRawMapHelpers_matchEncodingJSON(t *testing.T) {
 	objs := guestObjects(t)
-	objs = append(objs, []byte(`{"a": [1, 2 ,3], "b":"<&>\u2028", "c" : {"x" : " y "}, "a":"dup", "k\u00e9y":"\u00e9", "<k>":1, "t\u0009ab":1, "\u001f":2, "sp ace":3, "del\u007f":4}`),
+	objs = append(objs, []byte(`{"a": [1, 2 ,3], "b":"<&>\u2028", "c" : {"x" : " y "}, "a":"dup", "k\u00e9y":"\u00e9", "<k>":1, "t\u0009ab":1, "\u001f":2, "sp ace":3, "del\u007f":4,
+		"\"":5, "\\":6, "<":7, ">":8, "&":9, "\u2028":10}`),
 		[]byte(`null`), []byte(`{}`), []byte("{\"s\":\"\u2028 \u2029\",\"t\":\"é\"}"))
 	for _, raw := range objs {
 		var want map[string]json.RawMessage
