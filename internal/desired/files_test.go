@@ -193,3 +193,27 @@ func TestLoad_shortUnknownKeysKept(t *testing.T) {
 		t.Errorf("8002's JSON = %s, want %s", g.Raw, want)
 	}
 }
+
+// Reloading unchanged files checks no guest again, also when two guests
+// are written alike (the per-guest cache knows guests by their bytes, and
+// keeps one of the two).
+func TestLoader_unchangedTwins(t *testing.T) {
+	lxc, vm := smallFiles(t)
+	twin := `{"name": "twin", "template": "local:vztmpl/debian-12.tar.zst", "memory_mb": 512, "cores": 1, "storage_pool": "local-lvm", "storage_size_gb": 8}`
+	lxc = bytes.Replace(lxc, []byte(`"lxc_configs": {`), []byte(`"lxc_configs": {"960": `+twin+`, "961": `+twin+`,`), 1)
+	dir := caseDir(t, lxc, vm, hostile{})
+	cache := NewLoader()
+	c, err := cache.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Guest(960) == nil || c.Guest(961) == nil {
+		t.Fatal("the twins 960 and 961 did not load")
+	}
+	if _, err := cache.Load(dir); err != nil {
+		t.Fatal(err)
+	}
+	if h, m := cache.Stats(); h != len(c.IDs) || m != 0 {
+		t.Errorf("unchanged reload of %d guests: %d hits, %d misses; want all hits", len(c.IDs), h, m)
+	}
+}
