@@ -37,6 +37,7 @@ func TestLoad_vmDefaultsErrorReportedOnce(t *testing.T) {
 		{"past 64 bits", [][2]string{{`"memory_mb": 2048`, `"memory_mb": 99999999999999999999`}}, []string{"vm_defaults memory_mb"}},
 		{"below the minimum, with a MAC every VM inherits", [][2]string{{`"memory_mb": 2048`, `"memory_mb": 0, "mac_address": "52:54:00:00:00:99"`}}, []string{"vm_defaults memory_mb"}},
 		{"case variant of a key", [][2]string{{`"cores": 2`, `"Cores": 2`}}, []string{"vm_defaults Cores"}},
+		{"not an object", [][2]string{{`"vm_defaults": {`, `"vm_defaults": 5, "old_defaults": {`}}, []string{"vm_defaults "}},
 		{"and an error of 8001's own", [][2]string{{`"memory_mb": 2048`, `"memory_mb": 0`}, {`"name": "worker",`, `"name": "worker", "swap_mb": 1.5,`}}, []string{"8001 swap_mb", "vm_defaults memory_mb"}},
 	}
 	for _, tt := range tests {
@@ -215,5 +216,38 @@ func TestLoader_unchangedTwins(t *testing.T) {
 	}
 	if h, m := cache.Stats(); h != len(c.IDs) || m != 0 {
 		t.Errorf("unchanged reload of %d guests: %d hits, %d misses; want all hits", len(c.IDs), h, m)
+	}
+}
+
+// A value only the schema refuses (the fast decoder leaves it to the
+// schema check) is reported naming the guest and the field, list entries
+// by their index, and only once: the guest is not checked further, so its
+// MAC address, also 900's, is not reported as well.
+func TestLoad_schemaProblemNamesField(t *testing.T) {
+	tests := []struct {
+		what string
+		edit func(map[string]any)
+		want []string
+	}{
+		{"below the minimum", setLXC("memory_mb", 0), []string{"953 memory_mb"}},
+		{"below the minimum, with 900's MAC", func(g map[string]any) {
+			g["memory_mb"] = 0
+			g["mac_address"] = "52:54:00:00:00:10"
+		}, []string{"953 memory_mb"}},
+		{"first list entry of the wrong type", setLXC("features", []any{5}), []string{"953 features[0]"}},
+		{"tenth list entry of the wrong type", setLXC("features", []any{"a", "b", "c", "d", "e", "f", "g", "h", "i", 5}), []string{"953 features[9]"}},
+	}
+	lxc, vm := smallFiles(t)
+	for _, tt := range tests {
+		t.Run(tt.what, func(t *testing.T) {
+			_, err := Load(caseDir(t, lxc, vm, hostile{lxc: tt.edit}))
+			var inv *api.InvalidError
+			if !errors.As(err, &inv) {
+				t.Fatalf("Load = %v, want an invalid configuration", err)
+			}
+			if got := where(inv.Problems); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("problems at %q, want %q:\n%v", got, tt.want, err)
+			}
+		})
 	}
 }
