@@ -121,7 +121,10 @@ func TestFastSpec_agreesWithSchemaAndDecoder(t *testing.T) {
 		}
 	}
 	for _, raw := range []string{`{"name":"a","name":"b"}`, `{"annotations":{"a":"1","a":"2"}}`, `{"nam\u0065":"x"}`,
-		`{"ſwap_mb":1}`, `{"unknown":null}`, `{}`, `{"user_config":{"a":[1,{"b":null}]}}`} {
+		`{"ſwap_mb":1}`, `{"unknown":null}`, `{}`, `{"user_config":{"a":[1,{"b":null}]}}`,
+		// Case variants encoding/json takes for a field: A and Z, the ends
+		// of the range folded, and a key without any lower-case letter.
+		`{"nAme":"x"}`, `{"Zfs_volumes":[]}`, `{"CORES":3}`} {
 		checkFast(t, []byte(raw))
 	}
 }
