@@ -251,3 +251,28 @@ func TestLoad_schemaProblemNamesField(t *testing.T) {
 		})
 	}
 }
+
+// A guest that is not a JSON object is refused naming it, in either file.
+func TestLoad_guestNotAnObject(t *testing.T) {
+	lxc, vm := smallFiles(t)
+	tests := []struct {
+		what      string
+		lxc, vm   []byte
+		wantGuest string
+	}{
+		{"container", bytes.Replace(lxc, []byte(`"lxc_configs": {`), []byte(`"lxc_configs": {"960": 5,`), 1), vm, "960"},
+		{"VM", lxc, bytes.Replace(vm, []byte(`"vms": [`), []byte(`"vms": [5,`), 1), "vms[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.what, func(t *testing.T) {
+			_, err := Load(caseDir(t, tt.lxc, tt.vm, hostile{}))
+			var inv *api.InvalidError
+			if !errors.As(err, &inv) {
+				t.Fatalf("Load = %v, want an invalid configuration", err)
+			}
+			if got := where(inv.Problems); !reflect.DeepEqual(got, []string{tt.wantGuest + " "}) {
+				t.Errorf("problems at %q, want one on guest %s:\n%v", got, tt.wantGuest, err)
+			}
+		})
+	}
+}
