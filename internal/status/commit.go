@@ -19,6 +19,8 @@ import (
 type committer struct {
 	dir string // the status folder
 	tmp string // where new files are written before their rename
+	// trash, when set, defers the unlink of replaced files (trash.go).
+	trash *trash
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -152,7 +154,7 @@ func (c *committer) write(group []*commitReq) bool {
 			r.err = cerr
 		}
 		if r.err == nil {
-			r.err = os.Rename(f.Name(), r.path)
+			r.err = c.trash.replace(f.Name(), r.path)
 		}
 		if r.err != nil {
 			os.Remove(f.Name())
