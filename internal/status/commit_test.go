@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,3 +123,149 @@ func TestStore_failedWriteFailsOnlyItsOwnUpdate(t *testing.T) {
 }
 
 func runtimeYield() { time.Sleep(time.Millisecond) }
+
+// heldGroup starts n writers whose outcomes are committed as one group:
+// the first writer's group is held before its rename until the others
+// are queued behind it. It returns each writer's error by ID.
+func heldGroup(t *testing.T, s *Store, ids []api.ID) map[api.ID]error {
+	t.Helper()
+	var mu sync.Mutex
+	groups := 0
+	release := make(chan struct{})
+	s.commits.beforeRename = func(int) {
+		mu.Lock()
+		groups++
+		first := groups == 1
+		mu.Unlock()
+		if first {
+			<-release
+		}
+	}
+	errs := map[api.ID]error{}
+	var wg sync.WaitGroup
+	update := func(id api.ID) {
+		defer wg.Done()
+		_, err := s.Update(id, api.KindLXC, phase(api.PhaseReady))
+		mu.Lock()
+		errs[id] = err
+		mu.Unlock()
+	}
+	wg.Add(1)
+	go update(ids[0])
+	for {
+		mu.Lock()
+		n := groups
+		mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for _, id := range ids[1:] {
+		wg.Add(1)
+		go update(id)
+	}
+	for {
+		s.commits.mu.Lock()
+		n := len(s.commits.queue)
+		s.commits.mu.Unlock()
+		if n == len(ids)-1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	return errs
+}
+
+// Every file of a group is flushed before it is renamed into place, not
+// only the first: a power cut must never leave a renamed file whose data
+// is not on disk.
+func TestCommit_everyFileOfAGroupFlushed(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	flushed := map[string]bool{}
+	s.commits.syncFile = func(f *os.File) error {
+		// Still the temp file: the flush comes before the rename.
+		if filepath.Dir(f.Name()) != filepath.Join(dir, tmpDir) {
+			t.Errorf("flushed %s, not a temp file", f.Name())
+		}
+		mu.Lock()
+		flushed[strings.SplitN(filepath.Base(f.Name()), ".", 2)[0]] = true
+		mu.Unlock()
+		return fdatasync(f)
+	}
+	ids := []api.ID{100, 101, 102, 103, 104}
+	for id, err := range heldGroup(t, s, ids) {
+		if err != nil {
+			t.Errorf("guest %s: %v", id, err)
+		}
+	}
+	for _, id := range ids {
+		if !flushed[id.String()] {
+			t.Errorf("guest %s's file was renamed into place without a flush", id)
+		}
+	}
+}
+
+// A file whose flush fails is not renamed into place: its writer gets the
+// error and the old status stays; the others of its group are written.
+func TestCommit_failedFlushKeepsOldFile(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(102, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+		t.Fatal(err)
+	}
+	s.commits.syncFile = func(f *os.File) error {
+		if strings.HasPrefix(filepath.Base(f.Name()), "102.json.") {
+			return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: syscall.EIO}
+		}
+		return fdatasync(f)
+	}
+	errs := heldGroup(t, s, []api.ID{100, 101, 102, 103})
+	if err := errs[102]; err == nil || !strings.Contains(err.Error(), "fdatasync") {
+		t.Errorf("the writer whose flush failed got %v, want the fdatasync error", err)
+	}
+	if st, _ := onDisk(t, dir, 102); st.Phase != api.PhaseProvisioning {
+		t.Errorf("after a failed flush the file says %s, want the old Provisioning", st.Phase)
+	}
+	for _, id := range []api.ID{100, 101, 103} {
+		if errs[id] != nil {
+			t.Errorf("guest %s: %v", id, errs[id])
+		}
+		if st, _ := onDisk(t, dir, id); st.Phase != api.PhaseReady {
+			t.Errorf("guest %s: the file says %s, want Ready", id, st.Phase)
+		}
+	}
+	if names := tmpEntries(t, dir); len(names) != 0 {
+		t.Errorf("the temp folder keeps %v", names)
+	}
+}
+
+// A folder fsync that fails fails every write of its group: none of them
+// is known to be durable.
+func TestCommit_failedFolderSyncFailsTheGroup(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.commits.dirSync.fsync = func(string) error { return syscall.EIO }
+	for id, err := range heldGroup(t, s, []api.ID{100, 101, 102}) {
+		if err == nil || !strings.Contains(err.Error(), "fsync "+dir) {
+			t.Errorf("guest %s: %v, want the folder's fsync error", id, err)
+		}
+	}
+	s.commits.dirSync.fsync = nil
+	if _, err := s.Update(100, api.KindLXC, phase(api.PhaseFailed)); err != nil {
+		t.Errorf("once the folder syncs again: %v", err)
+	}
+}

@@ -18,6 +18,8 @@ type groupSync struct {
 	synced  uint64 // requests covered by the last finished fsync
 	running bool
 	err     error
+	// fsync, when set, replaces syncDir (tests).
+	fsync func(dir string) error
 }
 
 func (g *groupSync) sync(dir string) error {
@@ -36,7 +38,11 @@ func (g *groupSync) sync(dir string) error {
 		g.running = true
 		covers := g.asked
 		g.mu.Unlock()
-		err := syncDir(dir)
+		fsync := syncDir
+		if g.fsync != nil {
+			fsync = g.fsync
+		}
+		err := fsync(dir)
 		g.mu.Lock()
 		g.running = false
 		g.synced, g.err = covers, err
