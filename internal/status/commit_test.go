@@ -269,3 +269,32 @@ func TestCommit_failedFolderSyncFailsTheGroup(t *testing.T) {
 		t.Errorf("once the folder syncs again: %v", err)
 	}
 }
+
+// Writes one after the other each get a folder fsync that starts after
+// their rename: a later write is never taken as covered by an earlier
+// write's fsync.
+func TestCommit_sequentialWritesEachSyncTheFolder(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var synced [][]string // the status files present at each folder fsync
+	s.commits.dirSync.fsync = func(d string) error {
+		names, err := filepath.Glob(filepath.Join(d, "*.json"))
+		synced = append(synced, names)
+		if err != nil {
+			return err
+		}
+		return syncDir(d)
+	}
+	ids := []api.ID{100, 101, 102}
+	for i, id := range ids {
+		if _, err := s.Update(id, api.KindLXC, phase(api.PhaseReady)); err != nil {
+			t.Fatal(err)
+		}
+		if len(synced) != i+1 || len(synced[i]) != i+1 {
+			t.Fatalf("after the write of %s: folder fsyncs saw %v, want one more, after its rename", id, synced)
+		}
+	}
+}
