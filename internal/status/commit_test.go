@@ -19,11 +19,7 @@ import (
 // is held before its rename until seven more writers wait; they must then
 // be committed together, and each must find its own status on disk.
 func TestStore_durableWritesCommitInGroups(t *testing.T) {
-	dir := t.TempDir()
-	s, err := NewStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newTestStore(t)
 	var groups []int
 	var mu sync.Mutex
 	release := make(chan struct{})
@@ -89,11 +85,7 @@ func queued(s *Store, n int) bool {
 // A write that fails fails its own Update only: the others of its group
 // are committed.
 func TestStore_failedWriteFailsOnlyItsOwnUpdate(t *testing.T) {
-	dir := t.TempDir()
-	s, err := NewStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newTestStore(t)
 	// A folder where 942's status file belongs: the rename onto it fails.
 	if err := os.MkdirAll(filepath.Join(dir, "942.json", "x"), 0o700); err != nil {
 		t.Fatal(err)
@@ -183,11 +175,7 @@ func heldGroup(t *testing.T, s *Store, ids []api.ID) map[api.ID]error {
 // only the first: a power cut must never leave a renamed file whose data
 // is not on disk.
 func TestCommit_everyFileOfAGroupFlushed(t *testing.T) {
-	dir := t.TempDir()
-	s, err := NewStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newTestStore(t)
 	var mu sync.Mutex
 	flushed := map[string]bool{}
 	s.commits.syncFile = func(f *os.File) error {
@@ -216,11 +204,7 @@ func TestCommit_everyFileOfAGroupFlushed(t *testing.T) {
 // A file whose flush fails is not renamed into place: its writer gets the
 // error and the old status stays; the others of its group are written.
 func TestCommit_failedFlushKeepsOldFile(t *testing.T) {
-	dir := t.TempDir()
-	s, err := NewStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newTestStore(t)
 	if _, err := s.Update(102, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
 		t.Fatal(err)
 	}
@@ -253,11 +237,7 @@ func TestCommit_failedFlushKeepsOldFile(t *testing.T) {
 // A folder fsync that fails fails every write of its group: none of them
 // is known to be durable.
 func TestCommit_failedFolderSyncFailsTheGroup(t *testing.T) {
-	dir := t.TempDir()
-	s, err := NewStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newTestStore(t)
 	s.commits.dirSync.fsync = func(string) error { return syscall.EIO }
 	for id, err := range heldGroup(t, s, []api.ID{100, 101, 102}) {
 		if err == nil || !strings.Contains(err.Error(), "fsync "+dir) {
@@ -274,11 +254,7 @@ func TestCommit_failedFolderSyncFailsTheGroup(t *testing.T) {
 // their rename: a later write is never taken as covered by an earlier
 // write's fsync.
 func TestCommit_sequentialWritesEachSyncTheFolder(t *testing.T) {
-	dir := t.TempDir()
-	s, err := NewStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := newTestStore(t)
 	var synced [][]string // the status files present at each folder fsync
 	s.commits.dirSync.fsync = func(d string) error {
 		names, err := filepath.Glob(filepath.Join(d, "*.json"))

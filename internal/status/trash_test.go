@@ -28,11 +28,7 @@ func tmpEntries(t *testing.T, dir string) []string {
 // reader, a reader of the old file still reads it whole, and the old
 // files are gone once the store is closed.
 func TestStore_deferredFrees(t *testing.T) {
-	dir := t.TempDir()
-	s, err := NewStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newTestStore(t)
 	s.DeferFrees()
 	if _, err := s.UpdateNoSync(7, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
 		t.Fatal(err)
@@ -79,11 +75,7 @@ func TestStore_deferredFrees(t *testing.T) {
 func TestStore_deferredFreesGoWhenIdle(t *testing.T) {
 	defer func(d time.Duration) { trashIdle = d }(trashIdle)
 	trashIdle = 10 * time.Millisecond
-	dir := t.TempDir()
-	s, err := NewStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newTestStore(t)
 	s.DeferFrees()
 	for _, ph := range []api.Phase{api.PhaseProvisioning, api.PhaseReady, api.PhaseFailed} {
 		if _, err := s.Update(9, api.KindVM, phase(ph)); err != nil {
