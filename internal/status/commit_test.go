@@ -274,3 +274,24 @@ func TestCommit_sequentialWritesEachSyncTheFolder(t *testing.T) {
 		}
 	}
 }
+
+// syncDir fsyncs the folder it opened, and a folder it cannot open is an
+// error.
+func TestSyncDir(t *testing.T) {
+	defer func(f func(*os.File) error) { fsyncFolder = f }(fsyncFolder)
+	var synced []string
+	fsyncFolder = func(f *os.File) error {
+		synced = append(synced, f.Name())
+		return f.Sync()
+	}
+	dir := t.TempDir()
+	if err := syncDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 1 || synced[0] != dir {
+		t.Errorf("syncDir(%s) fsynced %v", dir, synced)
+	}
+	if err := syncDir(filepath.Join(dir, "missing")); err == nil {
+		t.Error("syncDir of a missing folder reported no error")
+	}
+}
