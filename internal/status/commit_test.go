@@ -2,6 +2,7 @@ package status
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -293,5 +294,15 @@ func TestSyncDir(t *testing.T) {
 	}
 	if err := syncDir(filepath.Join(dir, "missing")); err == nil {
 		t.Error("syncDir of a missing folder reported no error")
+	}
+	// A file system that cannot fsync a folder says EINVAL: the rename is
+	// as durable as it makes it, not an error. Any other failure is one.
+	fsyncFolder = func(*os.File) error { return syscall.EINVAL }
+	if err := syncDir(dir); err != nil {
+		t.Errorf("a folder fsync refused with EINVAL: %v, want no error", err)
+	}
+	fsyncFolder = func(*os.File) error { return syscall.EIO }
+	if err := syncDir(dir); !errors.Is(err, syscall.EIO) {
+		t.Errorf("a folder fsync that failed with EIO: %v", err)
 	}
 }
