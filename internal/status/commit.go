@@ -141,23 +141,32 @@ func (c *committer) write(group []*commitReq) bool {
 	}
 	renamed := false
 	for _, r := range group {
-		f := r.f
-		if r.err == nil {
-			r.key, r.err = statKey(f)
+		if c.place(r) {
+			renamed = true
 		}
-		if cerr := f.Close(); r.err == nil {
-			r.err = cerr
-		}
-		if r.err == nil {
-			r.err = c.trash.replace(f.Name(), r.path)
-		}
-		if r.err != nil {
-			os.Remove(f.Name())
-			continue
-		}
-		renamed = true
 	}
 	return renamed
+}
+
+// place renames r's written (and, for a durable write, flushed) file into
+// place, unless r failed already; a file not placed is removed. It reports
+// whether the file is in place.
+func (c *committer) place(r *commitReq) bool {
+	f := r.f
+	if r.err == nil {
+		r.key, r.err = statKey(f)
+	}
+	if cerr := f.Close(); r.err == nil {
+		r.err = cerr
+	}
+	if r.err == nil {
+		r.err = c.trash.replace(f.Name(), r.path)
+	}
+	if r.err != nil {
+		os.Remove(f.Name())
+		return false
+	}
+	return true
 }
 
 // fdatasync flushes a new file's data and what is needed to read it back

@@ -2,6 +2,7 @@ package status
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -119,5 +120,82 @@ func TestNewStore_removesLeftovers(t *testing.T) {
 	}
 	if _, err := os.Stat(left); !os.IsNotExist(err) {
 		t.Errorf("a leftover older than trashAge is still there (%v)", err)
+	}
+}
+
+// A store that is never idle still keeps at most about trashMax replaced
+// files: past it, the oldest half is unlinked at once.
+func TestStore_deferredFreesBounded(t *testing.T) {
+	defer func(n int) { trashMax = n }(trashMax)
+	trashMax = 4
+	s, dir := newTestStore(t)
+	s.DeferFrees()
+	for i := range 12 {
+		if _, err := s.Update(5, api.KindLXC, func(st *api.Status) { st.LastError = fmt.Sprint(i) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for n := len(tmpEntries(t, dir)); n > trashMax+1; n = len(tmpEntries(t, dir)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d replaced files kept after 11 replacements, want at most %d", n, trashMax+1)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := s.commits.trash.pending(); got > trashMax {
+		t.Errorf("%d files listed to unlink, want at most %d", got, trashMax)
+	}
+}
+
+// A write that cannot make its temp file fails and leaves the status as it
+// was; so does every write mode.
+func TestStore_writeWithoutTempFolder(t *testing.T) {
+	s, dir := newTestStore(t)
+	if _, err := s.Update(5, api.KindLXC, phase(api.PhaseReady)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, tmpDir)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateNoSync(5, api.KindLXC, phase(api.PhaseProvisioning)); err == nil {
+		t.Error("UpdateNoSync without its temp folder reported no error")
+	}
+	if _, err := s.Update(5, api.KindLXC, phase(api.PhaseFailed)); err == nil {
+		t.Error("Update without its temp folder reported no error")
+	}
+	if _, _, err := s.UpdateAsync(5, api.KindLXC, phase(api.PhaseFailed)); err == nil {
+		t.Error("UpdateAsync without its temp folder reported no error")
+	}
+	if st, _ := onDisk(t, dir, 5); st.Phase != api.PhaseReady {
+		t.Errorf("the file says %s, want the Ready it held", st.Phase)
+	}
+	if st, _ := s.Get(5, api.KindLXC); st.Phase != api.PhaseReady {
+		t.Errorf("the store reads %s, want Ready", st.Phase)
+	}
+}
+
+// A closed store holds no file open: the UI and the CLI open stores and
+// must not leak descriptors.
+func TestStore_closeReleasesFiles(t *testing.T) {
+	open := func() int {
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	before := open()
+	s, _ := newTestStore(t)
+	if _, err := s.Update(5, api.KindLXC, phase(api.PhaseReady)); err != nil {
+		t.Fatal(err)
+	}
+	if open() == before {
+		t.Fatal("the store holds no lock file open after a write; nothing to check")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after := open(); after != before {
+		t.Errorf("%d files open before the store, %d after its Close", before, after)
 	}
 }
