@@ -185,6 +185,11 @@ func TestStore_closeReleasesFiles(t *testing.T) {
 		return len(entries)
 	}
 	before := open()
+	idle, _ := newTestStore(t)
+	idle.DeferFrees()
+	if err := idle.Close(); err != nil {
+		t.Fatalf("Close of a store that kept nothing: %v", err)
+	}
 	s, _ := newTestStore(t)
 	if _, err := s.Update(5, api.KindLXC, phase(api.PhaseReady)); err != nil {
 		t.Fatal(err)
@@ -197,5 +202,26 @@ func TestStore_closeReleasesFiles(t *testing.T) {
 	}
 	if after := open(); after != before {
 		t.Errorf("%d files open before the store, %d after its Close", before, after)
+	}
+}
+
+// The kept files are due only once the store has been idle for trashIdle
+// since its last replacement.
+func TestTrash_wait(t *testing.T) {
+	last := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+	tr := &trash{last: last}
+	for _, c := range []struct {
+		after time.Duration
+		want  time.Duration
+	}{
+		{0, trashIdle},
+		{trashIdle / 4, trashIdle * 3 / 4},
+		{trashIdle - time.Nanosecond, time.Nanosecond},
+		{trashIdle, 0},
+		{trashIdle * 10, 0},
+	} {
+		if got := tr.wait(last.Add(c.after)); got != c.want {
+			t.Errorf("%v after the last replacement: due in %v, want %v", c.after, got, c.want)
+		}
 	}
 }
