@@ -108,6 +108,36 @@ func TestController_pruneGraceAndMax(t *testing.T) {
 	}
 }
 
+// --prune-max 0 is no bound: every guest that left the files is
+// destroyed, however many left at once.
+func TestController_pruneMaxZeroIsUnbounded(t *testing.T) {
+	l := newLab(t)
+	r := l.start(func(o *controller.Options) { o.Prune, o.PruneGrace, o.PruneMax = true, 0, 0 }, nil)
+	r.waitReady()
+	r.idle()
+	data, err := sjson.DeleteBytes(l.read(api.LXCFile), "lxc_configs.956")
+	if err == nil {
+		data, err = sjson.DeleteBytes(data, "lxc_configs.954")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.write(api.LXCFile, data)
+	waitFor(t, "954 and 956 pruned", func() (bool, string) {
+		got := r.metric("phoenix_prunes_total", map[string]string{"result": "success"})
+		refused := r.metric("phoenix_prunes_total", map[string]string{"result": "refused"})
+		return got == 2 || refused > 0, fmt.Sprintf("%v pruned, %v refused", got, refused)
+	})
+	if got := r.metric("phoenix_prunes_total", map[string]string{"result": "refused"}); got != 0 {
+		t.Errorf("phoenix_prunes_total{refused} = %v with --prune-max 0, want 0", got)
+	}
+	for _, id := range []api.ID{954, 956} {
+		if _, ok := l.guest(api.KindLXC, id); ok {
+			t.Errorf("%d is still on the host after it left the files with --prune-max 0", id)
+		}
+	}
+}
+
 // A guest ID moved from the LXC file to the VM file is refused with a
 // condition; the container stays and no VM is built under its ID.
 func TestController_kindMoveRefused(t *testing.T) {
