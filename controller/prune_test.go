@@ -92,9 +92,11 @@ func TestController_pruneGraceAndMax(t *testing.T) {
 	data, _ = sjson.DeleteBytes(orig, "lxc_configs.956")
 	l.write(api.LXCFile, data)
 	t0 := time.Now()
+	// The log line comes after the destroy and the metric: waiting for the
+	// guest to be gone alone races them.
 	waitFor(t, "956 pruned", func() (bool, string) {
 		_, ok := l.guest(api.KindLXC, 956)
-		return !ok, ""
+		return !ok && len(r.logLines("Pruned guest removed from the files")) > 0, fmt.Sprintf("on the host: %v", ok)
 	})
 	if got := r.metric("phoenix_prunes_total", map[string]string{"result": "success"}); got != 1 {
 		t.Errorf("phoenix_prunes_total{success} = %v, want 1", got)
