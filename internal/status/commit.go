@@ -19,6 +19,8 @@ import (
 type committer struct {
 	dir string // the status folder
 	tmp string // where new files are written before their rename
+	// trash, when set, defers the unlink of replaced files (trash.go).
+	trash *trash
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -45,19 +47,39 @@ type commitReq struct {
 // commit writes data to path atomically and durably, in a group with the
 // writers that commit at the same time.
 func (c *committer) commit(path string, data []byte) (fileKey, error) {
+	r, err := c.enqueue(path, data)
+	if err != nil {
+		return fileKey{}, err
+	}
+	return c.wait(r)
+}
+
+// enqueue writes data to a new file in the temp folder and queues its
+// rename to path for the next group; the file is not in place until a
+// wait on it returns.
+func (c *committer) enqueue(path string, data []byte) (*commitReq, error) {
 	r := &commitReq{path: path, data: data}
 	var err error
 	// Written by each writer, side by side: creating a file can cost more
 	// than its fsync.
 	if r.f, err = c.writeTemp(r); err != nil {
-		return fileKey{}, err
+		return nil, err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queue = append(c.queue, r)
+	return r, nil
+}
+
+// wait returns once r is renamed into place and the folder fsync'd, or
+// failed. The first waiter that finds nobody committing commits every
+// file queued so far; any number of waiters may wait for the same r.
+func (c *committer) wait(r *commitReq) (fileKey, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cond == nil {
 		c.cond = sync.NewCond(&c.mu)
 	}
-	c.queue = append(c.queue, r)
 	for !r.done {
 		if c.writing || r.written {
 			c.cond.Wait()
@@ -132,7 +154,7 @@ func (c *committer) write(group []*commitReq) bool {
 			r.err = cerr
 		}
 		if r.err == nil {
-			r.err = os.Rename(f.Name(), r.path)
+			r.err = c.trash.replace(f.Name(), r.path)
 		}
 		if r.err != nil {
 			os.Remove(f.Name())

@@ -1,0 +1,131 @@
+package status
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+)
+
+func tmpEntries(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dir, tmpDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// With deferred frees a write still replaces the file at once for every
+// reader, a reader of the old file still reads it whole, and the old
+// files are gone once the store is closed.
+func TestStore_deferredFrees(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.DeferFrees()
+	if _, err := s.UpdateNoSync(7, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.Open(filepath.Join(dir, "7.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if _, err := s.Update(7, api.KindLXC, phase(api.PhaseReady)); err != nil {
+		t.Fatal(err)
+	}
+	_, p, err := s.UpdateAsync(7, api.KindLXC, phase(api.PhaseFailed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := onDisk(t, dir, 7); st.Phase != api.PhaseFailed {
+		t.Errorf("the file says %s, want the last write's Failed", st.Phase)
+	}
+	data, err := io.ReadAll(old)
+	var was api.Status
+	if err != nil || json.Unmarshal(data, &was) != nil || was.Phase != api.PhaseProvisioning {
+		t.Errorf("a reader of the replaced file reads %q (%v), want the whole Provisioning status", data, err)
+	}
+	if got := s.commits.trash.pending(); got != 2 {
+		t.Errorf("%d replaced files kept, want 2 (the mark and the Ready)", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if names := tmpEntries(t, dir); len(names) != 0 {
+		t.Errorf("after Close the temp folder holds %v", names)
+	}
+	if st, _ := onDisk(t, dir, 7); st.Phase != api.PhaseFailed {
+		t.Errorf("after Close the file says %s, want Failed", st.Phase)
+	}
+}
+
+// The kept files go once the store has been idle for trashIdle, without a
+// Close.
+func TestStore_deferredFreesGoWhenIdle(t *testing.T) {
+	defer func(d time.Duration) { trashIdle = d }(trashIdle)
+	trashIdle = 10 * time.Millisecond
+	dir := t.TempDir()
+	s, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.DeferFrees()
+	for _, ph := range []api.Phase{api.PhaseProvisioning, api.PhaseReady, api.PhaseFailed} {
+		if _, err := s.Update(9, api.KindVM, phase(ph)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for len(tmpEntries(t, dir)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the temp folder still holds %v a minute after the last write", tmpEntries(t, dir))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st, _ := onDisk(t, dir, 9); st.Phase != api.PhaseFailed {
+		t.Errorf("the file says %s, want Failed", st.Phase)
+	}
+}
+
+// Opening a store removes what killed writers left in the temp folder,
+// and only what nobody touched for trashAge.
+func TestNewStore_removesLeftovers(t *testing.T) {
+	defer func(d time.Duration) { trashAge = d }(trashAge)
+	dir := t.TempDir()
+	if _, err := NewStore(dir); err != nil {
+		t.Fatal(err)
+	}
+	left := filepath.Join(dir, tmpDir, "7.json.123")
+	if err := os.WriteFile(left, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	trashAge = time.Hour
+	if _, err := NewStore(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); err != nil {
+		t.Errorf("a temp file written moments ago was removed: %v", err)
+	}
+	trashAge = 0
+	if _, err := NewStore(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("a leftover older than trashAge is still there (%v)", err)
+	}
+}
