@@ -31,6 +31,17 @@ func onDisk(t *testing.T, dir string, id api.ID) (api.Status, bool) {
 	return st, true
 }
 
+// newTestStore opens a store in a new temp folder.
+func newTestStore(t *testing.T) (*Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, dir
+}
+
 func phase(p api.Phase) func(*api.Status) {
 	return func(st *api.Status) { st.Phase = p }
 }
@@ -38,11 +49,7 @@ func phase(p api.Phase) func(*api.Status) {
 // A queued write is this store's status at once, and everyone's once
 // Wait returns; the file is untouched in between.
 func TestStore_updateAsyncLandsOnWait(t *testing.T) {
-	dir := t.TempDir()
-	s, err := NewStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newTestStore(t)
 	if _, err := s.UpdateNoSync(7, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
 		t.Fatal(err)
 	}
@@ -122,11 +129,7 @@ func TestStore_writesAfterAQueuedOneLandAfterIt(t *testing.T) {
 // A delete after a queued write is final: the queued file never comes
 // back.
 func TestStore_deleteAfterQueuedWrite(t *testing.T) {
-	dir := t.TempDir()
-	s, err := NewStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newTestStore(t)
 	_, p, err := s.UpdateAsync(7, api.KindVM, phase(api.PhaseReady))
 	if err != nil {
 		t.Fatal(err)
@@ -154,11 +157,7 @@ func TestStore_deleteAfterQueuedWrite(t *testing.T) {
 // A queued write that cannot be put in place is reported by Wait (and the
 // batch), and the store reads what the disk holds again.
 func TestStore_failedQueuedWrite(t *testing.T) {
-	dir := t.TempDir()
-	s, err := NewStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newTestStore(t)
 	// A folder where the file goes: the rename fails, as root too.
 	if err := os.Mkdir(filepath.Join(dir, "7.json"), 0o700); err != nil {
 		t.Fatal(err)

@@ -28,8 +28,9 @@ type committer struct {
 	writing bool
 	dirSync groupSync
 	// beforeRename, when set, runs in the group's writer before its
-	// renames (tests).
+	// renames; syncFile, when set, replaces fdatasync (tests).
 	beforeRename func(group int)
+	syncFile     func(*os.File) error
 }
 
 // commitReq is one durable write: data to become path.
@@ -118,51 +119,54 @@ func (c *committer) wait(r *commitReq) (fileKey, error) {
 // write fdatasyncs a group's files all at once and renames them into
 // place; it reports whether any was renamed.
 func (c *committer) write(group []*commitReq) bool {
-	files := make([]*os.File, len(group))
-	for i, r := range group {
-		files[i] = r.f
+	sync1 := fdatasync
+	if c.syncFile != nil {
+		sync1 = c.syncFile
 	}
-	var wg sync.WaitGroup
-	for i, r := range group {
-		if files[i] == nil {
-			continue
+	if len(group) == 1 {
+		group[0].err = sync1(group[0].f)
+	} else {
+		var wg sync.WaitGroup
+		for _, r := range group {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.err = sync1(r.f)
+			}()
 		}
-		if len(group) == 1 {
-			r.err = fdatasync(files[i])
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.err = fdatasync(files[i])
-		}()
+		wg.Wait()
 	}
-	wg.Wait()
 	if c.beforeRename != nil {
 		c.beforeRename(len(group))
 	}
 	renamed := false
-	for i, r := range group {
-		f := files[i]
-		if f == nil {
-			continue
+	for _, r := range group {
+		if c.place(r) {
+			renamed = true
 		}
-		if r.err == nil {
-			r.key, r.err = statKey(f)
-		}
-		if cerr := f.Close(); r.err == nil {
-			r.err = cerr
-		}
-		if r.err == nil {
-			r.err = c.trash.replace(f.Name(), r.path)
-		}
-		if r.err != nil {
-			os.Remove(f.Name())
-			continue
-		}
-		renamed = true
 	}
 	return renamed
+}
+
+// place renames r's written (and, for a durable write, flushed) file into
+// place, unless r failed already; a file not placed is removed. It reports
+// whether the file is in place.
+func (c *committer) place(r *commitReq) bool {
+	f := r.f
+	if r.err == nil {
+		r.key, r.err = statKey(f)
+	}
+	if cerr := f.Close(); r.err == nil {
+		r.err = cerr
+	}
+	if r.err == nil {
+		r.err = c.trash.replace(f.Name(), r.path)
+	}
+	if r.err != nil {
+		os.Remove(f.Name())
+		return false
+	}
+	return true
 }
 
 // fdatasync flushes a new file's data and what is needed to read it back

@@ -342,27 +342,13 @@ func (s *Store) write(path string, data []byte, durable bool) (fileKey, error) {
 	if durable {
 		return s.commits.commit(path, data)
 	}
-	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), filepath.Base(path)+".*")
-	if err != nil {
+	r := &commitReq{path: path, data: data}
+	var err error
+	if r.f, err = s.commits.writeTemp(r); err != nil {
 		return fileKey{}, err
 	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	var key fileKey
-	if err == nil {
-		key, err = statKey(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = s.commits.trash.replace(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fileKey{}, err
-	}
-	return key, nil
+	s.commits.place(r)
+	return r.key, r.err
 }
 
 // lock takes the guest's mutex, then its stripe's flock: the mutex keeps

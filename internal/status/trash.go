@@ -93,8 +93,8 @@ func (t *trash) add(name string) {
 // tick unlinks the kept files once the store has been idle for trashIdle.
 func (t *trash) tick() {
 	t.mu.Lock()
-	if idle := time.Since(t.last); idle < trashIdle {
-		t.timer.Reset(trashIdle - idle)
+	if wait := t.wait(time.Now()); wait > 0 {
+		t.timer.Reset(wait)
 		t.mu.Unlock()
 		return
 	}
@@ -102,6 +102,15 @@ func (t *trash) tick() {
 	t.names, t.timer = nil, nil
 	t.mu.Unlock()
 	unlinkAll(names)
+}
+
+// wait is how long after now the kept files are due: 0 once the store has
+// been idle for trashIdle.
+func (t *trash) wait(now time.Time) time.Duration {
+	if idle := now.Sub(t.last); idle < trashIdle {
+		return trashIdle - idle
+	}
+	return 0
 }
 
 // empty unlinks the kept files now.

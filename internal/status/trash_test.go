@@ -2,6 +2,7 @@ package status
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -28,11 +29,7 @@ func tmpEntries(t *testing.T, dir string) []string {
 // reader, a reader of the old file still reads it whole, and the old
 // files are gone once the store is closed.
 func TestStore_deferredFrees(t *testing.T) {
-	dir := t.TempDir()
-	s, err := NewStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newTestStore(t)
 	s.DeferFrees()
 	if _, err := s.UpdateNoSync(7, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
 		t.Fatal(err)
@@ -79,11 +76,7 @@ func TestStore_deferredFrees(t *testing.T) {
 func TestStore_deferredFreesGoWhenIdle(t *testing.T) {
 	defer func(d time.Duration) { trashIdle = d }(trashIdle)
 	trashIdle = 10 * time.Millisecond
-	dir := t.TempDir()
-	s, err := NewStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newTestStore(t)
 	s.DeferFrees()
 	for _, ph := range []api.Phase{api.PhaseProvisioning, api.PhaseReady, api.PhaseFailed} {
 		if _, err := s.Update(9, api.KindVM, phase(ph)); err != nil {
@@ -127,5 +120,108 @@ func TestNewStore_removesLeftovers(t *testing.T) {
 	}
 	if _, err := os.Stat(left); !os.IsNotExist(err) {
 		t.Errorf("a leftover older than trashAge is still there (%v)", err)
+	}
+}
+
+// A store that is never idle still keeps at most about trashMax replaced
+// files: past it, the oldest half is unlinked at once.
+func TestStore_deferredFreesBounded(t *testing.T) {
+	defer func(n int) { trashMax = n }(trashMax)
+	trashMax = 4
+	s, dir := newTestStore(t)
+	s.DeferFrees()
+	for i := range 12 {
+		if _, err := s.Update(5, api.KindLXC, func(st *api.Status) { st.LastError = fmt.Sprint(i) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for n := len(tmpEntries(t, dir)); n > trashMax+1; n = len(tmpEntries(t, dir)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d replaced files kept after 11 replacements, want at most %d", n, trashMax+1)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := s.commits.trash.pending(); got > trashMax {
+		t.Errorf("%d files listed to unlink, want at most %d", got, trashMax)
+	}
+}
+
+// A write that cannot make its temp file fails and leaves the status as it
+// was; so does every write mode.
+func TestStore_writeWithoutTempFolder(t *testing.T) {
+	s, dir := newTestStore(t)
+	if _, err := s.Update(5, api.KindLXC, phase(api.PhaseReady)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, tmpDir)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateNoSync(5, api.KindLXC, phase(api.PhaseProvisioning)); err == nil {
+		t.Error("UpdateNoSync without its temp folder reported no error")
+	}
+	if _, err := s.Update(5, api.KindLXC, phase(api.PhaseFailed)); err == nil {
+		t.Error("Update without its temp folder reported no error")
+	}
+	if _, _, err := s.UpdateAsync(5, api.KindLXC, phase(api.PhaseFailed)); err == nil {
+		t.Error("UpdateAsync without its temp folder reported no error")
+	}
+	if st, _ := onDisk(t, dir, 5); st.Phase != api.PhaseReady {
+		t.Errorf("the file says %s, want the Ready it held", st.Phase)
+	}
+	if st, _ := s.Get(5, api.KindLXC); st.Phase != api.PhaseReady {
+		t.Errorf("the store reads %s, want Ready", st.Phase)
+	}
+}
+
+// A closed store holds no file open: the UI and the CLI open stores and
+// must not leak descriptors.
+func TestStore_closeReleasesFiles(t *testing.T) {
+	open := func() int {
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	before := open()
+	idle, _ := newTestStore(t)
+	idle.DeferFrees()
+	if err := idle.Close(); err != nil {
+		t.Fatalf("Close of a store that kept nothing: %v", err)
+	}
+	s, _ := newTestStore(t)
+	if _, err := s.Update(5, api.KindLXC, phase(api.PhaseReady)); err != nil {
+		t.Fatal(err)
+	}
+	if open() == before {
+		t.Fatal("the store holds no lock file open after a write; nothing to check")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after := open(); after != before {
+		t.Errorf("%d files open before the store, %d after its Close", before, after)
+	}
+}
+
+// The kept files are due only once the store has been idle for trashIdle
+// since its last replacement.
+func TestTrash_wait(t *testing.T) {
+	last := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+	tr := &trash{last: last}
+	for _, c := range []struct {
+		after time.Duration
+		want  time.Duration
+	}{
+		{0, trashIdle},
+		{trashIdle / 4, trashIdle * 3 / 4},
+		{trashIdle - time.Nanosecond, time.Nanosecond},
+		{trashIdle, 0},
+		{trashIdle * 10, 0},
+	} {
+		if got := tr.wait(last.Add(c.after)); got != c.want {
+			t.Errorf("%v after the last replacement: due in %v, want %v", c.after, got, c.want)
+		}
 	}
 }
