@@ -454,12 +454,22 @@ func TestController_sharedMissingDependency(t *testing.T) {
 // and retried with backoff until the host lets it through.
 func TestController_failingGuestRetried(t *testing.T) {
 	l := newLab(t)
+	// A failed health check is retried at once, not after the example's
+	// 5 s: the backoff under test is the queue's.
+	lxc, err := sjson.SetBytes(l.read(api.LXCFile), "lxc_configs.952.health_check.interval", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.write(api.LXCFile, lxc)
 	flaky, err := sim.New(sim.Options{Dir: l.host.Dir(), FailRate: 0.2, Seed: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { flaky.Close() })
-	r := l.start(func(o *controller.Options) { o.RetryBaseDelay = 10 * time.Millisecond }, flaky)
+	r := l.start(func(o *controller.Options) {
+		o.RetryBaseDelay = 10 * time.Millisecond
+		o.RetryMaxDelay = 200 * time.Millisecond
+	}, flaky)
 	r.waitReady()
 	waitFor(t, "every guest Ready despite failures", func() (bool, string) { return l.allReady(exampleIDs) })
 	if got := r.metric("phoenix_reconcile_total", map[string]string{"result": "error"}); got == 0 {
