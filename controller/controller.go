@@ -28,6 +28,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/internal/leader"
 	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
+	"github.com/phoenix-hypervisor/phoenix/internal/status"
 	"github.com/phoenix-hypervisor/phoenix/reconcilers"
 )
 
@@ -86,7 +87,17 @@ type Controller struct {
 	standby atomic.Bool
 	// term is the leadership this controller holds, when electing.
 	term atomic.Pointer[leader.Term]
+
+	// committing bounds the reconciles whose outcomes are still being
+	// committed (see processNext); finishing counts their goroutines.
+	committing chan struct{}
+	finishing  sync.WaitGroup
 }
+
+// committingPerWorker is how many reconciles per worker may wait for their
+// status writes at once. A worker blocks at the bound; the group commit
+// can take up to workers × (1 + this) outcomes at a time.
+const committingPerWorker = 16
 
 // New builds a controller from its dependencies: the host it drives, the
 // status store it shares with the CLI, a logger, and the registry its
@@ -114,6 +125,7 @@ func New(opts Options, host hypervisor.Host, store StatusStore, log logr.Logger,
 		removedAt: map[api.ID]time.Time{},
 		loads:     desired.NewLoader(),
 	}
+	c.committing = make(chan struct{}, opts.Workers*committingPerWorker)
 	c.reconcilers = c.newReconcilers()
 	if c.metrics, err = metrics.New(reg, allKinds, allPhases, book.counts); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
@@ -300,6 +312,7 @@ loop:
 	done := make(chan struct{})
 	go func() {
 		wg.Wait()
+		c.finishing.Wait()
 		close(done)
 	}()
 	timer := time.NewTimer(grace)
@@ -630,12 +643,26 @@ func (c *Controller) reconcileSafely(ctx context.Context, id api.ID) (kind api.K
 }
 
 // processNext reconciles one key; false means the queue is shut down.
+//
+// A reconcile's workflow outcomes are queued for the status store's group
+// commit (status.Batch) rather than waited for: the worker takes its next
+// guest at once, and the reconcile is reported (its metrics, its backoff,
+// the queue's Done, the first sync's readiness) by a goroutine once the
+// outcomes are on disk. Many outcomes then share one fdatasync round and
+// one folder fsync, and nothing is reported done before it is durable. The
+// key stays in the queue's processing set until then, so the guest is not
+// reconciled twice at once.
 func (c *Controller) processNext(ctx context.Context) bool {
 	id, shutdown := c.queue.Get()
 	if shutdown {
 		return false
 	}
-	defer c.queue.Done(id)
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			c.queue.Done(id)
+		}
+	}()
 	if c.stopping.Load() {
 		return false
 	}
@@ -647,13 +674,37 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		return true
 	}
 	start := time.Now()
-	kind, err := c.reconcileSafely(ctx, id)
+	batch := &status.Batch{}
+	kind, err := c.reconcileSafely(status.WithBatch(ctx, batch), id)
 	if ctx.Err() != nil {
 		// Cut short by shutdown: not the guest's success or failure. The
 		// next start reconciles it again (Provisioning and Failed guests
-		// always are).
+		// always are); what was queued is still written.
+		_ = batch.Wait()
 		return false
 	}
+	if batch.Len() == 0 {
+		c.finish(id, kind, err, start)
+		return true
+	}
+	c.committing <- struct{}{}
+	handedOff = true
+	c.finishing.Add(1)
+	go func() {
+		defer c.finishing.Done()
+		defer func() { <-c.committing }()
+		defer c.queue.Done(id)
+		if werr := batch.Wait(); werr != nil {
+			err = errors.Join(err, werr)
+		}
+		c.finish(id, kind, err, start)
+	}()
+	return true
+}
+
+// finish reports a reconcile whose status writes are on disk: its
+// duration and result, its backoff, and the first sync's progress.
+func (c *Controller) finish(id api.ID, kind api.Kind, err error, start time.Time) {
 	log := c.log.WithValues("guest", id, "kind", kind)
 	if kind != "" {
 		c.metrics.ReconcileDuration.WithLabelValues(string(kind)).Observe(time.Since(start).Seconds())
@@ -676,7 +727,6 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		c.metrics.ReconcileTotal.WithLabelValues(string(kind), result).Inc()
 	}
 	c.initialDone(id)
-	return true
 }
 
 // markRemoved records a guest that left the files; the grace before a

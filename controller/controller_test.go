@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/controller/statelock"
 	"github.com/phoenix-hypervisor/phoenix/internal/desired"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor/sim"
+	"github.com/phoenix-hypervisor/phoenix/internal/status"
 )
 
 func TestController_initialSync(t *testing.T) {
@@ -452,12 +454,22 @@ func TestController_sharedMissingDependency(t *testing.T) {
 // and retried with backoff until the host lets it through.
 func TestController_failingGuestRetried(t *testing.T) {
 	l := newLab(t)
+	// A failed health check is retried at once, not after the example's
+	// 5 s: the backoff under test is the queue's.
+	lxc, err := sjson.SetBytes(l.read(api.LXCFile), "lxc_configs.952.health_check.interval", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.write(api.LXCFile, lxc)
 	flaky, err := sim.New(sim.Options{Dir: l.host.Dir(), FailRate: 0.2, Seed: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { flaky.Close() })
-	r := l.start(func(o *controller.Options) { o.RetryBaseDelay = 10 * time.Millisecond }, flaky)
+	r := l.start(func(o *controller.Options) {
+		o.RetryBaseDelay = 10 * time.Millisecond
+		o.RetryMaxDelay = 200 * time.Millisecond
+	}, flaky)
 	r.waitReady()
 	waitFor(t, "every guest Ready despite failures", func() (bool, string) { return l.allReady(exampleIDs) })
 	if got := r.metric("phoenix_reconcile_total", map[string]string{"result": "error"}); got == 0 {
@@ -565,5 +577,28 @@ func TestController_startsWithInvalidConfig(t *testing.T) {
 	r.waitReady()
 	if ok, why := l.allReady(exampleIDs); !ok {
 		t.Fatal(why)
+	}
+}
+
+// The workers take their next guest while the last outcomes are still
+// being committed, but readiness and the reconcile metrics wait for the
+// disk: once /readyz answers, every guest's Ready is in its file, as
+// another process (a CLI `phoenix status`) reads it.
+func TestController_readyOnlyOnceOutcomesAreOnDisk(t *testing.T) {
+	l := newLab(t)
+	r := l.start(func(o *controller.Options) { o.Workers = 2 }, nil)
+	r.waitReady()
+	disk := status.NewReadOnlyStore(filepath.Join(l.stateDir, "status"))
+	for _, id := range exampleIDs {
+		st, err := disk.Get(id, kindOf(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Phase != api.PhaseReady {
+			t.Errorf("guest %s: its file says %s when the controller is ready, want Ready", id, st.Phase)
+		}
+	}
+	if got := r.metric("phoenix_reconcile_total", map[string]string{"result": "success"}); got < float64(len(exampleIDs)) {
+		t.Errorf("phoenix_reconcile_total{result=success} = %v, want >= %d", got, len(exampleIDs))
 	}
 }

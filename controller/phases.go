@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/status"
 )
 
 // StatusStore is the per-guest status record the controller reads and
@@ -101,6 +102,22 @@ func (s *trackingStore) UpdateNoSync(id api.ID, kind api.Kind, fn func(*api.Stat
 		update = w.UpdateNoSync
 	}
 	return s.track(id, kind)(update(id, kind, fn))
+}
+
+// UpdateAsync passes the runner's queued outcome writes on, when the store
+// can queue them; otherwise the write is made on disk at once and its
+// Pending is nil.
+func (s *trackingStore) UpdateAsync(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, *status.Pending, error) {
+	w, ok := s.StatusStore.(interface {
+		UpdateAsync(api.ID, api.Kind, func(*api.Status)) (*api.Status, *status.Pending, error)
+	})
+	if !ok {
+		st, err := s.track(id, kind)(s.StatusStore.Update(id, kind, fn))
+		return st, nil, err
+	}
+	st, p, err := w.UpdateAsync(id, kind, fn)
+	st, err = s.track(id, kind)(st, err)
+	return st, p, err
 }
 
 func (s *trackingStore) track(id api.ID, kind api.Kind) func(*api.Status, error) (*api.Status, error) {

@@ -92,9 +92,11 @@ func TestController_pruneGraceAndMax(t *testing.T) {
 	data, _ = sjson.DeleteBytes(orig, "lxc_configs.956")
 	l.write(api.LXCFile, data)
 	t0 := time.Now()
+	// The log line comes after the destroy and the metric: waiting for the
+	// guest to be gone alone races them.
 	waitFor(t, "956 pruned", func() (bool, string) {
 		_, ok := l.guest(api.KindLXC, 956)
-		return !ok, ""
+		return !ok && len(r.logLines("Pruned guest removed from the files")) > 0, fmt.Sprintf("on the host: %v", ok)
 	})
 	if got := r.metric("phoenix_prunes_total", map[string]string{"result": "success"}); got != 1 {
 		t.Errorf("phoenix_prunes_total{success} = %v, want 1", got)
@@ -105,6 +107,36 @@ func TestController_pruneGraceAndMax(t *testing.T) {
 	_ = t0
 	if _, ok := l.guest(api.KindLXC, 954); !ok {
 		t.Error("954, back in the files, was destroyed")
+	}
+}
+
+// --prune-max 0 is no bound: every guest that left the files is
+// destroyed, however many left at once.
+func TestController_pruneMaxZeroIsUnbounded(t *testing.T) {
+	l := newLab(t)
+	r := l.start(func(o *controller.Options) { o.Prune, o.PruneGrace, o.PruneMax = true, 0, 0 }, nil)
+	r.waitReady()
+	r.idle()
+	data, err := sjson.DeleteBytes(l.read(api.LXCFile), "lxc_configs.956")
+	if err == nil {
+		data, err = sjson.DeleteBytes(data, "lxc_configs.954")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.write(api.LXCFile, data)
+	waitFor(t, "954 and 956 pruned", func() (bool, string) {
+		got := r.metric("phoenix_prunes_total", map[string]string{"result": "success"})
+		refused := r.metric("phoenix_prunes_total", map[string]string{"result": "refused"})
+		return got == 2 || refused > 0, fmt.Sprintf("%v pruned, %v refused", got, refused)
+	})
+	if got := r.metric("phoenix_prunes_total", map[string]string{"result": "refused"}); got != 0 {
+		t.Errorf("phoenix_prunes_total{refused} = %v with --prune-max 0, want 0", got)
+	}
+	for _, id := range []api.ID{954, 956} {
+		if _, ok := l.guest(api.KindLXC, id); ok {
+			t.Errorf("%d is still on the host after it left the files with --prune-max 0", id)
+		}
 	}
 }
 

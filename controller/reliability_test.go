@@ -18,6 +18,12 @@ import (
 // testdata/bad to a running controller: it stays up, reports the config
 // invalid, and the host does not change.
 func TestController_badCorpusKeepsLastValidState(t *testing.T) {
+	if testing.Short() {
+		// 15 s of debounced reloads, and every mutant of the controller
+		// pays it; TestController_invalidConfig keeps a rejected reload
+		// covered under -short.
+		t.Skip("slow end-to-end run")
+	}
 	dirs, _ := filepath.Glob("../testdata/bad/*")
 	if len(dirs) < 25 {
 		t.Fatalf("found %d bad configs, want at least 25", len(dirs))
@@ -70,6 +76,10 @@ func TestController_badCorpusKeepsLastValidState(t *testing.T) {
 // host where 30% of operations fail: retries with backoff bring every guest
 // to Ready, no guest is created twice, and a Ready guest is left alone.
 func TestController_readyDespiteInjectedFaults(t *testing.T) {
+	if testing.Short() {
+		// TestController_failingGuestRetried covers retries under -short.
+		t.Skip("slow end-to-end run")
+	}
 	l := newLab(t)
 	faulty, err := sim.New(sim.Options{Dir: filepath.Join(l.stateDir, "sim"), FailRate: 0.3, Seed: 3})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/hypervisor"
 	"github.com/phoenix-hypervisor/phoenix/internal/plan"
+	"github.com/phoenix-hypervisor/phoenix/internal/status"
 )
 
 // StatusWriter records guest status; status.Store implements it.
@@ -25,6 +26,16 @@ type StatusWriter interface {
 // of a workflow waits for the disk: one fsync per guest, not two.
 type noSyncWriter interface {
 	UpdateNoSync(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error)
+}
+
+// asyncWriter is a StatusWriter that can queue a write for a group commit
+// (status.Store does). A workflow's outcome is written that way when the
+// caller gave a status.Batch in the context: the caller then reports the
+// work once the batch is on disk, and meanwhile goes on with other work,
+// so that many outcomes share one commit. Without a batch (the CLI), the
+// outcome is on disk before the action returns.
+type asyncWriter interface {
+	UpdateAsync(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, *status.Pending, error)
 }
 
 // Runner carries out plan actions on a host and records each guest's
@@ -165,7 +176,7 @@ func (r *Runner) create(ctx context.Context, a *plan.Action, report func(plan.St
 	}
 	now := r.now()
 	if err != nil {
-		if werr := r.record(g, func(st *api.Status) {
+		if werr := r.recordOutcome(ctx, g, func(st *api.Status) {
 			st.Phase = api.PhaseFailed
 			st.LastError = err.Error()
 			st.LastSteps = records
@@ -175,7 +186,7 @@ func (r *Runner) create(ctx context.Context, a *plan.Action, report func(plan.St
 		}
 		return plan.ActionResult{Result: plan.ResultFailed, Steps: steps, Err: err}
 	}
-	if err := r.record(g, func(st *api.Status) {
+	if err := r.recordOutcome(ctx, g, func(st *api.Status) {
 		st.Phase = api.PhaseReady
 		st.ObservedSpecHash = g.Hash
 		st.LastAppliedAt = &now
@@ -188,6 +199,25 @@ func (r *Runner) create(ctx context.Context, a *plan.Action, report func(plan.St
 		return plan.ActionResult{Result: plan.ResultFailed, Steps: steps, Err: err}
 	}
 	return plan.ActionResult{Result: plan.ResultOK, Steps: steps}
+}
+
+// recordOutcome records a workflow's outcome: queued in the context's
+// status.Batch when there is one and the writer can queue, else on disk
+// before it returns.
+func (r *Runner) recordOutcome(ctx context.Context, g *api.Guest, fn func(*api.Status)) error {
+	b := status.BatchFrom(ctx)
+	w, ok := r.Status.(asyncWriter)
+	if b == nil || !ok {
+		return r.record(g, fn)
+	}
+	_, p, err := w.UpdateAsync(g.ID, g.Kind, fn)
+	if err != nil {
+		return fmt.Errorf("save status of %s %s: %w", g.Kind, g.ID, err)
+	}
+	if p != nil {
+		b.Add(p)
+	}
+	return nil
 }
 
 // record updates a status. A status that cannot be saved fails the action:

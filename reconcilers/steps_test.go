@@ -2,6 +2,7 @@ package reconcilers
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -164,6 +165,32 @@ func TestWorkflows_healthCheck(t *testing.T) {
 	// A lower bound only: the retry waited its interval.
 	if waited := time.Since(start); waited < time.Second {
 		t.Errorf("2 tries 1s apart took %s", waited)
+	}
+}
+
+// A health check that names a script of the old tree runs that script on
+// the host; when it keeps failing, the error names the script (there is no
+// command line to quote).
+func TestWorkflows_healthCheckScriptFails(t *testing.T) {
+	_, rec, cfg := smallApplied(t)
+	bin := t.TempDir()
+	g := withSpec(cfg, 941, func(s *api.Spec) {
+		s.HealthCheck = &api.HealthCheck{Command: legacyInstall + "health_checks/check_step_ca.sh --strict", Retries: 1}
+	})
+	for _, f := range g.Spec.Features {
+		mkfile(t, filepath.Join(bin, "lxc_setup", "phoenix_hypervisor_feature_install_"+f+".sh"))
+	}
+	if a := g.Spec.ApplicationScript; a != "" {
+		mkfile(t, filepath.Join(bin, a))
+	}
+	mkfile(t, filepath.Join(bin, "health_checks", "check_step_ca.sh"))
+	mkfile(t, filepath.Join(bin, legacyCommonUtils))
+	w := NewWorkflows(rec, Scripts{Dir: bin, Legacy: true})
+	rec.failScript = "health_checks/check_step_ca.sh"
+	_, err := w.Apply(context.Background(), cfg, g, nil)
+	if err == nil || FailedStep(err) != "health-check" ||
+		!strings.Contains(err.Error(), `health check "health_checks/check_step_ca.sh" failed after 2 tries`) {
+		t.Fatalf("apply with a failing health-check script: %v; want the script named", err)
 	}
 }
 

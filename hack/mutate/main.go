@@ -187,17 +187,11 @@ func run(ctx context.Context, bin, dir string, only []string, diff, save string)
 	if diff != "" {
 		args = append(args, "--diff", diff)
 	}
-	if len(only) > 0 {
-		all, err := filepath.Glob(filepath.Join(dir, "*.go"))
-		if err != nil {
-			return result{pkg: dir}, err
-		}
-		for _, f := range all {
-			if !strings.HasSuffix(f, "_test.go") && !contains(only, filepath.Base(f)) {
-				args = append(args, "--exclude-files", "(^|/)"+regexpQuote(filepath.Base(f))+"$")
-			}
-		}
+	excl, err := excludes(dir, only)
+	if err != nil {
+		return result{pkg: dir}, err
 	}
+	args = append(args, excl...)
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return result{pkg: dir}, err
@@ -248,6 +242,30 @@ func run(ctx context.Context, bin, dir string, only []string, diff, save string)
 		return r, fmt.Errorf("gremlins on %s: %w", dir, err)
 	}
 	return r, nil
+}
+
+// excludes is the gremlins arguments that keep a package with only set to
+// those files: its other files, and its sub-packages (gremlins walks the
+// folder: the controller's metrics/ and statelock/ were mutated too).
+func excludes(dir string, only []string) ([]string, error) {
+	if len(only) == 0 {
+		return nil, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var args []string
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case e.IsDir():
+			args = append(args, "--exclude-files", "(^|/)"+regexpQuote(name)+"/")
+		case strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") && !contains(only, name):
+			args = append(args, "--exclude-files", "(^|/)"+regexpQuote(name)+"$")
+		}
+	}
+	return args, nil
 }
 
 // logFile is where a package's gremlins output is kept, for -logs.
@@ -477,7 +495,7 @@ func contains(xs []string, s string) bool {
 }
 
 func regexpQuote(s string) string {
-	return strings.NewReplacer(".", `\.`).Replace(s)
+	return regexp.QuoteMeta(s)
 }
 
 func fatal(err error) {

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -107,5 +108,52 @@ Killed: 2, Lived: 1, Not covered: 1
 	}
 	if failed([]result{r}, 85, false) {
 		t.Error("a partial run with its survivor explained failed on the threshold")
+	}
+}
+
+// TestExcludes_onlyTheListedFiles: a package limited to some files has
+// gremlins skip its other files and its sub-packages, whose mutants its own
+// tests do not judge; the listed files and the tests stay in.
+func TestExcludes_onlyTheListedFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"reconcile.go", "prune.go", "controller.go", "prune_test.go", "metrics/metrics.go", "statelock/lock.go"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("package x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args, err := excludes(dir, []string{"reconcile.go", "prune.go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res []*regexp.Regexp
+	for i := 0; i+1 < len(args); i += 2 {
+		if args[i] != "--exclude-files" {
+			t.Fatalf("args = %q", args)
+		}
+		res = append(res, regexp.MustCompile(args[i+1]))
+	}
+	excluded := func(path string) bool {
+		for _, re := range res {
+			if re.MatchString(path) {
+				return true
+			}
+		}
+		return false
+	}
+	for path, want := range map[string]bool{
+		"reconcile.go": false, "prune.go": false,
+		"controller.go": true, "metrics/metrics.go": true, "statelock/lock.go": true,
+		// gremlins may name files by their absolute path.
+		filepath.Join(dir, "reconcile.go"): false, filepath.Join(dir, "statelock", "lock.go"): true,
+	} {
+		if got := excluded(path); got != want {
+			t.Errorf("%s excluded = %v, want %v (args %q)", path, got, want, args)
+		}
+	}
+	if args, _ := excludes(dir, nil); len(args) != 0 {
+		t.Errorf("without only: %q, want nothing excluded", args)
 	}
 }

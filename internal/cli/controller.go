@@ -64,6 +64,9 @@ token in <state-dir>/ui-token) a converge button.`,
 			if err != nil {
 				return err
 			}
+			// The first sync writes every guest's status in a burst.
+			st.DeferFrees()
+			defer st.Close()
 			c, err := controller.New(copts, host, st, log, metrics.NewRegistry())
 			if err != nil {
 				return err

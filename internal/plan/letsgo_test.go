@@ -78,3 +78,37 @@ func waitsFor(p *Plan, i, j int) bool {
 	}
 	return walk(i)
 }
+
+// Within a boot_order group, the first start (the group's gate) orders the
+// group after the one before; a runtime dependency on another member that
+// is not the gate must still be waited for directly, in the first group
+// (which has no group before it) as in a later one.
+func TestLetsGo_dependencyInsideAGroup(t *testing.T) {
+	dir := t.TempDir()
+	lxc := `{"lxc_configs":{
+	  "300":{"name":"a","template":"t.tar.zst","boot_order":1},
+	  "301":{"name":"b","template":"t.tar.zst","boot_order":1},
+	  "302":{"name":"c","template":"t.tar.zst","boot_order":1,"dependencies":["301"]},
+	  "310":{"name":"d","template":"t.tar.zst","boot_order":2},
+	  "311":{"name":"e","template":"t.tar.zst","boot_order":2},
+	  "312":{"name":"f","template":"t.tar.zst","boot_order":2,"dependencies":["311"]}
+	}}`
+	if err := os.WriteFile(filepath.Join(dir, api.LXCFile), []byte(lxc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := LetsGo(load(t, dir))
+	at := map[api.ID]int{}
+	for i, a := range p.Actions {
+		if a.Action == ActStart {
+			at[a.ID] = i
+		}
+	}
+	for _, pair := range [][2]api.ID{{302, 301}, {312, 311}, {310, 302}, {311, 300}} {
+		if !waitsFor(p, at[pair[0]], at[pair[1]]) {
+			t.Errorf("start %s does not wait for start %s\n%s", pair[0], pair[1], p)
+		}
+	}
+	if waitsFor(p, at[301], at[300]) || waitsFor(p, at[300], at[301]) {
+		t.Errorf("starts 300 and 301, of one group and independent, wait for each other\n%s", p)
+	}
+}

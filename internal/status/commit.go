@@ -19,6 +19,8 @@ import (
 type committer struct {
 	dir string // the status folder
 	tmp string // where new files are written before their rename
+	// trash, when set, defers the unlink of replaced files (trash.go).
+	trash *trash
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -26,8 +28,9 @@ type committer struct {
 	writing bool
 	dirSync groupSync
 	// beforeRename, when set, runs in the group's writer before its
-	// renames (tests).
+	// renames; syncFile, when set, replaces fdatasync (tests).
 	beforeRename func(group int)
+	syncFile     func(*os.File) error
 }
 
 // commitReq is one durable write: data to become path.
@@ -45,19 +48,39 @@ type commitReq struct {
 // commit writes data to path atomically and durably, in a group with the
 // writers that commit at the same time.
 func (c *committer) commit(path string, data []byte) (fileKey, error) {
+	r, err := c.enqueue(path, data)
+	if err != nil {
+		return fileKey{}, err
+	}
+	return c.wait(r)
+}
+
+// enqueue writes data to a new file in the temp folder and queues its
+// rename to path for the next group; the file is not in place until a
+// wait on it returns.
+func (c *committer) enqueue(path string, data []byte) (*commitReq, error) {
 	r := &commitReq{path: path, data: data}
 	var err error
 	// Written by each writer, side by side: creating a file can cost more
 	// than its fsync.
 	if r.f, err = c.writeTemp(r); err != nil {
-		return fileKey{}, err
+		return nil, err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queue = append(c.queue, r)
+	return r, nil
+}
+
+// wait returns once r is renamed into place and the folder fsync'd, or
+// failed. The first waiter that finds nobody committing commits every
+// file queued so far; any number of waiters may wait for the same r.
+func (c *committer) wait(r *commitReq) (fileKey, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cond == nil {
 		c.cond = sync.NewCond(&c.mu)
 	}
-	c.queue = append(c.queue, r)
 	for !r.done {
 		if c.writing || r.written {
 			c.cond.Wait()
@@ -96,51 +119,54 @@ func (c *committer) commit(path string, data []byte) (fileKey, error) {
 // write fdatasyncs a group's files all at once and renames them into
 // place; it reports whether any was renamed.
 func (c *committer) write(group []*commitReq) bool {
-	files := make([]*os.File, len(group))
-	for i, r := range group {
-		files[i] = r.f
+	sync1 := fdatasync
+	if c.syncFile != nil {
+		sync1 = c.syncFile
 	}
-	var wg sync.WaitGroup
-	for i, r := range group {
-		if files[i] == nil {
-			continue
+	if len(group) == 1 {
+		group[0].err = sync1(group[0].f)
+	} else {
+		var wg sync.WaitGroup
+		for _, r := range group {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.err = sync1(r.f)
+			}()
 		}
-		if len(group) == 1 {
-			r.err = fdatasync(files[i])
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.err = fdatasync(files[i])
-		}()
+		wg.Wait()
 	}
-	wg.Wait()
 	if c.beforeRename != nil {
 		c.beforeRename(len(group))
 	}
 	renamed := false
-	for i, r := range group {
-		f := files[i]
-		if f == nil {
-			continue
+	for _, r := range group {
+		if c.place(r) {
+			renamed = true
 		}
-		if r.err == nil {
-			r.key, r.err = statKey(f)
-		}
-		if cerr := f.Close(); r.err == nil {
-			r.err = cerr
-		}
-		if r.err == nil {
-			r.err = os.Rename(f.Name(), r.path)
-		}
-		if r.err != nil {
-			os.Remove(f.Name())
-			continue
-		}
-		renamed = true
 	}
 	return renamed
+}
+
+// place renames r's written (and, for a durable write, flushed) file into
+// place, unless r failed already; a file not placed is removed. It reports
+// whether the file is in place.
+func (c *committer) place(r *commitReq) bool {
+	f := r.f
+	if r.err == nil {
+		r.key, r.err = statKey(f)
+	}
+	if cerr := f.Close(); r.err == nil {
+		r.err = cerr
+	}
+	if r.err == nil {
+		r.err = c.trash.replace(f.Name(), r.path)
+	}
+	if r.err != nil {
+		os.Remove(f.Name())
+		return false
+	}
+	return true
 }
 
 // fdatasync flushes a new file's data and what is needed to read it back

@@ -2,10 +2,13 @@ package status
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,11 +20,7 @@ import (
 // is held before its rename until seven more writers wait; they must then
 // be committed together, and each must find its own status on disk.
 func TestStore_durableWritesCommitInGroups(t *testing.T) {
-	dir := t.TempDir()
-	s, err := NewStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newTestStore(t)
 	var groups []int
 	var mu sync.Mutex
 	release := make(chan struct{})
@@ -87,11 +86,7 @@ func queued(s *Store, n int) bool {
 // A write that fails fails its own Update only: the others of its group
 // are committed.
 func TestStore_failedWriteFailsOnlyItsOwnUpdate(t *testing.T) {
-	dir := t.TempDir()
-	s, err := NewStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := newTestStore(t)
 	// A folder where 942's status file belongs: the rename onto it fails.
 	if err := os.MkdirAll(filepath.Join(dir, "942.json", "x"), 0o700); err != nil {
 		t.Fatal(err)
@@ -121,3 +116,193 @@ func TestStore_failedWriteFailsOnlyItsOwnUpdate(t *testing.T) {
 }
 
 func runtimeYield() { time.Sleep(time.Millisecond) }
+
+// heldGroup starts n writers whose outcomes are committed as one group:
+// the first writer's group is held before its rename until the others
+// are queued behind it. It returns each writer's error by ID.
+func heldGroup(t *testing.T, s *Store, ids []api.ID) map[api.ID]error {
+	t.Helper()
+	var mu sync.Mutex
+	groups := 0
+	release := make(chan struct{})
+	s.commits.beforeRename = func(int) {
+		mu.Lock()
+		groups++
+		first := groups == 1
+		mu.Unlock()
+		if first {
+			<-release
+		}
+	}
+	errs := map[api.ID]error{}
+	var wg sync.WaitGroup
+	update := func(id api.ID) {
+		defer wg.Done()
+		_, err := s.Update(id, api.KindLXC, phase(api.PhaseReady))
+		mu.Lock()
+		errs[id] = err
+		mu.Unlock()
+	}
+	wg.Add(1)
+	go update(ids[0])
+	for {
+		mu.Lock()
+		n := groups
+		mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for _, id := range ids[1:] {
+		wg.Add(1)
+		go update(id)
+	}
+	for {
+		s.commits.mu.Lock()
+		n := len(s.commits.queue)
+		s.commits.mu.Unlock()
+		if n == len(ids)-1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	return errs
+}
+
+// Every file of a group is flushed before it is renamed into place, not
+// only the first: a power cut must never leave a renamed file whose data
+// is not on disk.
+func TestCommit_everyFileOfAGroupFlushed(t *testing.T) {
+	s, dir := newTestStore(t)
+	var mu sync.Mutex
+	flushed := map[string]bool{}
+	s.commits.syncFile = func(f *os.File) error {
+		// Still the temp file: the flush comes before the rename.
+		if filepath.Dir(f.Name()) != filepath.Join(dir, tmpDir) {
+			t.Errorf("flushed %s, not a temp file", f.Name())
+		}
+		mu.Lock()
+		flushed[strings.SplitN(filepath.Base(f.Name()), ".", 2)[0]] = true
+		mu.Unlock()
+		return fdatasync(f)
+	}
+	ids := []api.ID{100, 101, 102, 103, 104}
+	for id, err := range heldGroup(t, s, ids) {
+		if err != nil {
+			t.Errorf("guest %s: %v", id, err)
+		}
+	}
+	for _, id := range ids {
+		if !flushed[id.String()] {
+			t.Errorf("guest %s's file was renamed into place without a flush", id)
+		}
+	}
+}
+
+// A file whose flush fails is not renamed into place: its writer gets the
+// error and the old status stays; the others of its group are written.
+func TestCommit_failedFlushKeepsOldFile(t *testing.T) {
+	s, dir := newTestStore(t)
+	if _, err := s.Update(102, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+		t.Fatal(err)
+	}
+	s.commits.syncFile = func(f *os.File) error {
+		if strings.HasPrefix(filepath.Base(f.Name()), "102.json.") {
+			return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: syscall.EIO}
+		}
+		return fdatasync(f)
+	}
+	errs := heldGroup(t, s, []api.ID{100, 101, 102, 103})
+	if err := errs[102]; err == nil || !strings.Contains(err.Error(), "fdatasync") {
+		t.Errorf("the writer whose flush failed got %v, want the fdatasync error", err)
+	}
+	if st, _ := onDisk(t, dir, 102); st.Phase != api.PhaseProvisioning {
+		t.Errorf("after a failed flush the file says %s, want the old Provisioning", st.Phase)
+	}
+	for _, id := range []api.ID{100, 101, 103} {
+		if errs[id] != nil {
+			t.Errorf("guest %s: %v", id, errs[id])
+		}
+		if st, _ := onDisk(t, dir, id); st.Phase != api.PhaseReady {
+			t.Errorf("guest %s: the file says %s, want Ready", id, st.Phase)
+		}
+	}
+	if names := tmpEntries(t, dir); len(names) != 0 {
+		t.Errorf("the temp folder keeps %v", names)
+	}
+}
+
+// A folder fsync that fails fails every write of its group: none of them
+// is known to be durable.
+func TestCommit_failedFolderSyncFailsTheGroup(t *testing.T) {
+	s, dir := newTestStore(t)
+	s.commits.dirSync.fsync = func(string) error { return syscall.EIO }
+	for id, err := range heldGroup(t, s, []api.ID{100, 101, 102}) {
+		if err == nil || !strings.Contains(err.Error(), "fsync "+dir) {
+			t.Errorf("guest %s: %v, want the folder's fsync error", id, err)
+		}
+	}
+	s.commits.dirSync.fsync = nil
+	if _, err := s.Update(100, api.KindLXC, phase(api.PhaseFailed)); err != nil {
+		t.Errorf("once the folder syncs again: %v", err)
+	}
+}
+
+// Writes one after the other each get a folder fsync that starts after
+// their rename: a later write is never taken as covered by an earlier
+// write's fsync.
+func TestCommit_sequentialWritesEachSyncTheFolder(t *testing.T) {
+	s, _ := newTestStore(t)
+	var synced [][]string // the status files present at each folder fsync
+	s.commits.dirSync.fsync = func(d string) error {
+		names, err := filepath.Glob(filepath.Join(d, "*.json"))
+		synced = append(synced, names)
+		if err != nil {
+			return err
+		}
+		return syncDir(d)
+	}
+	ids := []api.ID{100, 101, 102}
+	for i, id := range ids {
+		if _, err := s.Update(id, api.KindLXC, phase(api.PhaseReady)); err != nil {
+			t.Fatal(err)
+		}
+		if len(synced) != i+1 || len(synced[i]) != i+1 {
+			t.Fatalf("after the write of %s: folder fsyncs saw %v, want one more, after its rename", id, synced)
+		}
+	}
+}
+
+// syncDir fsyncs the folder it opened, and a folder it cannot open is an
+// error.
+func TestSyncDir(t *testing.T) {
+	defer func(f func(*os.File) error) { fsyncFolder = f }(fsyncFolder)
+	var synced []string
+	fsyncFolder = func(f *os.File) error {
+		synced = append(synced, f.Name())
+		return f.Sync()
+	}
+	dir := t.TempDir()
+	if err := syncDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 1 || synced[0] != dir {
+		t.Errorf("syncDir(%s) fsynced %v", dir, synced)
+	}
+	if err := syncDir(filepath.Join(dir, "missing")); err == nil {
+		t.Error("syncDir of a missing folder reported no error")
+	}
+	// A file system that cannot fsync a folder says EINVAL: the rename is
+	// as durable as it makes it, not an error. Any other failure is one.
+	fsyncFolder = func(*os.File) error { return syscall.EINVAL }
+	if err := syncDir(dir); err != nil {
+		t.Errorf("a folder fsync refused with EINVAL: %v, want no error", err)
+	}
+	fsyncFolder = func(*os.File) error { return syscall.EIO }
+	if err := syncDir(dir); !errors.Is(err, syscall.EIO) {
+		t.Errorf("a folder fsync that failed with EIO: %v", err)
+	}
+}

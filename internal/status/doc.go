@@ -7,7 +7,12 @@
 // Update returns once the status is on disk. Writers that update at the
 // same time commit as a group (commit.go): each writes its new file, then
 // one of them fdatasyncs the group's files at once, renames them and fsyncs
-// the folder once for all. UpdateNoSync is for marks whose loss in a power cut is safe.
+// the folder once for all. UpdateAsync queues the write for the next group
+// and returns: its Pending's Wait returns once the file is on disk, and the
+// store reads the queued status meanwhile (the controller goes on with its
+// next guest, so that groups grow). UpdateNoSync is for marks whose loss in
+// a power cut is safe. DeferFrees keeps replaced files and unlinks them in
+// a batch when the store is idle (trash.go says why).
 // The store remembers what it last read or wrote per guest with the
 // identity of the file, so that reading a status it wrote itself costs a
 // stat rather than a read and a decode.

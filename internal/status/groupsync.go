@@ -18,6 +18,8 @@ type groupSync struct {
 	synced  uint64 // requests covered by the last finished fsync
 	running bool
 	err     error
+	// fsync, when set, replaces syncDir (tests).
+	fsync func(dir string) error
 }
 
 func (g *groupSync) sync(dir string) error {
@@ -36,7 +38,11 @@ func (g *groupSync) sync(dir string) error {
 		g.running = true
 		covers := g.asked
 		g.mu.Unlock()
-		err := syncDir(dir)
+		fsync := syncDir
+		if g.fsync != nil {
+			fsync = g.fsync
+		}
+		err := fsync(dir)
 		g.mu.Lock()
 		g.running = false
 		g.synced, g.err = covers, err
@@ -46,6 +52,9 @@ func (g *groupSync) sync(dir string) error {
 	return g.err
 }
 
+// fsyncFolder is (*os.File).Sync; a variable for the tests.
+var fsyncFolder = (*os.File).Sync
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
@@ -53,7 +62,7 @@ func syncDir(dir string) error {
 	}
 	// Some file systems cannot fsync a folder; the rename is then as
 	// durable as they make it.
-	if err = d.Sync(); errors.Is(err, syscall.EINVAL) {
+	if err = fsyncFolder(d); errors.Is(err, syscall.EINVAL) {
 		err = nil
 	}
 	if cerr := d.Close(); err == nil {

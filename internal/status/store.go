@@ -43,6 +43,10 @@ type Store struct {
 	// identity and is read again.
 	cacheMu sync.Mutex
 	cache   map[api.ID]cached
+	// pending holds, per guest, the status of a write queued by
+	// UpdateAsync and not yet in place: reads in this process see it
+	// ahead of the file (guarded by cacheMu).
+	pending map[api.ID]*Pending
 }
 
 type cached struct {
@@ -60,7 +64,21 @@ func NewStore(dir string) (*Store, error) {
 	if _, err := fsutil.SubdirPrivate(dir, tmpDir); err != nil {
 		return nil, fmt.Errorf("status folder: %w", err)
 	}
-	return &Store{dir: dir, commits: committer{dir: dir, tmp: filepath.Join(dir, tmpDir)}}, nil
+	tmp := filepath.Join(dir, tmpDir)
+	removeLeftovers(tmp)
+	return &Store{dir: dir, commits: committer{dir: dir, tmp: tmp}}, nil
+}
+
+// DeferFrees makes the store keep the files its writes replace and unlink
+// them in a batch once it is idle, rather than free each at once (see
+// trash.go: on ext4 without a journal, many frees slow every file creation
+// that follows for up to 35 s). For a process that writes many statuses in
+// a burst, the controller; call it before the first write, and Close at
+// the end.
+func (s *Store) DeferFrees() {
+	if !s.readOnly {
+		s.commits.trash = &trash{}
+	}
 }
 
 // NewReadOnlyStore opens the status folder for reading only: it creates
@@ -82,6 +100,9 @@ func (s *Store) path(id api.ID) string { return filepath.Join(s.dir, id.String()
 // Get returns the recorded status of a guest; a guest never applied gets a
 // Pending status. The caller may change what it gets.
 func (s *Store) Get(id api.ID, kind api.Kind) (*api.Status, error) {
+	if st, ok := s.pendingStatus(id); ok {
+		return st, nil
+	}
 	path := s.path(id)
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -146,6 +167,10 @@ func (s *Store) cached(id api.ID, key fileKey) (*api.Status, bool) {
 func (s *Store) remember(id api.ID, key fileKey, st *api.Status) {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
+	s.rememberLocked(id, key, st)
+}
+
+func (s *Store) rememberLocked(id api.ID, key fileKey, st *api.Status) {
 	if s.cache == nil {
 		s.cache = map[api.ID]cached{}
 	}
@@ -174,7 +199,7 @@ func clone(st *api.Status) *api.Status {
 // disk when Update returns), under a lock that other phoenix processes
 // respect too.
 func (s *Store) Update(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error) {
-	return s.update(id, kind, fn, true)
+	return s.update(id, kind, fn, durable, nil)
 }
 
 // UpdateNoSync is Update without waiting for the disk: the file is still
@@ -183,10 +208,86 @@ func (s *Store) Update(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Sta
 // Provisioning: the status before it makes the next run re-check the guest
 // as well.
 func (s *Store) UpdateNoSync(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, error) {
-	return s.update(id, kind, fn, false)
+	return s.update(id, kind, fn, noSync, nil)
 }
 
-func (s *Store) update(id api.ID, kind api.Kind, fn func(*api.Status), durable bool) (*api.Status, error) {
+// writeMode is how an update reaches the disk.
+type writeMode int
+
+const (
+	durable writeMode = iota // on disk when the update returns
+	noSync                   // in place, not fsync'd
+	async                    // queued for the next group commit
+)
+
+// UpdateAsync is Update that returns before the status is on disk: the new
+// file is written and queued for the next group commit, and the returned
+// Pending's Wait returns once it is in place and on disk. Until then this
+// store's reads return the new status, and another update or a delete of
+// the guest waits for it first, so that writes land in order. A worker
+// that goes on with its next guest meanwhile makes the groups larger: one
+// fdatasync round and one folder fsync for many outcomes. Other processes
+// read the file as it was until the commit; the controller, the one
+// process that uses this, is the state dir's only writer while it runs.
+func (s *Store) UpdateAsync(id api.ID, kind api.Kind, fn func(*api.Status)) (*api.Status, *Pending, error) {
+	var p *Pending
+	st, err := s.update(id, kind, fn, async, &p)
+	return st, p, err
+}
+
+// Pending is a status write queued by UpdateAsync.
+type Pending struct {
+	s   *Store
+	id  api.ID
+	st  api.Status
+	req *commitReq
+}
+
+// Wait returns once the write is in place and on disk, or failed (then the
+// file is as it was before the write, and so are this store's reads).
+// It may be called any number of times.
+func (p *Pending) Wait() error {
+	key, err := p.s.commits.wait(p.req)
+	p.s.cacheMu.Lock()
+	defer p.s.cacheMu.Unlock()
+	if p.s.pending[p.id] == p {
+		delete(p.s.pending, p.id)
+		if err == nil {
+			p.s.rememberLocked(p.id, key, &p.st)
+		} else {
+			delete(p.s.cache, p.id)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("write status of %s: %w", p.id, err)
+	}
+	return nil
+}
+
+func (s *Store) pendingStatus(id api.ID) (*api.Status, bool) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	p, ok := s.pending[id]
+	if !ok {
+		return nil, false
+	}
+	return clone(&p.st), true
+}
+
+// settle waits for the guest's queued write, if any, so that what comes
+// next lands after it. The guest's lock is held.
+func (s *Store) settle(id api.ID) {
+	s.cacheMu.Lock()
+	p := s.pending[id]
+	s.cacheMu.Unlock()
+	if p != nil {
+		// A failed write leaves the file as it was: the next write starts
+		// from that, as a fresh Update would.
+		_ = p.Wait()
+	}
+}
+
+func (s *Store) update(id api.ID, kind api.Kind, fn func(*api.Status), mode writeMode, queued **Pending) (*api.Status, error) {
 	if s.readOnly {
 		return nil, fmt.Errorf("write status of %s: the status store is open read-only", id)
 	}
@@ -195,6 +296,7 @@ func (s *Store) update(id api.ID, kind api.Kind, fn func(*api.Status), durable b
 		return nil, err
 	}
 	defer unlock()
+	s.settle(id)
 	st, err := s.Get(id, kind)
 	if err != nil {
 		// A corrupt file must not block progress: start over from Pending.
@@ -206,7 +308,23 @@ func (s *Store) update(id api.ID, kind api.Kind, fn func(*api.Status), durable b
 	if err != nil {
 		return nil, err
 	}
-	key, err := s.write(s.path(id), append(data, '\n'), durable)
+	data = append(data, '\n')
+	if mode == async {
+		req, err := s.commits.enqueue(s.path(id), data)
+		if err != nil {
+			return nil, fmt.Errorf("write status of %s: %w", id, err)
+		}
+		p := &Pending{s: s, id: id, st: *clone(st), req: req}
+		s.cacheMu.Lock()
+		if s.pending == nil {
+			s.pending = map[api.ID]*Pending{}
+		}
+		s.pending[id] = p
+		s.cacheMu.Unlock()
+		*queued = p
+		return st, nil
+	}
+	key, err := s.write(s.path(id), data, mode == durable)
 	if err != nil {
 		s.forget(id)
 		return nil, fmt.Errorf("write status of %s: %w", id, err)
@@ -224,27 +342,13 @@ func (s *Store) write(path string, data []byte, durable bool) (fileKey, error) {
 	if durable {
 		return s.commits.commit(path, data)
 	}
-	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), filepath.Base(path)+".*")
-	if err != nil {
+	r := &commitReq{path: path, data: data}
+	var err error
+	if r.f, err = s.commits.writeTemp(r); err != nil {
 		return fileKey{}, err
 	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	var key fileKey
-	if err == nil {
-		key, err = statKey(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fileKey{}, err
-	}
-	return key, nil
+	s.commits.place(r)
+	return r.key, r.err
 }
 
 // lock takes the guest's mutex, then its stripe's flock: the mutex keeps
@@ -287,8 +391,9 @@ func (s *Store) openStripes() {
 	}
 }
 
-// Close releases the lock files.
+// Close unlinks the files kept by DeferFrees and releases the lock files.
 func (s *Store) Close() error {
+	s.commits.trash.empty()
 	for _, f := range s.stripes {
 		if f != nil {
 			f.Close()
@@ -302,7 +407,15 @@ func (s *Store) Delete(id api.ID) error {
 	if s.readOnly {
 		return fmt.Errorf("delete status of %s: the status store is open read-only", id)
 	}
-	err := os.Remove(s.path(id))
+	unlock, err := s.lock(id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// A queued write renamed into place after the remove would bring the
+	// file back.
+	s.settle(id)
+	err = os.Remove(s.path(id))
 	s.forget(id)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -320,6 +433,7 @@ func (s *Store) IDs() ([]api.ID, error) {
 		return nil, err
 	}
 	var out []api.ID
+	seen := map[api.ID]bool{}
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok {
@@ -327,8 +441,17 @@ func (s *Store) IDs() ([]api.ID, error) {
 		}
 		if id, err := api.ParseID(name); err == nil {
 			out = append(out, id)
+			seen[id] = true
 		}
 	}
+	// A guest whose first write is still queued has a status already.
+	s.cacheMu.Lock()
+	for id := range s.pending {
+		if !seen[id] {
+			out = append(out, id)
+		}
+	}
+	s.cacheMu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out, nil
 }
