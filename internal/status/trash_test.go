@@ -225,3 +225,25 @@ func TestTrash_wait(t *testing.T) {
 		}
 	}
 }
+
+// The timer's tick unlinks nothing while the store is still replacing
+// files, and everything once it has been idle.
+func TestTrash_tick(t *testing.T) {
+	old := filepath.Join(t.TempDir(), "7.json.1")
+	if err := os.WriteFile(old, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tr := &trash{names: []string{old}, last: time.Now(), timer: time.AfterFunc(time.Hour, func() {})}
+	defer tr.empty()
+	tr.tick()
+	if _, err := os.Stat(old); err != nil {
+		t.Errorf("a replaced file was unlinked while the store was busy: %v", err)
+	}
+	tr.mu.Lock()
+	tr.last = time.Now().Add(-2 * trashIdle)
+	tr.mu.Unlock()
+	tr.tick()
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("a replaced file is still there once the store was idle (%v)", err)
+	}
+}
