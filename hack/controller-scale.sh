@@ -7,7 +7,10 @@
 #   WORKERS=8 SIM_LATENCY=0 hack/controller-scale.sh 10000
 #   PHOENIX_BIN=/path/to/phoenix hack/controller-scale.sh  # skip the build
 #
-# Uses the sim backend in a fresh temp state dir; needs curl.
+# Uses the sim backend in a fresh temp state dir; needs curl. On ext4 without
+# a journal, leave 35 s between runs: removing a run's state dir frees its
+# inodes, and file creation skips (and scans past) inodes freed that
+# recently, which slows a run started sooner (docs/benchmarks.md).
 set -euo pipefail
 export GOTOOLCHAIN=go1.27.3
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
