@@ -77,7 +77,7 @@ func NewStore(dir string) (*Store, error) {
 // the end.
 func (s *Store) DeferFrees() {
 	if !s.readOnly {
-		s.commits.trash = &trash{}
+		s.commits.trash = newTrash()
 	}
 }
 

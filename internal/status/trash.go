@@ -22,7 +22,7 @@ import (
 // (RENAME_EXCHANGE: for a reader the name changes from the old file to the
 // new at once, as with a rename) and the old file, now under the temp
 // name, is unlinked later with the others, once the store has been idle
-// for trashIdle. A reader that opened the old file still reads it whole:
+// for 2 s. A reader that opened the old file still reads it whole:
 // it is never written again, only unlinked.
 type trash struct {
 	mu     sync.Mutex
@@ -30,16 +30,23 @@ type trash struct {
 	last   time.Time
 	timer  *time.Timer
 	noSwap bool // the file system refused RENAME_EXCHANGE once
+	// idle is how long the store must be idle before the old files are
+	// unlinked; max bounds the files kept: past it, the oldest half goes
+	// at once (a store never idle does not keep every file it replaced).
+	idle time.Duration
+	max  int
 }
 
-// Variables for the tests.
-var (
-	// trashIdle is how long the store must be idle before the old files
-	// are unlinked.
+// newTrash is a trash with the defaults.
+func newTrash() *trash { return &trash{idle: trashIdle, max: trashMax} }
+
+const (
 	trashIdle = 2 * time.Second
-	// trashMax bounds the files kept: past it, the oldest half goes at
-	// once (a store never idle does not keep every file it replaced).
-	trashMax = 20000
+	trashMax  = 20000
+)
+
+// A variable for the tests.
+var (
 	// trashAge: at start, a temp file unchanged for this long is a
 	// leftover of a process that ended (a live one is renamed within
 	// milliseconds of its write): removed.
@@ -80,17 +87,17 @@ func (t *trash) add(name string) {
 	defer t.mu.Unlock()
 	t.names = append(t.names, name)
 	t.last = time.Now()
-	if len(t.names) > trashMax {
+	if len(t.names) > t.max {
 		old := t.names[:len(t.names)/2]
 		t.names = append([]string(nil), t.names[len(t.names)/2:]...)
 		go unlinkAll(old)
 	}
 	if t.timer == nil {
-		t.timer = time.AfterFunc(trashIdle, t.tick)
+		t.timer = time.AfterFunc(t.idle, t.tick)
 	}
 }
 
-// tick unlinks the kept files once the store has been idle for trashIdle.
+// tick unlinks the kept files once the store has been idle for t.idle.
 func (t *trash) tick() {
 	t.mu.Lock()
 	if wait := t.wait(time.Now()); wait > 0 {
@@ -105,10 +112,10 @@ func (t *trash) tick() {
 }
 
 // wait is how long after now the kept files are due: 0 once the store has
-// been idle for trashIdle.
+// been idle for t.idle.
 func (t *trash) wait(now time.Time) time.Duration {
-	if idle := now.Sub(t.last); idle < trashIdle {
-		return trashIdle - idle
+	if idle := now.Sub(t.last); idle < t.idle {
+		return t.idle - idle
 	}
 	return 0
 }

@@ -74,10 +74,9 @@ func TestStore_deferredFrees(t *testing.T) {
 // The kept files go once the store has been idle for trashIdle, without a
 // Close.
 func TestStore_deferredFreesGoWhenIdle(t *testing.T) {
-	defer func(d time.Duration) { trashIdle = d }(trashIdle)
-	trashIdle = 10 * time.Millisecond
 	s, dir := newTestStore(t)
 	s.DeferFrees()
+	s.commits.trash.idle = 10 * time.Millisecond
 	for _, ph := range []api.Phase{api.PhaseProvisioning, api.PhaseReady, api.PhaseFailed} {
 		if _, err := s.Update(9, api.KindVM, phase(ph)); err != nil {
 			t.Fatal(err)
@@ -123,27 +122,27 @@ func TestNewStore_removesLeftovers(t *testing.T) {
 	}
 }
 
-// A store that is never idle still keeps at most about trashMax replaced
-// files: past it, the oldest half is unlinked at once.
+// A store that is never idle still keeps at most about its bound of
+// replaced files: past it, the oldest half is unlinked at once.
 func TestStore_deferredFreesBounded(t *testing.T) {
-	defer func(n int) { trashMax = n }(trashMax)
-	trashMax = 4
 	s, dir := newTestStore(t)
 	s.DeferFrees()
+	const bound = 4
+	s.commits.trash.max = bound
 	for i := range 12 {
 		if _, err := s.Update(5, api.KindLXC, func(st *api.Status) { st.LastError = fmt.Sprint(i) }); err != nil {
 			t.Fatal(err)
 		}
 	}
 	deadline := time.Now().Add(time.Minute)
-	for n := len(tmpEntries(t, dir)); n > trashMax+1; n = len(tmpEntries(t, dir)) {
+	for n := len(tmpEntries(t, dir)); n > bound+1; n = len(tmpEntries(t, dir)) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d replaced files kept after 11 replacements, want at most %d", n, trashMax+1)
+			t.Fatalf("%d replaced files kept after 11 replacements, want at most %d", n, bound+1)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if got := s.commits.trash.pending(); got > trashMax {
-		t.Errorf("%d files listed to unlink, want at most %d", got, trashMax)
+	if got := s.commits.trash.pending(); got > bound {
+		t.Errorf("%d files listed to unlink, want at most %d", got, bound)
 	}
 }
 
@@ -209,7 +208,8 @@ func TestStore_closeReleasesFiles(t *testing.T) {
 // since its last replacement.
 func TestTrash_wait(t *testing.T) {
 	last := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
-	tr := &trash{last: last}
+	tr := newTrash()
+	tr.last = last
 	for _, c := range []struct {
 		after time.Duration
 		want  time.Duration
@@ -233,7 +233,8 @@ func TestTrash_tick(t *testing.T) {
 	if err := os.WriteFile(old, []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tr := &trash{names: []string{old}, last: time.Now(), timer: time.AfterFunc(time.Hour, func() {})}
+	tr := newTrash()
+	tr.names, tr.last, tr.timer = []string{old}, time.Now(), time.AfterFunc(time.Hour, func() {})
 	defer tr.empty()
 	tr.tick()
 	if _, err := os.Stat(old); err != nil {
