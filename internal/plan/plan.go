@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -395,13 +396,7 @@ func LetsGo(cfg *api.Config) *Plan {
 	}
 	sort.SliceStable(boot, func(i, j int) bool {
 		a, c := boot[i].ID, boot[j].ID
-		if rank[a] != rank[c] {
-			return rank[a] < rank[c]
-		}
-		if depth[a] != depth[c] {
-			return depth[a] < depth[c]
-		}
-		return a < c
+		return cmp.Or(cmp.Compare(rank[a], rank[c]), cmp.Compare(depth[a], depth[c]), cmp.Compare(a, c)) < 0
 	})
 	// Each boot_order group starts after the one before. Rather than every
 	// start of a group waiting for every start of the previous group (n²
@@ -410,18 +405,19 @@ func LetsGo(cfg *api.Config) *Plan {
 	// The first of a group has the least depth, so it needs no other start
 	// of its group.
 	var prevGroup, curGroup []int
-	gate := -1
+	var gate int // the index of the group's first start, once haveGate
+	haveGate := false
 	startAt := make(map[api.ID]int, len(boot))
 	for i, g := range boot {
 		if i > 0 && rank[g.ID] != rank[boot[i-1].ID] {
 			prevGroup, curGroup = curGroup, nil
-			gate = -1
+			haveGate = false
 		}
 		a := &Action{ID: g.ID, Kind: g.Kind, Action: ActStart, Reason: ReasonTarget, Guest: g}
 		a.Needs = []int{b.index[g.ID]}
-		if gate < 0 {
+		if !haveGate {
 			a.Needs = append(a.Needs, prevGroup...)
-			gate = len(b.plan.Actions)
+			gate, haveGate = len(b.plan.Actions), true
 		} else if prevGroup != nil {
 			a.Needs = append(a.Needs, gate)
 		}
