@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,12 +49,16 @@ func TestController_preflightRefusesMissingScripts(t *testing.T) {
 	if _, ok := l.guest(api.KindLXC, 941); ok {
 		t.Error("941 was created although its scripts are missing")
 	}
-	if len(r.logLines("Preflight refused the guest's scripts")) == 0 {
-		t.Error("no error logged for the refused guest")
-	}
-	if got := r.metric("phoenix_reconcile_total", map[string]string{"kind": "lxc", "result": "error"}); got < 1 {
-		t.Errorf("phoenix_reconcile_total{kind=lxc,result=error} = %v; want the refusal counted", got)
-	}
+	// The status file is in place before the write's folder fsync
+	// returns, and the log line and the metric come after it: wait for
+	// them rather than look once.
+	waitFor(t, "the refusal logged", func() (bool, string) {
+		return len(r.logLines("Preflight refused the guest's scripts")) > 0, "no error logged for the refused guest"
+	})
+	waitFor(t, "the refusal counted", func() (bool, string) {
+		got := r.metric("phoenix_reconcile_total", map[string]string{"kind": "lxc", "result": "error"})
+		return got >= 1, fmt.Sprintf("phoenix_reconcile_total{kind=lxc,result=error} = %v", got)
+	})
 
 	write("features/docker.sh")
 	write("apps/app.sh")
