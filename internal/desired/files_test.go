@@ -90,20 +90,7 @@ func TestLoad_integerOutOfRange(t *testing.T) {
 		{what: "a VM's own disk size", want: refused, field: "disk_size_gb", vm: setVM("disk_size_gb", json.Number(huge))},
 		{what: "an id_maps entry's size", want: refused, field: "id_maps[0].size", lxc: setLXC("id_maps", []any{map[string]any{"type": "uid", "container_id": 0, "host_id": 100000, "size": json.Number(huge)}})},
 	}
-	lxc, vm := smallFiles(t)
-	for _, c := range tests {
-		t.Run(c.what, func(t *testing.T) {
-			if c.lxc != nil {
-				c.guest = "953"
-			}
-			if c.vm != nil {
-				c.guest = "8001"
-			}
-			if got, msg := outcome(caseDir(t, lxc, vm, c), c); got != c.want {
-				t.Errorf("%s, want %s: %s", got, c.want, msg)
-			}
-		})
-	}
+	runSmallCases(t, tests)
 }
 
 // A key written with a JSON escape is the same key: the guest loads with

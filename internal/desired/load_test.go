@@ -303,20 +303,7 @@ func TestLoad_boundaries(t *testing.T) {
 		{what: "broadcast address of a /30", want: refused, field: "network_config.ip", lxc: network("10.0.0.55/30", "10.0.0.54")},
 		{what: "host address of a /30", want: accepted, lxc: network("10.0.0.53/30", "10.0.0.54")},
 	}
-	lxc, vm := smallFiles(t)
-	for _, c := range tests {
-		t.Run(c.what, func(t *testing.T) {
-			if c.lxc != nil {
-				c.guest = "953"
-			}
-			if c.vm != nil {
-				c.guest = "8001"
-			}
-			if got, msg := outcome(caseDir(t, lxc, vm, c), c); got != c.want {
-				t.Errorf("%s, want %s: %s", got, c.want, msg)
-			}
-		})
-	}
+	runSmallCases(t, tests)
 }
 
 // A guest that needs a guest of the other file, when that file cannot be
@@ -384,6 +371,27 @@ func TestLoad_exactProblemStopsTheGuest(t *testing.T) {
 			}
 			if len(inv.Problems) != 1 || !strings.Contains(inv.Problems[0].Msg, "whole number") || inv.Problems[0].Field != "memory_mb" {
 				t.Errorf("problems %v, want the one about memory_mb's whole number", inv.Problems)
+			}
+		})
+	}
+}
+
+// runSmallCases loads the small lab with each case's edit, naming the guest
+// it edits (953 in the LXC file, 8001 in the VM file), and checks the
+// outcome.
+func runSmallCases(t *testing.T, tests []hostile) {
+	t.Helper()
+	lxc, vm := smallFiles(t)
+	for _, c := range tests {
+		t.Run(c.what, func(t *testing.T) {
+			if c.lxc != nil {
+				c.guest = "953"
+			}
+			if c.vm != nil {
+				c.guest = "8001"
+			}
+			if got, msg := outcome(caseDir(t, lxc, vm, c), c); got != c.want {
+				t.Errorf("%s, want %s: %s", got, c.want, msg)
 			}
 		})
 	}
