@@ -165,24 +165,56 @@ func waitForExisting(p *plan.Plan) {
 // already did it while this one waited (the guest exists, is Ready and has
 // the current spec hash). That is how two guests sharing a missing
 // dependency create it once.
+//
+// A dependency that existed when the plan was made is checked under the
+// shared lock first: thousands of clones of one template check it side by
+// side, where the exclusive lock made them queue one behind the other.
+// Only if it needs work does the action take the exclusive lock (and check
+// again, as someone may have done the work in between).
 func (r *reconciler) runAction(runner *Runner, converge bool) plan.RunFunc {
 	return func(ctx context.Context, a *plan.Action, report func(plan.StepResult)) plan.ActionResult {
+		check := !converge && a.Action == plan.ActCreate
+		if check && a.Reason == plan.ReasonExists {
+			if res, done := r.skipIfUpToDate(ctx, a, r.Locks.RLock); done {
+				return res
+			}
+		}
 		unlock, err := r.Locks.Lock(ctx, a.ID)
 		if err != nil {
 			return plan.ActionResult{Result: plan.ResultCancelled, Err: fmt.Errorf("%s %s: %w", a.Action, a.ID, err)}
 		}
 		defer unlock()
-		if !converge && a.Action == plan.ActCreate {
-			done, err := UpToDate(ctx, r.Host, r.Status, a)
-			if err != nil {
-				return plan.ActionResult{Result: plan.ResultFailed, Err: fmt.Errorf("look up %s %s: %w", a.Kind, a.ID, err)}
-			}
-			if done {
-				return plan.ActionResult{Result: plan.ResultSkipped}
+		if check {
+			if res, done := r.upToDate(ctx, a); done {
+				return res
 			}
 		}
 		return runner.Run(ctx, a, report)
 	}
+}
+
+// skipIfUpToDate takes a's lock with lock and checks a's guest under it;
+// done means the action is over, with res.
+func (r *reconciler) skipIfUpToDate(ctx context.Context, a *plan.Action, lock func(context.Context, api.ID) (func(), error)) (res plan.ActionResult, done bool) {
+	unlock, err := lock(ctx, a.ID)
+	if err != nil {
+		return plan.ActionResult{Result: plan.ResultCancelled, Err: fmt.Errorf("%s %s: %w", a.Action, a.ID, err)}, true
+	}
+	defer unlock()
+	return r.upToDate(ctx, a)
+}
+
+// upToDate checks whether a's create is done already; the guest's lock is
+// held.
+func (r *reconciler) upToDate(ctx context.Context, a *plan.Action) (res plan.ActionResult, done bool) {
+	ok, err := UpToDate(ctx, r.Host, r.Status, a)
+	if err != nil {
+		return plan.ActionResult{Result: plan.ResultFailed, Err: fmt.Errorf("look up %s %s: %w", a.Kind, a.ID, err)}, true
+	}
+	if ok {
+		return plan.ActionResult{Result: plan.ResultSkipped}, true
+	}
+	return plan.ActionResult{}, false
 }
 
 // outcomeErr joins the errors of the actions that failed.

@@ -589,6 +589,13 @@ func (s *signalLocks) Lock(ctx context.Context, id api.ID) (func(), error) {
 	return s.Keyed.Lock(ctx, id)
 }
 
+func (s *signalLocks) RLock(ctx context.Context, id api.ID) (func(), error) {
+	if id == s.id {
+		s.once.Do(func() { close(s.wanted) })
+	}
+	return s.Keyed.RLock(ctx, id)
+}
+
 // While another worker holds a dependency's lock, a reconcile that planned
 // the dependency as existing waits for it and looks again: here the other
 // worker's rebuild of 900 failed half-way (destroyed, not re-created), and

@@ -43,6 +43,8 @@ type StatusStore interface {
 // share one: a chain can cross kinds.
 type Locker interface {
 	Lock(ctx context.Context, id api.ID) (unlock func(), err error)
+	// RLock is shared with other RLocks: checking a guest that exists.
+	RLock(ctx context.Context, id api.ID) (unlock func(), err error)
 }
 
 // DesiredState gives the desired state in force: the last valid one
