@@ -652,6 +652,36 @@ func TestReconcile_existingDependencyWaitedFor(t *testing.T) {
 	}
 }
 
+// Reconciles of guests that share an existing dependency check it side by
+// side: one holding the dependency's shared lock does not hold up another.
+func TestReconcile_existingDependencyCheckedSideBySide(t *testing.T) {
+	f := newFixture(t)
+	f.mustReconcile(api.KindLXC, 953)
+	f.calls()
+	ctx := context.Background()
+	runlock, err := f.locks.RLock(ctx, 900) // another worker checking 900
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runlock()
+	done := make(chan error, 1)
+	go func() {
+		_, err := NewLXC(f.deps()).Reconcile(ctx, Request{ID: 941})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("reconcile 941: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("941 waited for a worker that only checks its clone source 900")
+	}
+	if got := created(f.calls()); !slices.Equal(got, []string{"clone 941"}) {
+		t.Errorf("created %v; want 941 cloned from the existing 900", got)
+	}
+}
+
 // A dependency whose last workflow failed is finished before the guest
 // that needs it is built, although the host has it: its recorded phase
 // counts, not only its presence.
