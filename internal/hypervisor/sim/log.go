@@ -60,8 +60,9 @@ type stateLog struct {
 	changes *uint64
 	mapped  []byte
 
-	// mu guards the fields below.
-	mu   sync.Mutex
+	// mu guards the fields below. A read whose log is up to date (the
+	// counter did not move) shares it with other reads.
+	mu   sync.RWMutex
 	f    *os.File
 	ino  uint64
 	off  int64  // end of the last complete line consumed
@@ -221,12 +222,26 @@ func (l *stateLog) lock() (func(), error) {
 // get returns a guest's record, nil when it has none. The record is
 // shared: the caller must not change it.
 func (l *stateLog) get(id api.ID) (*record, error) {
+	l.mu.RLock()
+	if l.upToDate() {
+		r := l.recs[id].r
+		l.mu.RUnlock()
+		return r, nil
+	}
+	l.mu.RUnlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.catchUp(); err != nil {
 		return nil, err
 	}
 	return l.recs[id].r, nil
+}
+
+// upToDate reports whether this process has read everything appended to
+// the log: no writer bumped the change counter since. The caller holds mu,
+// shared or not.
+func (l *stateLog) upToDate() bool {
+	return l.changes != nil && l.f != nil && atomic.LoadUint64(l.changes) == l.seen
 }
 
 // catchUp reads the log again when another process changed it since this
@@ -352,6 +367,11 @@ func (l *stateLog) create() (os.FileInfo, error) {
 // tail, so that the new line starts on a line of its own. The line is
 // written with one write call. r is kept as the guest's record: the caller
 // must not change it afterwards.
+//
+// The write itself runs without mu, so that reads go on meanwhile: once
+// caught up under the writers' lock, nobody can move the change counter
+// until this writer bumps it after the write, so no read of this process
+// looks at the log (and its offset) while the line is being written.
 func (l *stateLog) append(id api.ID, r *record) error {
 	var data []byte
 	var err error
@@ -363,19 +383,23 @@ func (l *stateLog) append(id api.ID, r *record) error {
 	if err != nil {
 		return err
 	}
+	data = append(data, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.refresh(); err != nil {
 		return err
+	}
+	if l.changes != nil {
+		// Every change before the writers' lock was taken is read now.
+		l.seen = atomic.LoadUint64(l.changes)
 	}
 	if fi, err := l.f.Stat(); err == nil && fi.Size() > l.off {
 		if err := l.f.Truncate(l.off); err != nil {
 			return fmt.Errorf("sim state: cut torn line: %w", err)
 		}
 	}
-	data = append(data, '\n')
-	if _, err := l.f.Write(data); err != nil {
-		return fmt.Errorf("sim state: %w", err)
+	if err := l.write(data); err != nil {
+		return err
 	}
 	l.off += int64(len(data))
 	l.put(id, r, int64(len(data)))
@@ -384,6 +408,24 @@ func (l *stateLog) append(id api.ID, r *record) error {
 	}
 	l.changed()
 	return err
+}
+
+// write appends data to the log; the caller holds the writers' lock and
+// mu, which it lets go of during the write when no read needs it (see
+// append).
+func (l *stateLog) write(data []byte) error {
+	var err error
+	if l.upToDate() {
+		l.mu.Unlock()
+		_, err = l.f.Write(data)
+		l.mu.Lock()
+	} else {
+		_, err = l.f.Write(data)
+	}
+	if err != nil {
+		return fmt.Errorf("sim state: %w", err)
+	}
+	return nil
 }
 
 // compact writes the live records to a new file and renames it over the

@@ -359,3 +359,46 @@ func TestSim_stateDirWithoutChangeCounter(t *testing.T) {
 		t.Errorf("state.lock is %d bytes after a change, want the %d-byte counter", fi.Size(), counterSize)
 	}
 }
+
+// BenchmarkGetWhileWriting is Get on many goroutines while others change
+// guests, as the controller's workers do: a read must not wait for a
+// write's system call.
+func BenchmarkGetWhileWriting(b *testing.B) {
+	ctx := context.Background()
+	s, err := New(Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for id := api.ID(1000); id < 2000; id++ {
+		if err := s.Create(ctx, api.KindLXC, id, hypervisor.CreateSpec{Source: "tpl", Config: map[string]string{"memory": "2048"}, DiskGB: 8}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = s.Set(ctx, api.KindLXC, api.ID(1000+i%1000), map[string]string{"cores": fmt.Sprint(i % 8)})
+		}
+	})
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := s.Get(ctx, api.KindLXC, api.ID(1000+i%1000)); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+}
