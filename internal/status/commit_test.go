@@ -235,6 +235,80 @@ func TestCommit_failedFlushKeepsOldFile(t *testing.T) {
 	}
 }
 
+// A group of bulkGroup files or more is flushed with one syncfs, not an
+// fdatasync per file, before any of its renames; every writer finds its
+// status on disk.
+func TestCommit_bulkGroupFlushedWithOneSyncfs(t *testing.T) {
+	s, dir := newTestStore(t)
+	var mu sync.Mutex
+	var perFile int
+	var whole []int // status files in place at each syncfs
+	s.commits.syncFile = func(f *os.File) error {
+		mu.Lock()
+		perFile++
+		mu.Unlock()
+		return fdatasync(f)
+	}
+	s.commits.syncFS = func(f *os.File) error {
+		names, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+		mu.Lock()
+		whole = append(whole, len(names))
+		mu.Unlock()
+		return syncfs(f)
+	}
+	ids := make([]api.ID, bulkGroup+1)
+	for i := range ids {
+		ids[i] = api.ID(100 + i)
+	}
+	for id, err := range heldGroup(t, s, ids) {
+		if err != nil {
+			t.Errorf("guest %s: %v", id, err)
+		}
+	}
+	// The held first writer is a group of one: its own fdatasync.
+	if perFile != 1 || len(whole) != 1 {
+		t.Errorf("%d fdatasyncs and %d syncfs for a group of 1 and one of %d, want 1 and 1", perFile, len(whole), bulkGroup)
+	}
+	if len(whole) == 1 && whole[0] != 1 {
+		t.Errorf("%d status files were in place at the syncfs, want only the first group's: it comes before the renames", whole[0])
+	}
+	for _, id := range ids {
+		if st, ok := onDisk(t, dir, id); !ok || st.Phase != api.PhaseReady {
+			t.Errorf("guest %s: on disk %v (%s), want Ready", id, ok, st.Phase)
+		}
+	}
+}
+
+// A syncfs that fails fails every write of its group, and each keeps its
+// old file.
+func TestCommit_failedSyncfsFailsTheGroup(t *testing.T) {
+	s, dir := newTestStore(t)
+	ids := make([]api.ID, bulkGroup+1)
+	for i := range ids {
+		ids[i] = api.ID(100 + i)
+		if i > 0 {
+			if _, err := s.Update(ids[i], api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.commits.syncFS = func(f *os.File) error {
+		return &os.PathError{Op: "syncfs", Path: f.Name(), Err: syscall.EIO}
+	}
+	errs := heldGroup(t, s, ids)
+	for _, id := range ids[1:] {
+		if err := errs[id]; err == nil || !strings.Contains(err.Error(), "syncfs") {
+			t.Errorf("guest %s: %v, want the syncfs error", id, err)
+		}
+		if st, _ := onDisk(t, dir, id); st.Phase != api.PhaseProvisioning {
+			t.Errorf("guest %s: after a failed syncfs the file says %s, want the old Provisioning", id, st.Phase)
+		}
+	}
+	if names := tmpEntries(t, dir); len(names) != 0 {
+		t.Errorf("the temp folder keeps %v", names)
+	}
+}
+
 // A folder fsync that fails fails every write of its group: none of them
 // is known to be durable.
 func TestCommit_failedFolderSyncFailsTheGroup(t *testing.T) {
