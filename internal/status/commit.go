@@ -41,10 +41,10 @@ type committer struct {
 // syncfs(2) of their file system rather than an fdatasync each. On ext4
 // without a journal each fdatasync writes the file's inode block at once,
 // its own I/O: a first sync of 10,000 guests made 10,000 of them
-// (docs/benchmarks.md has what one syncfs per group saves). syncfs flushes whatever
-// else waits on that file system too, so small groups, the everyday case
-// of a controller that reconciles an edit, keep the fdatasync that
-// touches their own files only.
+// (docs/benchmarks.md has what one syncfs per group saves). syncfs
+// flushes whatever else waits on that file system too, so small groups,
+// the everyday case of a controller that reconciles an edit, keep the
+// fdatasync that touches their own files only.
 const bulkGroup = 16
 
 // commitReq is one durable write: data to become path.
