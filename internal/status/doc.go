@@ -12,7 +12,10 @@
 // store reads the queued status meanwhile (the controller goes on with its
 // next guest, so that groups grow). UpdateNoSync is for marks whose loss in
 // a power cut is safe. DeferFrees keeps replaced files and unlinks them in
-// a batch when the store is idle (trash.go says why).
+// a batch when the store is idle (trash.go says why). JournalFirsts makes
+// the first status of a guest without a file (the Provisioning mark of its
+// first create) a line of one journal, .firsts, until the outcome's file
+// is written (firsts.go); every store reads it for guests without a file.
 // The store remembers what it last read or wrote per guest with the
 // identity of the file, so that reading a status it wrote itself costs a
 // stat rather than a read and a decode.

@@ -47,6 +47,11 @@ type Store struct {
 	// UpdateAsync and not yet in place: reads in this process see it
 	// ahead of the file (guarded by cacheMu).
 	pending map[api.ID]*Pending
+
+	// firsts holds the first statuses of guests without a file (firsts.go);
+	// journalFirsts makes UpdateNoSync write them there.
+	firsts        *firsts
+	journalFirsts bool
 }
 
 type cached struct {
@@ -66,7 +71,18 @@ func NewStore(dir string) (*Store, error) {
 	}
 	tmp := filepath.Join(dir, tmpDir)
 	removeLeftovers(tmp)
-	return &Store{dir: dir, commits: committer{dir: dir, tmp: tmp}}, nil
+	return &Store{dir: dir, commits: committer{dir: dir, tmp: tmp}, firsts: newFirsts(dir)}, nil
+}
+
+// JournalFirsts makes UpdateNoSync record the first status of a guest that
+// has no status file as a line of the folder's journal rather than a file
+// of its own (firsts.go says why); Close compacts the journal. For the
+// controller, the one process whose first sync writes thousands of marks.
+func (s *Store) JournalFirsts() {
+	if !s.readOnly {
+		s.journalFirsts = true
+		s.firsts.writer = true
+	}
 }
 
 // DeferFrees makes the store keep the files its writes replace and unlink
@@ -84,7 +100,9 @@ func (s *Store) DeferFrees() {
 // NewReadOnlyStore opens the status folder for reading only: it creates
 // nothing (a missing folder reads as no statuses) and Update fails. For
 // status and --dry-run, which must work on a read-only state dir.
-func NewReadOnlyStore(dir string) *Store { return &Store{dir: dir, readOnly: true} }
+func NewReadOnlyStore(dir string) *Store {
+	return &Store{dir: dir, readOnly: true, firsts: newFirsts(dir)}
+}
 
 // tmpDir is the subfolder new status files are written in before they are
 // renamed into place: creating a file in a folder of 10,000 costs more
@@ -100,58 +118,88 @@ func (s *Store) path(id api.ID) string { return filepath.Join(s.dir, id.String()
 // Get returns the recorded status of a guest; a guest never applied gets a
 // Pending status. The caller may change what it gets.
 func (s *Store) Get(id api.ID, kind api.Kind) (*api.Status, error) {
+	st, _, err := s.get(id, kind)
+	return st, err
+}
+
+// source is where a status read came from.
+type source int
+
+const (
+	fromNone    source = iota // nothing recorded: Pending
+	fromPending               // a queued write of this process
+	fromFile
+	fromFirsts // the journal of first statuses
+)
+
+func (s *Store) get(id api.ID, kind api.Kind) (*api.Status, source, error) {
 	if st, ok := s.pendingStatus(id); ok {
-		return st, nil
+		return st, fromPending, nil
 	}
 	path := s.path(id)
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		s.forget(id)
-		return &api.Status{ID: id.String(), Kind: kind, Phase: api.PhasePending}, nil
+		return s.first(id, kind)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fromFile, err
 	}
 	if key, ok := keyOf(fi); ok {
 		if st, ok := s.cached(id, key); ok {
-			return st, nil
+			return st, fromFile, nil
 		}
 	}
 	return s.read(id, kind)
 }
 
+// first reads a guest without a status file from the journal of first
+// statuses.
+func (s *Store) first(id api.ID, kind api.Kind) (*api.Status, source, error) {
+	if s.firsts != nil {
+		st, ok, err := s.firsts.get(id)
+		if err != nil {
+			return nil, fromFirsts, err
+		}
+		if ok {
+			return st, fromFirsts, nil
+		}
+	}
+	return &api.Status{ID: id.String(), Kind: kind, Phase: api.PhasePending}, fromNone, nil
+}
+
 // read reads the guest's status file and remembers it with the identity
 // of the file it came from (taken from the open file, so the two match).
-func (s *Store) read(id api.ID, kind api.Kind) (*api.Status, error) {
+func (s *Store) read(id api.ID, kind api.Kind) (*api.Status, source, error) {
 	path := s.path(id)
 	f, err := fsutil.OpenNoFollow(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		s.forget(id)
-		return &api.Status{ID: id.String(), Kind: kind, Phase: api.PhasePending}, nil
+		return s.first(id, kind)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fromFile, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, fromFile, err
 	}
 	key, ok := keyOf(fi)
 	if !ok {
-		return nil, fmt.Errorf("status of %s (%s): %w, refused in the state dir", id, path, fsutil.ErrNotRegular)
+		return nil, fromFile, fmt.Errorf("status of %s (%s): %w, refused in the state dir", id, path, fsutil.ErrNotRegular)
 	}
 	data, err := io.ReadAll(f)
 	if err != nil {
-		return nil, err
+		return nil, fromFile, err
 	}
 	var st api.Status
 	if err := json.Unmarshal(data, &st); err != nil {
 		s.forget(id)
-		return nil, fmt.Errorf("status of %s (%s): %w", id, path, err)
+		return nil, fromFile, fmt.Errorf("status of %s (%s): %w", id, path, err)
 	}
 	s.remember(id, key, &st)
-	return &st, nil
+	return &st, fromFile, nil
 }
 
 func (s *Store) cached(id api.ID, key fileKey) (*api.Status, bool) {
@@ -297,13 +345,19 @@ func (s *Store) update(id api.ID, kind api.Kind, fn func(*api.Status), mode writ
 	}
 	defer unlock()
 	s.settle(id)
-	st, err := s.Get(id, kind)
+	st, src, err := s.get(id, kind)
 	if err != nil {
 		// A corrupt file must not block progress: start over from Pending.
 		st = &api.Status{ID: id.String(), Kind: kind, Phase: api.PhasePending}
 	}
 	st.ID, st.Kind = id.String(), kind
 	fn(st)
+	if mode == noSync && s.journalFirsts && err == nil && (src == fromNone || src == fromFirsts) {
+		if err := s.firsts.add(id, st); err != nil {
+			return nil, fmt.Errorf("write status of %s: %w", id, err)
+		}
+		return st, nil
+	}
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return nil, err
@@ -391,15 +445,28 @@ func (s *Store) openStripes() {
 	}
 }
 
-// Close unlinks the files kept by DeferFrees and releases the lock files.
+// Close unlinks the files kept by DeferFrees, compacts the journal of
+// first statuses when JournalFirsts was called, and releases the lock
+// files.
 func (s *Store) Close() error {
 	s.commits.trash.empty()
+	var err error
+	if s.journalFirsts {
+		// A guest keeps its line only while it has no file of its own.
+		err = s.firsts.compact(func(id api.ID) bool {
+			_, err := os.Lstat(s.path(id))
+			return errors.Is(err, fs.ErrNotExist)
+		})
+	}
+	if s.firsts != nil {
+		s.firsts.close()
+	}
 	for _, f := range s.stripes {
 		if f != nil {
 			f.Close()
 		}
 	}
-	return nil
+	return err
 }
 
 // Delete removes a guest's status file.
@@ -415,6 +482,11 @@ func (s *Store) Delete(id api.ID) error {
 	// A queued write renamed into place after the remove would bring the
 	// file back.
 	s.settle(id)
+	// The journal first: a guest without a file must not fall back on
+	// its first status.
+	if err := s.firsts.clear(id); err != nil {
+		return fmt.Errorf("delete status of %s: %w", id, err)
+	}
 	err = os.Remove(s.path(id))
 	s.forget(id)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -444,14 +516,25 @@ func (s *Store) IDs() ([]api.ID, error) {
 			seen[id] = true
 		}
 	}
-	// A guest whose first write is still queued has a status already.
+	// A guest whose first write is still queued has a status already,
+	// and so has one with a line in the journal of first statuses.
 	s.cacheMu.Lock()
 	for id := range s.pending {
 		if !seen[id] {
 			out = append(out, id)
+			seen[id] = true
 		}
 	}
 	s.cacheMu.Unlock()
+	firsts, err := s.firsts.ids()
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range firsts {
+		if !seen[id] {
+			out = append(out, id)
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out, nil
 }

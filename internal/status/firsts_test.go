@@ -1,0 +1,221 @@
+package status
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phoenix-hypervisor/phoenix/api"
+)
+
+func journalStore(t *testing.T) (*Store, string) {
+	t.Helper()
+	s, dir := newTestStore(t)
+	s.JournalFirsts()
+	return s, dir
+}
+
+func provisioning(at time.Time) func(*api.Status) {
+	return func(st *api.Status) {
+		st.Phase = api.PhaseProvisioning
+		st.SetReady("False", api.ReasonProgressing, "running the create workflow", at)
+	}
+}
+
+func mustGet(t *testing.T, s *Store, id api.ID) *api.Status {
+	t.Helper()
+	st, err := s.Get(id, api.KindLXC)
+	if err != nil {
+		t.Fatalf("Get(%s): %v", id, err)
+	}
+	return st
+}
+
+func mustIDs(t *testing.T, s *Store) []api.ID {
+	t.Helper()
+	ids, err := s.IDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// The first mark of a guest without a status file is a line of the
+// journal, not a file; this store and any other on the folder read it,
+// and list the guest.
+func TestFirsts_firstMarkIsALineEveryoneReads(t *testing.T) {
+	s, dir := journalStore(t)
+	at := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
+	if _, err := s.UpdateNoSync(941, api.KindLXC, provisioning(at)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := onDisk(t, dir, 941); ok {
+		t.Error("the first mark made a status file")
+	}
+	other, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, st := range map[string]*Store{"the writer": s, "another store": other, "a read-only store": NewReadOnlyStore(dir)} {
+		got := mustGet(t, st, 941)
+		if got.Phase != api.PhaseProvisioning || got.Kind != api.KindLXC || got.ID != "941" {
+			t.Errorf("%s reads %s %s %s, want 941 lxc Provisioning", name, got.ID, got.Kind, got.Phase)
+		}
+		if c := got.Conditions; len(c) != 1 || !c[0].LastTransitionTime.Equal(at) {
+			t.Errorf("%s reads conditions %+v, want Ready since %s", name, c, at)
+		}
+		if ids := mustIDs(t, st); !slices.Equal(ids, []api.ID{941}) {
+			t.Errorf("%s lists %v, want [941]", name, ids)
+		}
+	}
+}
+
+// The outcome is written as the guest's file, starting from the journal's
+// status, and the file wins from then on.
+func TestFirsts_outcomeFileWins(t *testing.T) {
+	s, dir := journalStore(t)
+	at := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
+	if _, err := s.UpdateNoSync(941, api.KindLXC, provisioning(at)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(941, api.KindLXC, func(st *api.Status) { st.Phase = api.PhaseReady }); err != nil {
+		t.Fatal(err)
+	}
+	st, ok := onDisk(t, dir, 941)
+	if !ok || st.Phase != api.PhaseReady {
+		t.Fatalf("after the outcome the file is %v %s, want Ready", ok, st.Phase)
+	}
+	if len(st.Conditions) != 1 || !st.Conditions[0].LastTransitionTime.Equal(at) {
+		t.Errorf("the outcome did not start from the journal's status: conditions %+v", st.Conditions)
+	}
+	other, _ := NewStore(dir)
+	if got := mustGet(t, other, 941); got.Phase != api.PhaseReady {
+		t.Errorf("another store reads %s, want the file's Ready", got.Phase)
+	}
+	// A later mark of a guest with a file replaces the file, as before.
+	if _, err := s.UpdateNoSync(941, api.KindLXC, provisioning(at)); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := onDisk(t, dir, 941); st.Phase != api.PhaseProvisioning {
+		t.Errorf("a mark of a guest with a file left the file %s", st.Phase)
+	}
+}
+
+// Delete makes the guest unknown, to every store, although its first
+// status is still a line of the journal.
+func TestFirsts_deleteClearsTheLine(t *testing.T) {
+	s, dir := journalStore(t)
+	if _, err := s.UpdateNoSync(941, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateNoSync(942, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewStore(dir)
+	if err := other.Delete(941); err != nil {
+		t.Fatal(err)
+	}
+	for name, st := range map[string]*Store{"the writer": s, "the deleter": other} {
+		if got := mustGet(t, st, 941); got.Phase != api.PhasePending {
+			t.Errorf("%s reads a deleted guest as %s, want Pending", name, got.Phase)
+		}
+		if ids := mustIDs(t, st); !slices.Equal(ids, []api.ID{942}) {
+			t.Errorf("%s lists %v, want [942]", name, ids)
+		}
+	}
+}
+
+// Close drops the lines of guests that have a file, keeps the others for
+// the next process, and removes the journal once no guest needs it.
+func TestFirsts_closeCompacts(t *testing.T) {
+	s, dir := journalStore(t)
+	for _, id := range []api.ID{941, 942} {
+		if _, err := s.UpdateNoSync(id, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Update(941, api.KindLXC, phase(api.PhaseReady)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, firstsName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(splitLines(data)); n != 1 {
+		t.Errorf("the compacted journal has %d lines, want 942's only:\n%s", n, data)
+	}
+	next := reopen(t, dir)
+	if got := mustGet(t, next, 942); got.Phase != api.PhaseProvisioning {
+		t.Errorf("the next process reads 942 as %s, want Provisioning", got.Phase)
+	}
+	if _, err := next.Update(942, api.KindLXC, phase(api.PhaseReady)); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, firstsName)); !os.IsNotExist(err) {
+		t.Errorf("the journal is still there once every guest has a file: %v", err)
+	}
+}
+
+func reopen(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.JournalFirsts()
+	return s
+}
+
+func splitLines(data []byte) []string {
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// A line cut short by a killed writer is skipped, and the next mark
+// stands on a line of its own.
+func TestFirsts_tornLineSkipped(t *testing.T) {
+	s, dir := journalStore(t)
+	torn := `{"id":"941","kind":"lxc","phase":"Provis`
+	if err := os.WriteFile(filepath.Join(dir, firstsName), []byte(torn), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, s, 941); got.Phase != api.PhasePending {
+		t.Errorf("a torn line reads as %s, want nothing (Pending)", got.Phase)
+	}
+	if _, err := s.UpdateNoSync(942, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewStore(dir)
+	if got := mustGet(t, other, 942); got.Phase != api.PhaseProvisioning {
+		t.Errorf("the mark after a torn line reads as %s, want Provisioning", got.Phase)
+	}
+}
+
+// A store the controller did not open (the CLI) writes a first mark as a
+// file, as it always did.
+func TestFirsts_onlyTheJournalsWriterUsesIt(t *testing.T) {
+	s, dir := newTestStore(t)
+	if _, err := s.UpdateNoSync(941, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := onDisk(t, dir, 941); !ok || st.Phase != api.PhaseProvisioning {
+		t.Errorf("the CLI's first mark: file %v %s, want a Provisioning file", ok, st.Phase)
+	}
+	if _, err := os.Stat(filepath.Join(dir, firstsName)); !os.IsNotExist(err) {
+		t.Errorf("the CLI made a journal: %v", err)
+	}
+}
