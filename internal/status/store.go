@@ -87,10 +87,10 @@ func (s *Store) JournalFirsts() {
 
 // DeferFrees makes the store keep the files its writes replace and unlink
 // them in a batch once it is idle, rather than free each at once (see
-// trash.go: on ext4 without a journal, many frees slow every file creation
-// that follows for up to 35 s). For a process that writes many statuses in
-// a burst, the controller; call it before the first write, and Close at
-// the end.
+// trash.go: on ext4 without a journal, many frees slow every file
+// creation that follows for a minute or more). For a process that writes
+// many statuses in a burst, the controller; call it before the first
+// write, and Close at the end.
 func (s *Store) DeferFrees() {
 	if !s.readOnly {
 		s.commits.trash = newTrash()

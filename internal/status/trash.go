@@ -13,9 +13,10 @@ import (
 
 // A status write replaces a file, and replacing frees the old file's
 // inode. ext4 without a journal (this project's build machines; not
-// Proxmox's default) skips an inode freed in the last 5 to 35 seconds
-// when it allocates one, and each allocation scans past all of them from
-// the start of its group: in a first sync of 10,000 guests, each guest's
+// Proxmox's default) skips an inode freed in the last 60 seconds (6
+// minutes while its inode table block is not written back) when it
+// allocates one, and each allocation scans past all of them from the start
+// of its group: in a first sync of 10,000 guests, each guest's
 // Provisioning mark, freed by its outcome, made every later file creation
 // slower, and file creation came to dominate the sync's CPU. With
 // deferred frees, a write swaps the new file and the old one
