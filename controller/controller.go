@@ -86,8 +86,9 @@ type Controller struct {
 	elector *leader.Elector
 	// standby is true while an electing controller does not lead.
 	standby atomic.Bool
-	// releasing: a releaseReload is running.
-	releasing atomic.Bool
+	// release hands back the memory of reloads (releaseReload).
+	releaseMu sync.Mutex
+	release   *time.Timer
 	// term is the leadership this controller holds, when electing.
 	term atomic.Pointer[leader.Term]
 
@@ -208,6 +209,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
+	defer c.stopRelease()
 	watchDone := make(chan struct{})
 	stopServing := func() {
 		stopWatch()
@@ -532,22 +534,34 @@ func (c *Controller) reload(w *watcher) {
 	}
 }
 
-// releaseReload hands back to the system the memory a reload used. A
-// reload parses the whole desired state beside the one in force, so the
-// heap peaks at both, and the runtime returns what the old one leaves
-// free only slowly: at 10,000 guests the controller stayed about 35 MB
-// larger after the first edit of a file (docs/benchmarks.md). One forced
-// collection per reload, on its own goroutine, after the changed guests
-// are queued; a reload during one does not start another.
+// releaseReload hands back to the system the memory reloads used, once
+// the files have been quiet for releaseAfter. A reload parses the whole
+// desired state beside the one in force, so the heap peaks at both, and
+// the runtime returns what the old one leaves free only slowly: at 10,000
+// guests the controller stayed about 35 MB larger after the first edit of
+// a file (docs/benchmarks.md). The forced collection waits for a pause in
+// the edits: run between two reloads, it slowed the second one.
 func (c *Controller) releaseReload() {
-	if !c.releasing.CompareAndSwap(false, true) {
+	c.releaseMu.Lock()
+	defer c.releaseMu.Unlock()
+	if c.release != nil {
+		c.release.Reset(releaseAfter)
 		return
 	}
-	go func() {
-		defer c.releasing.Store(false)
-		debug.FreeOSMemory()
-	}()
+	c.release = time.AfterFunc(releaseAfter, debug.FreeOSMemory)
 }
+
+func (c *Controller) stopRelease() {
+	c.releaseMu.Lock()
+	defer c.releaseMu.Unlock()
+	if c.release != nil {
+		c.release.Stop()
+	}
+}
+
+// releaseAfter is how long the files must stay unchanged before the
+// memory of their reloads is handed back.
+const releaseAfter = time.Second
 
 // seed fills the phase book from the status files at the first valid load
 // and returns the guests phoenix recorded that are no longer in the files:
