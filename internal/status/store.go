@@ -32,7 +32,7 @@ type Store struct {
 	// guest maps to one stripe by its ID.
 	stripeOnce sync.Once
 	stripeErr  error
-	stripes    [stripeCount]*os.File
+	stripes    [stripeCount]stripe
 	readOnly   bool
 	commits    committer
 
@@ -406,8 +406,7 @@ func (s *Store) write(path string, data []byte, durable bool) (fileKey, error) {
 }
 
 // lock takes the guest's mutex, then its stripe's flock: the mutex keeps
-// goroutines of this process apart (flock is per open file, shared by
-// them), the flock keeps other processes out.
+// goroutines of this process apart, the flock keeps other processes out.
 func (s *Store) lock(id api.ID) (func(), error) {
 	unlock, err := s.locks.Lock(context.Background(), id)
 	if err != nil {
@@ -418,15 +417,47 @@ func (s *Store) lock(id api.ID) (func(), error) {
 		unlock()
 		return nil, s.stripeErr
 	}
-	f := s.stripes[int(id)%stripeCount]
-	if err := lock.Flock(context.Background(), f, syscall.LOCK_EX, 0, time.Time{}); err != nil {
+	st := &s.stripes[int(id)%stripeCount]
+	if err := st.hold(); err != nil {
 		unlock()
 		return nil, err
 	}
 	return func() {
-		lock.Unflock(f)
+		st.release()
 		unlock()
 	}, nil
+}
+
+// stripe is a flock'd file that the goroutines of this process hold
+// together: flock belongs to the open file, which they share, so the
+// first one in takes it and the last one out lets it go. Letting go at
+// each one's end would free it while another goroutine, on another guest
+// of the stripe, was still in the middle of its update.
+type stripe struct {
+	mu      sync.Mutex
+	f       *os.File
+	holders int
+}
+
+func (st *stripe) hold() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.holders == 0 {
+		if err := lock.Flock(context.Background(), st.f, syscall.LOCK_EX, 0, time.Time{}); err != nil {
+			return err
+		}
+	}
+	st.holders++
+	return nil
+}
+
+func (st *stripe) release() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.holders--
+	if st.holders == 0 {
+		lock.Unflock(st.f)
+	}
 }
 
 func (s *Store) openStripes() {
@@ -441,7 +472,7 @@ func (s *Store) openStripes() {
 			s.stripeErr = err
 			return
 		}
-		s.stripes[i] = f
+		s.stripes[i].f = f
 	}
 }
 
@@ -461,8 +492,8 @@ func (s *Store) Close() error {
 	if s.firsts != nil {
 		s.firsts.close()
 	}
-	for _, f := range s.stripes {
-		if f != nil {
+	for i := range s.stripes {
+		if f := s.stripes[i].f; f != nil {
 			f.Close()
 		}
 	}

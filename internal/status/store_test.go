@@ -6,9 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/lock"
 )
 
 func TestStore_neverAppliedIsPending(t *testing.T) {
@@ -123,4 +126,55 @@ func TestStore_readerNeverSeesAPartialFile(t *testing.T) {
 	}
 	close(stop)
 	<-done
+}
+
+// Two guests of one lock stripe updated side by side in one process: when
+// the first update ends, the stripe's flock still keeps other processes
+// out of the second.
+func TestStore_stripeHeldUntilItsLastUpdateEnds(t *testing.T) {
+	s, dir := newTestStore(t)
+	inside := make(chan api.ID, 2)
+	release := map[api.ID]chan struct{}{5: make(chan struct{}), 5 + stripeCount: make(chan struct{})}
+	var wg sync.WaitGroup
+	for id, ch := range release {
+		wg.Go(func() {
+			if _, err := s.Update(id, api.KindLXC, func(st *api.Status) {
+				inside <- id
+				<-ch
+				st.Phase = api.PhaseReady
+			}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	<-inside
+	<-inside
+	close(release[5])
+	// Update(5) returns once its file is in place; its stripe is let go
+	// before that.
+	for {
+		if st, ok := onDisk(t, dir, 5); ok && st.Phase == api.PhaseReady {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(10 * time.Millisecond)
+	other, err := os.OpenFile(filepath.Join(dir, ".locks", "5"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	got, err := lock.TryFlock(other, syscall.LOCK_EX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got {
+		lock.Unflock(other)
+		t.Error("another process could take the stripe while the update of guest 37 was still running")
+	}
+	close(release[5+stripeCount])
+	wg.Wait()
+	if got, _ := lock.TryFlock(other, syscall.LOCK_EX); !got {
+		t.Error("the stripe is still held once every update ended")
+	}
 }
