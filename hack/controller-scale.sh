@@ -8,9 +8,10 @@
 #   PHOENIX_BIN=/path/to/phoenix hack/controller-scale.sh  # skip the build
 #
 # Uses the sim backend in a fresh temp state dir; needs curl. On ext4 without
-# a journal, leave 35 s between runs: removing a run's state dir frees its
-# inodes, and file creation skips (and scans past) inodes freed that
-# recently, which slows a run started sooner (docs/benchmarks.md).
+# a journal, file creation skips (and scans past) inodes freed in the last
+# 60 s, up to 6 minutes while their inode table block is not written back:
+# a run started soon after removing an earlier run's state dir pays for its
+# 10,000 inodes. Compare builds in alternate runs (docs/benchmarks.md).
 set -euo pipefail
 export GOTOOLCHAIN=go1.27.3
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
