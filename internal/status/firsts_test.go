@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -193,8 +194,10 @@ func TestFirsts_tornLineSkipped(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, firstsName), []byte(torn), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got := mustGet(t, s, 941); got.Phase != api.PhasePending {
-		t.Errorf("a torn line reads as %s, want nothing (Pending)", got.Phase)
+	for range 2 { // the second read is from what the first one kept
+		if got := mustGet(t, s, 941); got.Phase != api.PhasePending {
+			t.Errorf("a torn line reads as %s, want nothing (Pending)", got.Phase)
+		}
 	}
 	if _, err := s.UpdateNoSync(942, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
 		t.Fatal(err)
@@ -217,5 +220,84 @@ func TestFirsts_onlyTheJournalsWriterUsesIt(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, firstsName)); !os.IsNotExist(err) {
 		t.Errorf("the CLI made a journal: %v", err)
+	}
+}
+
+// A line another process appends between two of the writer's is read by
+// the writer too: its own line does not make it skip the other's.
+func TestFirsts_writerReadsOthersLinesBetweenItsOwn(t *testing.T) {
+	s, dir := journalStore(t)
+	if _, err := s.UpdateNoSync(941, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+		t.Fatal(err)
+	}
+	// Read twice before the next append: the second read is the writer's
+	// own view of the file it appends to.
+	mustGet(t, s, 941)
+	mustGet(t, s, 941)
+	cli, _ := NewStore(dir)
+	if err := cli.Delete(941); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateNoSync(942, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, s, 941); got.Phase != api.PhasePending {
+		t.Errorf("the writer reads 941, deleted by another process, as %s, want Pending", got.Phase)
+	}
+	if ids := mustIDs(t, s); !slices.Equal(ids, []api.ID{942}) {
+		t.Errorf("the writer lists %v, want [942]", ids)
+	}
+}
+
+// A reader that read the journal before the writer compacted it reads
+// the new file from its start, also when the new file is longer than what
+// it had read.
+func TestFirsts_readerFollowsACompaction(t *testing.T) {
+	s, dir := journalStore(t)
+	reader := NewReadOnlyStore(dir)
+	if _, err := s.UpdateNoSync(941, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+		t.Fatal(err)
+	}
+	if ids := mustIDs(t, reader); !slices.Equal(ids, []api.ID{941}) {
+		t.Fatalf("the reader lists %v, want [941]", ids)
+	}
+	for _, id := range []api.ID{942, 943, 944} {
+		if _, err := s.UpdateNoSync(id, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Update(941, api.KindLXC, phase(api.PhaseReady)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ids := mustIDs(t, reader); !slices.Equal(ids, []api.ID{941, 942, 943, 944}) {
+		t.Errorf("after the compaction the reader lists %v, want [941 942 943 944]", ids)
+	}
+	for _, id := range []api.ID{942, 943, 944} {
+		if got := mustGet(t, reader, id); got.Phase != api.PhaseProvisioning {
+			t.Errorf("after the compaction the reader reads %s as %s, want Provisioning", id, got.Phase)
+		}
+	}
+}
+
+// A journal that is not a regular file (a FIFO planted in the status
+// folder) is neither read nor written: a read of a guest without a file
+// reports it by name, and a first mark is written as the guest's file.
+func TestFirsts_journalThatIsNotAFile(t *testing.T) {
+	s, dir := journalStore(t)
+	path := filepath.Join(dir, firstsName)
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Skip("no FIFO here:", err)
+	}
+	if _, err := s.Get(942, api.KindLXC); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("Get with a FIFO as the journal: %v, want an error naming %s", err, path)
+	}
+	if _, err := s.UpdateNoSync(941, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := onDisk(t, dir, 941); !ok || st.Phase != api.PhaseProvisioning {
+		t.Errorf("the mark: file %v %s, want a Provisioning file", ok, st.Phase)
 	}
 }
