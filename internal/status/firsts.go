@@ -129,12 +129,6 @@ func (j *firsts) append(l firstLine, id api.ID) error {
 	if _, err := j.w.Write(data); err != nil {
 		return fmt.Errorf("status journal %s: %w", j.path, err)
 	}
-	// Up to date before the write, and nobody else wrote: the line is
-	// read already, without reading it back.
-	if fi, err := j.w.Stat(); err == nil && j.seen != nil && j.ino == inode(fi) && fi.Size() == j.off+int64(len(data)) {
-		j.apply(data[:len(data)-1])
-		j.off = fi.Size()
-	}
 	return nil
 }
 
@@ -295,10 +289,7 @@ func (j *firsts) compact(live func(api.ID) bool) error {
 		buf.Write(data)
 		buf.WriteByte('\n')
 	}
-	if j.w != nil {
-		j.w.Close()
-		j.w = nil
-	}
+	j.closeWriter()
 	j.seen = nil
 	if buf.Len() == 0 {
 		if err := os.Remove(j.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -315,8 +306,13 @@ func (j *firsts) compact(live func(api.ID) bool) error {
 func (j *firsts) close() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.w != nil {
-		j.w.Close()
-		j.w = nil
+	j.closeWriter()
+}
+
+// closeWriter closes the append handle, if open; j.mu is held.
+func (j *firsts) closeWriter() {
+	if w := j.w; w != nil {
+		w.Close()
 	}
+	j.w = nil
 }

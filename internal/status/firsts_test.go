@@ -301,3 +301,26 @@ func TestFirsts_journalThatIsNotAFile(t *testing.T) {
 		t.Errorf("the mark: file %v %s, want a Provisioning file", ok, st.Phase)
 	}
 }
+
+// An empty line (an editor's, or two newlines in a row) is skipped; the
+// lines after it are read.
+func TestFirsts_emptyLineSkipped(t *testing.T) {
+	s, dir := journalStore(t)
+	if _, err := s.UpdateNoSync(941, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, firstsName), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("\n")); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := s.UpdateNoSync(942, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+		t.Fatal(err)
+	}
+	if ids := mustIDs(t, NewReadOnlyStore(dir)); !slices.Equal(ids, []api.ID{941, 942}) {
+		t.Errorf("a reader lists %v, want [941 942]", ids)
+	}
+}

@@ -489,9 +489,7 @@ func (s *Store) Close() error {
 			return errors.Is(err, fs.ErrNotExist)
 		})
 	}
-	if s.firsts != nil {
-		s.firsts.close()
-	}
+	s.firsts.close()
 	for i := range s.stripes {
 		if f := s.stripes[i].f; f != nil {
 			f.Close()
