@@ -175,7 +175,7 @@ func (r *reconciler) runAction(runner *Runner, converge bool) plan.RunFunc {
 	return func(ctx context.Context, a *plan.Action, report func(plan.StepResult)) plan.ActionResult {
 		check := !converge && a.Action == plan.ActCreate
 		if check && a.Reason == plan.ReasonExists {
-			if res, done := r.skipIfUpToDate(ctx, a, r.Locks.RLock); done {
+			if res, done := r.checkShared(ctx, a); done {
 				return res
 			}
 		}
@@ -193,10 +193,10 @@ func (r *reconciler) runAction(runner *Runner, converge bool) plan.RunFunc {
 	}
 }
 
-// skipIfUpToDate takes a's lock with lock and checks a's guest under it;
-// done means the action is over, with res.
-func (r *reconciler) skipIfUpToDate(ctx context.Context, a *plan.Action, lock func(context.Context, api.ID) (func(), error)) (res plan.ActionResult, done bool) {
-	unlock, err := lock(ctx, a.ID)
+// checkShared checks a's guest under the guest's shared lock; done means
+// the action is over, with res.
+func (r *reconciler) checkShared(ctx context.Context, a *plan.Action) (res plan.ActionResult, done bool) {
+	unlock, err := r.Locks.RLock(ctx, a.ID)
 	if err != nil {
 		return plan.ActionResult{Result: plan.ResultCancelled, Err: fmt.Errorf("%s %s: %w", a.Action, a.ID, err)}, true
 	}

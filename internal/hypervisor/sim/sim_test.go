@@ -302,17 +302,7 @@ func TestSim_migratesOneFilePerGuest(t *testing.T) {
 // times: the record comes from memory, not from the log.
 func BenchmarkGet(b *testing.B) {
 	ctx := context.Background()
-	s, err := New(Options{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	for id := api.ID(1000); id < 2000; id++ {
-		cfg := map[string]string{"memory": "2048", "cores": "2", "hostname": fmt.Sprint("guest-", id), "net0": "name=eth0,bridge=vmbr0,ip=dhcp"}
-		if err := s.Create(ctx, api.KindLXC, id, hypervisor.CreateSpec{Source: "tpl", Config: cfg, DiskGB: 8}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	s := benchSim(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -365,16 +355,7 @@ func TestSim_stateDirWithoutChangeCounter(t *testing.T) {
 // write's system call.
 func BenchmarkGetWhileWriting(b *testing.B) {
 	ctx := context.Background()
-	s, err := New(Options{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	for id := api.ID(1000); id < 2000; id++ {
-		if err := s.Create(ctx, api.KindLXC, id, hypervisor.CreateSpec{Source: "tpl", Config: map[string]string{"memory": "2048"}, DiskGB: 8}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	s := benchSim(b)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -401,4 +382,21 @@ func BenchmarkGetWhileWriting(b *testing.B) {
 	b.StopTimer()
 	close(stop)
 	wg.Wait()
+}
+
+// benchSim is a sim node with containers 1000 to 1999, closed when b ends.
+func benchSim(b *testing.B) *Sim {
+	b.Helper()
+	s, err := New(Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	for id := api.ID(1000); id < 2000; id++ {
+		cfg := map[string]string{"memory": "2048", "cores": "2", "hostname": fmt.Sprint("guest-", id), "net0": "name=eth0,bridge=vmbr0,ip=dhcp"}
+		if err := s.Create(context.Background(), api.KindLXC, id, hypervisor.CreateSpec{Source: "tpl", Config: cfg, DiskGB: 8}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
 }
