@@ -74,3 +74,45 @@ func TestCheckDirAndOpenNoFollow(t *testing.T) {
 		t.Errorf("victim truncated: %q", data)
 	}
 }
+
+// ReadLines hands over complete lines only, from the offset it is given,
+// and returns where the next read starts: after the last newline.
+func TestReadLines(t *testing.T) {
+	for _, tc := range []struct {
+		name, data string
+		off        int64
+		lines      []string
+		next       int64
+	}{
+		{name: "complete lines", data: "a\nbb\n", lines: []string{"a", "bb"}, next: 5},
+		{name: "a line still being written", data: "a\nbb", lines: []string{"a"}, next: 2},
+		{name: "an empty line", data: "a\n\nc\n", lines: []string{"a", "", "c"}, next: 5},
+		{name: "from an offset", data: "a\nbb\nccc\n", off: 2, lines: []string{"bb", "ccc"}, next: 9},
+		{name: "nothing new", data: "a\n", off: 2, next: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "log")
+			if err := os.WriteFile(path, []byte(tc.data), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			var got []string
+			next, err := ReadLines(f, tc.off, int64(len(tc.data)), func(l []byte) { got = append(got, string(l)) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next != tc.next || len(got) != len(tc.lines) {
+				t.Fatalf("ReadLines = %q, next %d; want %q, next %d", got, next, tc.lines, tc.next)
+			}
+			for i := range got {
+				if got[i] != tc.lines[i] {
+					t.Errorf("line %d = %q, want %q", i, got[i], tc.lines[i])
+				}
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package fsutil
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -85,4 +86,30 @@ func fileType(m os.FileMode) string {
 		return "a folder"
 	}
 	return m.Type().String()
+}
+
+// ReadLines reads f from off up to size and hands apply each complete
+// line, without its newline, in order. It returns the offset just past the
+// last complete line: a last line without its newline (still being
+// written, or cut short by a killed writer) is left for the next read. For
+// the append-only logs that several processes share.
+func ReadLines(f *os.File, off, size int64, apply func(line []byte)) (int64, error) {
+	if size <= off {
+		return off, nil
+	}
+	buf := make([]byte, size-off)
+	n, err := f.ReadAt(buf, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return off, err
+	}
+	buf = buf[:n]
+	for {
+		nl := bytes.IndexByte(buf, '\n')
+		if nl < 0 {
+			return off, nil
+		}
+		apply(buf[:nl])
+		buf = buf[nl+1:]
+		off += int64(nl + 1)
+	}
 }

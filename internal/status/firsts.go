@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -94,8 +93,8 @@ func (j *firsts) ids() ([]api.ID, error) {
 }
 
 // add appends st as its guest's status.
-func (j *firsts) add(id api.ID, st *api.Status) error {
-	return j.append(firstLine{Status: *st}, id)
+func (j *firsts) add(st *api.Status) error {
+	return j.append(firstLine{Status: *st})
 }
 
 // clear makes the journal forget the guest, if it holds it.
@@ -110,10 +109,10 @@ func (j *firsts) clear(id api.ID) error {
 	if !ok {
 		return nil
 	}
-	return j.append(firstLine{Status: api.Status{ID: id.String()}, Gone: true}, id)
+	return j.append(firstLine{Status: api.Status{ID: id.String()}, Gone: true})
 }
 
-func (j *firsts) append(l firstLine, id api.ID) error {
+func (j *firsts) append(l firstLine) error {
 	data, err := json.Marshal(l)
 	if err != nil {
 		return err
@@ -222,28 +221,15 @@ func (j *firsts) readFrom(f *os.File, fi os.FileInfo) error {
 	if ino := inode(fi); ino != j.ino || fi.Size() < j.off || j.seen == nil {
 		j.ino, j.off, j.seen = ino, 0, map[api.ID]*api.Status{}
 	}
-	if fi.Size() == j.off {
-		return nil
-	}
 	if fi.Size()-j.off > maxFirsts {
 		return fmt.Errorf("status journal %s: %d bytes to read, more than a journal of first statuses holds", j.path, fi.Size()-j.off)
 	}
-	buf := make([]byte, fi.Size()-j.off)
-	n, err := f.ReadAt(buf, j.off)
-	if err != nil && !errors.Is(err, io.EOF) {
+	off, err := fsutil.ReadLines(f, j.off, fi.Size(), j.apply)
+	j.off = off
+	if err != nil {
 		return fmt.Errorf("status journal %s: %w", j.path, err)
 	}
-	buf = buf[:n]
-	for {
-		nl := bytes.IndexByte(buf, '\n')
-		if nl < 0 {
-			// A line still being written: read it next time.
-			return nil
-		}
-		j.apply(buf[:nl])
-		buf = buf[nl+1:]
-		j.off += int64(nl + 1)
-	}
+	return nil
 }
 
 // apply takes one line into seen; a line that is not a status (cut short

@@ -48,10 +48,9 @@ type Store struct {
 	// ahead of the file (guarded by cacheMu).
 	pending map[api.ID]*Pending
 
-	// firsts holds the first statuses of guests without a file (firsts.go);
-	// journalFirsts makes UpdateNoSync write them there.
-	firsts        *firsts
-	journalFirsts bool
+	// firsts holds the first statuses of guests without a file
+	// (firsts.go); JournalFirsts makes UpdateNoSync write them there.
+	firsts *firsts
 }
 
 type cached struct {
@@ -80,7 +79,6 @@ func NewStore(dir string) (*Store, error) {
 // controller, the one process whose first sync writes thousands of marks.
 func (s *Store) JournalFirsts() {
 	if !s.readOnly {
-		s.journalFirsts = true
 		s.firsts.writer = true
 	}
 }
@@ -156,14 +154,12 @@ func (s *Store) get(id api.ID, kind api.Kind) (*api.Status, source, error) {
 // first reads a guest without a status file from the journal of first
 // statuses.
 func (s *Store) first(id api.ID, kind api.Kind) (*api.Status, source, error) {
-	if s.firsts != nil {
-		st, ok, err := s.firsts.get(id)
-		if err != nil {
-			return nil, fromFirsts, err
-		}
-		if ok {
-			return st, fromFirsts, nil
-		}
+	st, ok, err := s.firsts.get(id)
+	if err != nil {
+		return nil, fromFirsts, err
+	}
+	if ok {
+		return st, fromFirsts, nil
 	}
 	return &api.Status{ID: id.String(), Kind: kind, Phase: api.PhasePending}, fromNone, nil
 }
@@ -352,8 +348,8 @@ func (s *Store) update(id api.ID, kind api.Kind, fn func(*api.Status), mode writ
 	}
 	st.ID, st.Kind = id.String(), kind
 	fn(st)
-	if mode == noSync && s.journalFirsts && err == nil && (src == fromNone || src == fromFirsts) {
-		if err := s.firsts.add(id, st); err != nil {
+	if mode == noSync && s.firsts.writer && err == nil && (src == fromNone || src == fromFirsts) {
+		if err := s.firsts.add(st); err != nil {
 			return nil, fmt.Errorf("write status of %s: %w", id, err)
 		}
 		return st, nil
@@ -482,7 +478,7 @@ func (s *Store) openStripes() {
 func (s *Store) Close() error {
 	s.commits.trash.empty()
 	var err error
-	if s.journalFirsts {
+	if s.firsts.writer {
 		// A guest keeps its line only while it has no file of its own.
 		err = s.firsts.compact(func(id api.ID) bool {
 			_, err := os.Lstat(s.path(id))

@@ -303,27 +303,12 @@ func (l *stateLog) refresh() error {
 		l.f, l.ino, l.off, l.live = f, fi.Sys().(*syscall.Stat_t).Ino, 0, 0
 		l.recs = map[api.ID]logRec{}
 	}
-	size := fi.Size()
-	if size <= l.off {
-		return nil
-	}
-	buf := make([]byte, size-l.off)
-	n, err := l.f.ReadAt(buf, l.off)
-	if err != nil && !errors.Is(err, io.EOF) {
+	off, err := fsutil.ReadLines(l.f, l.off, fi.Size(), l.apply)
+	l.off = off
+	if err != nil {
 		return fmt.Errorf("sim state: %w", err)
 	}
-	buf = buf[:n]
-	for {
-		nl := bytes.IndexByte(buf, '\n')
-		if nl < 0 {
-			// A line still being written, or torn: read again next time.
-			return nil
-		}
-		line := buf[:nl]
-		buf = buf[nl+1:]
-		l.off += int64(nl + 1)
-		l.apply(line)
-	}
+	return nil
 }
 
 // apply takes one complete line into recs. A line that is not a record
