@@ -30,12 +30,14 @@ import (
 // catches up by reading what others appended since it last looked, so an
 // operation costs one small write instead of replacing a file.
 //
-// Appends, truncation of a torn tail and compaction all happen under one
-// lock (a mutex in the process, a flock on state.lock across processes),
-// so a line that ends without a newline while the lock is held was torn by
-// a killed process and is cut off. Readers take no flock: they consume
-// complete lines only, and notice a compaction (a new file renamed over the
-// old one) by its inode.
+// Appends, truncation of a torn tail and compaction all happen under the
+// flock on state.lock, which the writers of one process hold together
+// (flockHold): a change of a guest holds that guest's lock in the process,
+// and only the write of its line is one at a time. A line that ends
+// without a newline when a process takes the flock was torn by a killed
+// process and is cut off. Readers take no flock: they consume complete
+// lines only, and notice a compaction (a new file renamed over the old
+// one) by its inode.
 //
 // Each process keeps every guest's record decoded in memory, read from the
 // log once and updated by its own appends. A read must still see what
@@ -48,9 +50,12 @@ type stateLog struct {
 	// lockPath is the flock'd file; lockFile its open handle.
 	lockPath string
 	lockFile *os.File
-	// writer serializes writers of this process; flock is per open file
-	// and would let them all in.
-	writer sync.Mutex
+	// guests keeps two writers of this process off one guest at once;
+	// hold is the flock on lockFile, shared by the writers of this
+	// process (see lock); appender lets one at a time write its line.
+	guests   [guestStripes]sync.Mutex
+	hold     flockHold
+	appender sync.Mutex
 	// readOnly opens nothing for writing and takes no lock: a read-only
 	// verb must work on a state dir it may not write.
 	readOnly bool
@@ -69,6 +74,10 @@ type stateLog struct {
 	seen uint64 // the change counter when the log was last read
 	recs map[api.ID]logRec
 	live int64 // bytes of the lines in recs
+	// check: the log's end must be looked at before the next append,
+	// for a line that another process (or a failed write of this one)
+	// left torn. Set when the flock is taken anew.
+	check bool
 }
 
 // logRec is a guest's record, decoded, and the length of its line.
@@ -203,20 +212,99 @@ func (l *stateLog) close() error {
 	return l.lockFile.Close()
 }
 
-// lock takes the writers' lock, in the process and across processes.
-func (l *stateLog) lock() (func(), error) {
+// guestStripes is how many guest locks a process has: writers of guests
+// in different stripes change the node side by side.
+const guestStripes = 64
+
+// holdMax is how long the writers of one process may keep the flock
+// without a break: while it is held, writers of this process join in
+// without taking it again, and a process that wants it waits.
+const holdMax = 100 * time.Millisecond
+
+// flockHold is the flock on state.lock as the writers of one process
+// share it: the first one in takes it, the last one out lets it go, so a
+// busy process pays two flock calls per burst rather than per change.
+// After holdMax no writer joins until the holders drained and the flock
+// was let go for a moment, so that other processes get their turn.
+type flockHold struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	holders  int
+	since    time.Time
+	draining bool
+	drained  time.Time
+}
+
+// lock takes the writers' lock for one guest: its stripe's mutex in the
+// process, then the process's share of the flock across processes.
+func (l *stateLog) lock(id api.ID) (func(), error) {
 	if l.readOnly {
 		return nil, errReadOnly
 	}
-	l.writer.Lock()
-	if err := lock.Flock(context.Background(), l.lockFile, syscall.LOCK_EX, time.Millisecond, time.Time{}); err != nil {
-		l.writer.Unlock()
-		return nil, fmt.Errorf("sim state lock: %w", err)
+	g := &l.guests[uint64(id)%guestStripes]
+	g.Lock()
+	if err := l.take(); err != nil {
+		g.Unlock()
+		return nil, err
 	}
 	return func() {
-		lock.Unflock(l.lockFile)
-		l.writer.Unlock()
+		l.give()
+		g.Unlock()
 	}, nil
+}
+
+// take joins the process's hold of the flock, taking the flock when
+// nobody of this process holds it.
+func (l *stateLog) take() error {
+	h := &l.hold
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cond == nil {
+		h.cond = sync.NewCond(&h.mu)
+	}
+	for h.draining {
+		h.cond.Wait()
+	}
+	if h.holders == 0 {
+		if wait := flockBreak - time.Since(h.drained); wait > 0 {
+			// Let go for holdMax's sake: a process polling for the
+			// flock gets a chance before this one takes it again.
+			time.Sleep(wait)
+		}
+		if err := lock.Flock(context.Background(), l.lockFile, syscall.LOCK_EX, time.Millisecond, time.Time{}); err != nil {
+			return fmt.Errorf("sim state lock: %w", err)
+		}
+		h.since = time.Now()
+		l.mu.Lock()
+		l.check = true
+		l.mu.Unlock()
+	} else if time.Since(h.since) > holdMax {
+		h.draining = true
+	}
+	h.holders++
+	return nil
+}
+
+// flockBreak is how long a process that held the flock for holdMax waits
+// before taking it again: longer than the poll of a waiting process.
+const flockBreak = 2 * time.Millisecond
+
+// give leaves the process's hold of the flock, letting it go when the
+// last holder leaves.
+func (l *stateLog) give() {
+	h := &l.hold
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.holders--
+	if h.holders > 0 {
+		return
+	}
+	lock.Unflock(l.lockFile)
+	if h.draining {
+		h.draining = false
+		h.drained = time.Now()
+		h.cond.Broadcast()
+	}
 }
 
 // get returns a guest's record, nil when it has none. The record is
@@ -348,15 +436,18 @@ func (l *stateLog) create() (os.FileInfo, error) {
 }
 
 // append writes the guest's new record (nil: its removal) while the
-// caller holds the writers' lock: first catching up and cutting a torn
-// tail, so that the new line starts on a line of its own. The line is
-// written with one write call. r is kept as the guest's record: the caller
-// must not change it afterwards.
+// caller holds the guest's writers' lock. The line is written with one
+// write call. r is kept as the guest's record: the caller must not change
+// it afterwards.
 //
-// The write itself runs without mu, so that reads go on meanwhile: once
-// caught up under the writers' lock, nobody can move the change counter
-// until this writer bumps it after the write, so no read of this process
-// looks at the log (and its offset) while the line is being written.
+// While this process holds the flock, nobody else appends: the log ends
+// where this process's last append left it, and only the first append
+// after the flock was taken (or after a failed write) catches up and cuts
+// a torn tail, so that the new line starts on a line of its own. The
+// write itself runs without mu, so that reads go on meanwhile: nobody can
+// move the change counter until this writer bumps it after the write, so
+// no read of this process looks at the log (and its offset) while the
+// line is being written.
 func (l *stateLog) append(id api.ID, r *record) error {
 	var data []byte
 	var err error
@@ -369,21 +460,17 @@ func (l *stateLog) append(id api.ID, r *record) error {
 		return err
 	}
 	data = append(data, '\n')
+	l.appender.Lock()
+	defer l.appender.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.refresh(); err != nil {
-		return err
-	}
-	if l.changes != nil {
-		// Every change before the writers' lock was taken is read now.
-		l.seen = atomic.LoadUint64(l.changes)
-	}
-	if fi, err := l.f.Stat(); err == nil && fi.Size() > l.off {
-		if err := l.f.Truncate(l.off); err != nil {
-			return fmt.Errorf("sim state: cut torn line: %w", err)
+	if l.check || !l.upToDate() {
+		if err := l.cutTorn(); err != nil {
+			return err
 		}
 	}
 	if err := l.write(data); err != nil {
+		l.check = true
 		return err
 	}
 	l.off += int64(len(data))
@@ -393,6 +480,25 @@ func (l *stateLog) append(id api.ID, r *record) error {
 	}
 	l.changed()
 	return err
+}
+
+// cutTorn catches up with the log and cuts a line left torn at its end.
+// The caller holds the flock and mu.
+func (l *stateLog) cutTorn() error {
+	if err := l.refresh(); err != nil {
+		return err
+	}
+	if l.changes != nil {
+		// Every change before the flock was taken is read now.
+		l.seen = atomic.LoadUint64(l.changes)
+	}
+	if fi, err := l.f.Stat(); err == nil && fi.Size() > l.off {
+		if err := l.f.Truncate(l.off); err != nil {
+			return fmt.Errorf("sim state: cut torn line: %w", err)
+		}
+	}
+	l.check = false
+	return nil
 }
 
 // write appends data to the log; the caller holds the writers' lock and
@@ -495,11 +601,10 @@ func (l *stateLog) migrate(dir string) error {
 	if _, err := os.Stat(old); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	unlock, err := l.lock()
-	if err != nil {
+	if err := l.take(); err != nil {
 		return err
 	}
-	defer unlock()
+	defer l.give()
 	entries, err := os.ReadDir(old)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // another process migrated it meanwhile

@@ -160,7 +160,7 @@ func (s *Sim) opLocked(ctx context.Context, name string, kind api.Kind, id api.I
 	if s.fail() {
 		return fmt.Errorf("sim: injected failure: %s %s %s", name, kind, id)
 	}
-	unlock, err := s.state.lock()
+	unlock, err := s.state.lock(id)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"time"
 	"context"
 	"errors"
 	"fmt"
@@ -145,6 +146,104 @@ func TestSim_concurrentWritersLoseNothing(t *testing.T) {
 	}
 	if len(g.Config) != 100 {
 		t.Errorf("config has %d keys after 100 concurrent sets, want 100: updates were lost", len(g.Config))
+	}
+}
+
+// Writers of one process change different guests side by side while
+// another process writes too: every change of both reaches the log, and a
+// process that opens the state afterwards sees them all.
+func TestSim_writersOfOneProcessLoseNothing(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, b := newSim(t, Options{Dir: dir}), newSim(t, Options{Dir: dir})
+	const guests, sets = 16, 20
+	for id := api.ID(900); id < 900+guests; id++ {
+		if err := a.Create(ctx, api.KindLXC, id, hypervisor.CreateSpec{Source: "t", Config: map[string]string{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for id := api.ID(900); id < 900+guests; id++ {
+		for _, s := range []*Sim{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < sets; i++ {
+					key := fmt.Sprintf("k%p%d", s, i)
+					if err := s.Set(ctx, api.KindLXC, id, map[string]string{key: "1"}); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	fresh := newSim(t, Options{Dir: dir})
+	for id := api.ID(900); id < 900+guests; id++ {
+		g, err := fresh.Get(ctx, api.KindLXC, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(g.Config) != 2*sets {
+			t.Errorf("guest %s has %d keys after %d sets, want them all", id, len(g.Config), 2*sets)
+		}
+	}
+}
+
+// A process whose writers keep the flock busy without a break still lets
+// another process in: after holdMax its writers stop joining until the
+// flock was let go.
+func TestSim_busyProcessLetsAnotherIn(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, b := newSim(t, Options{Dir: dir}), newSim(t, Options{Dir: dir})
+	if err := a.Create(ctx, api.KindLXC, 900, hypervisor.CreateSpec{Source: "t", Config: map[string]string{}}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var busy sync.WaitGroup
+	// Writers of a that overlap: one joins every millisecond and holds
+	// for three, so that a's share of the flock never drops to none by
+	// itself.
+	hold := func() {
+		if err := a.state.take(); err != nil {
+			t.Error(err)
+			return
+		}
+		busy.Add(1)
+		go func() {
+			defer busy.Done()
+			time.Sleep(3 * time.Millisecond)
+			a.state.give()
+		}()
+	}
+	hold()
+	busy.Add(1)
+	go func() {
+		defer busy.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+				hold()
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- b.Set(ctx, api.KindLXC, 900, map[string]string{"memory": "1024"}) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(5 * time.Second): // 50 times holdMax
+		t.Errorf("another process waited 5s for the flock of a busy one")
+	}
+	close(stop)
+	busy.Wait()
+	if t.Failed() {
+		<-done
 	}
 }
 
