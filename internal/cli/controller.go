@@ -67,6 +67,7 @@ token in <state-dir>/ui-token) a converge button.`,
 			// The first sync writes every guest's status in a burst.
 			st.DeferFrees()
 			st.JournalFirsts()
+			st.DelayGroups()
 			defer st.Close()
 			c, err := controller.New(copts, host, st, log, metrics.NewRegistry())
 			if err != nil {

@@ -380,3 +380,89 @@ func TestSyncDir(t *testing.T) {
 		t.Errorf("a folder fsync that failed with EIO: %v", err)
 	}
 }
+
+// With DelayGroups, a group of a few writes waits for more before its
+// flush, and a writer that queues meanwhile is flushed with it; a lone
+// write is flushed at once, and a store without DelayGroups never waits.
+func TestCommit_delayedGroupTakesLateWriters(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		delay  bool
+		burst  []api.ID // queued behind the first write's held group
+		pauses int
+		groups []int
+	}{
+		{"lone write", true, nil, 0, []int{1}},
+		{"burst", true, []api.ID{101, 102}, 1, []int{1, 3}},
+		{"burst without DelayGroups", false, []api.ID{101, 102}, 0, []int{1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, dir := newTestStore(t)
+			if tc.delay {
+				s.DelayGroups()
+			}
+			var mu sync.Mutex
+			var groups []int
+			release := make(chan struct{})
+			s.commits.beforeRename = func(n int) {
+				mu.Lock()
+				groups = append(groups, n)
+				first := len(groups) == 1
+				mu.Unlock()
+				if first {
+					<-release
+				}
+			}
+			var wg sync.WaitGroup
+			update := func(id api.ID) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := s.Update(id, api.KindLXC, phase(api.PhaseReady)); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			pauses := 0
+			s.commits.sleep = func(d time.Duration) {
+				if d != groupDelay {
+					t.Errorf("paused %v, want %v", d, groupDelay)
+				}
+				pauses++
+				update(199)
+				for !queued(s, len(tc.burst)+1) {
+					runtimeYield()
+				}
+			}
+			update(100)
+			for {
+				mu.Lock()
+				n := len(groups)
+				mu.Unlock()
+				if n == 1 {
+					break
+				}
+				runtimeYield()
+			}
+			for _, id := range tc.burst {
+				update(id)
+			}
+			for !queued(s, len(tc.burst)) {
+				runtimeYield()
+			}
+			close(release)
+			wg.Wait()
+			if pauses != tc.pauses {
+				t.Errorf("paused %d times, want %d", pauses, tc.pauses)
+			}
+			if fmt.Sprint(groups) != fmt.Sprint(tc.groups) {
+				t.Errorf("groups committed: %v, want %v", groups, tc.groups)
+			}
+			for _, id := range append([]api.ID{100}, tc.burst...) {
+				if _, err := os.Stat(filepath.Join(dir, id.String()+".json")); err != nil {
+					t.Errorf("guest %s: %v", id, err)
+				}
+			}
+		})
+	}
+}

@@ -12,7 +12,8 @@
 // store reads the queued status meanwhile (the controller goes on with its
 // next guest, so that groups grow). UpdateNoSync is for marks whose loss in
 // a power cut is safe. DeferFrees keeps replaced files and unlinks them in
-// a batch when the store is idle (trash.go says why). JournalFirsts makes
+// a batch when the store is idle (trash.go says why); DelayGroups lets a
+// group of a few writes wait a moment for more. JournalFirsts makes
 // the first status of a guest without a file (the Provisioning mark of its
 // first create) a line of one journal, .firsts, until the outcome's file
 // is written (firsts.go); every store reads it for guests without a file.

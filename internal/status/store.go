@@ -95,6 +95,13 @@ func (s *Store) DeferFrees() {
 	}
 }
 
+// DelayGroups makes a group commit of a few writes wait a moment for more
+// (groupDelay): for a process whose writes come in bursts from many
+// workers at once, the controller. A lone write is not delayed.
+func (s *Store) DelayGroups() {
+	s.commits.delay = groupDelay
+}
+
 // NewReadOnlyStore opens the status folder for reading only: it creates
 // nothing (a missing folder reads as no statuses) and Update fails. For
 // status and --dry-run, which must work on a read-only state dir.
