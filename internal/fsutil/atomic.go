@@ -22,7 +22,7 @@ func WriteFileNoSync(path string, data []byte, perm os.FileMode) error {
 
 func write(path string, data []byte, perm os.FileMode, sync bool) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}

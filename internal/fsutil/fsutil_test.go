@@ -3,8 +3,10 @@ package fsutil
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -72,6 +74,39 @@ func TestCheckDirAndOpenNoFollow(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(victim); string(data) != "x" {
 		t.Errorf("victim truncated: %q", data)
+	}
+}
+
+// CreateTemp makes a new private file per call, named after the pattern,
+// and an error that says which path failed when the folder is missing.
+func TestCreateTemp(t *testing.T) {
+	dir := t.TempDir()
+	names := map[string]bool{}
+	for range 20 {
+		f, err := CreateTemp(dir, "101.json.*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString("{}"); err != nil {
+			t.Fatal(err)
+		}
+		st, err := f.Stat()
+		f.Close()
+		if err != nil || st.Mode().Perm() != 0o600 || !st.Mode().IsRegular() {
+			t.Errorf("%s: %v, %v; want a regular file, mode 0600", f.Name(), st, err)
+		}
+		base := filepath.Base(f.Name())
+		if filepath.Dir(f.Name()) != dir || !strings.HasPrefix(base, "101.json.") || len(base) == len("101.json.") {
+			t.Errorf("temp file %s: want 101.json.<random> in %s", f.Name(), dir)
+		}
+		names[f.Name()] = true
+	}
+	if len(names) != 20 {
+		t.Errorf("20 calls made %d files", len(names))
+	}
+	missing := filepath.Join(dir, "missing")
+	if _, err := CreateTemp(missing, "x.*"); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("CreateTemp in a missing folder: %v", err)
 	}
 }
 

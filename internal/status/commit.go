@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
 )
 
 // committer makes durable status writes in groups: each writer writes its
@@ -259,7 +261,7 @@ func syncfs(f *os.File) error {
 // writeTemp writes r's data to a new file in the temp folder and leaves it
 // open for its fsync.
 func (c *committer) writeTemp(r *commitReq) (*os.File, error) {
-	f, err := os.CreateTemp(c.tmp, filepath.Base(r.path)+".*")
+	f, err := fsutil.CreateTemp(c.tmp, filepath.Base(r.path)+".*")
 	if err != nil {
 		return nil, err
 	}
