@@ -567,8 +567,18 @@ const releaseAfter = time.Second
 // and returns the guests phoenix recorded that are no longer in the files:
 // they are reconciled too (marked Orphaned, or pruned).
 func (c *Controller) seed(cfg *api.Config) []api.ID {
-	// One status file read per guest, on every CPU: at 10,000 guests this
-	// is a good part of a restart's time to ready.
+	ids, err := c.store.IDs()
+	if err != nil {
+		c.log.Error(err, "Cannot list status files")
+		return nil
+	}
+	recorded := make(map[api.ID]bool, len(ids))
+	for _, id := range ids {
+		recorded[id] = true
+	}
+	// One status file read per recorded guest, on every CPU: at 10,000
+	// guests this is a good part of a restart's time to ready. A guest
+	// with no status at all (a first sync) is Pending without a look.
 	var wg sync.WaitGroup
 	next := make(chan api.ID, 256)
 	for range runtime.GOMAXPROCS(0) {
@@ -581,15 +591,14 @@ func (c *Controller) seed(cfg *api.Config) []api.ID {
 		}()
 	}
 	for _, id := range cfg.IDs {
-		next <- id
+		if recorded[id] {
+			next <- id
+		} else {
+			c.book.set(id, cfg.Guest(id).Kind, api.PhasePending)
+		}
 	}
 	close(next)
 	wg.Wait()
-	ids, err := c.store.IDs()
-	if err != nil {
-		c.log.Error(err, "Cannot list status files")
-		return nil
-	}
 	var gone []api.ID
 	now := time.Now()
 	for _, id := range ids {
