@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -80,10 +81,11 @@ type stateLog struct {
 	check bool
 }
 
-// logRec is a guest's record, decoded, and the length of its line.
+// logRec is a guest's record, decoded, and where its line is in the log:
+// a compaction copies the lines rather than encode every record again.
 type logRec struct {
-	r    *record
-	size int64
+	r        *record
+	at, size int64 // the line's offset and length, its newline included
 }
 
 const (
@@ -391,7 +393,11 @@ func (l *stateLog) refresh() error {
 		l.f, l.ino, l.off, l.live = f, fi.Sys().(*syscall.Stat_t).Ino, 0, 0
 		l.recs = map[api.ID]logRec{}
 	}
-	off, err := fsutil.ReadLines(l.f, l.off, fi.Size(), l.apply)
+	at := l.off
+	off, err := fsutil.ReadLines(l.f, l.off, fi.Size(), func(data []byte) {
+		l.apply(at, data)
+		at += int64(len(data)) + 1
+	})
 	l.off = off
 	if err != nil {
 		return fmt.Errorf("sim state: %w", err)
@@ -399,29 +405,31 @@ func (l *stateLog) refresh() error {
 	return nil
 }
 
-// apply takes one complete line into recs. A line that is not a record
-// (torn by a crash before a later append followed it) is skipped.
-func (l *stateLog) apply(data []byte) {
+// apply takes one complete line, found at offset at of the log, into
+// recs. A line that is not a record (torn by a crash before a later append
+// followed it) is skipped.
+func (l *stateLog) apply(at int64, data []byte) {
 	var ln line
 	if len(data) == 0 || json.Unmarshal(data, &ln) != nil || ln.ID == 0 {
 		return
 	}
 	if ln.Gone {
-		l.put(ln.ID, nil, 0)
+		l.put(ln.ID, nil, 0, 0)
 		return
 	}
 	r := ln.record
-	l.put(r.ID, &r, int64(len(data)+1))
+	l.put(r.ID, &r, at, int64(len(data)+1))
 }
 
-// put makes r (nil: none) the guest's record, its line size bytes long.
-func (l *stateLog) put(id api.ID, r *record, size int64) {
+// put makes r (nil: none) the guest's record, its line size bytes long at
+// offset at of the log.
+func (l *stateLog) put(id api.ID, r *record, at, size int64) {
 	if old, ok := l.recs[id]; ok {
 		l.live -= old.size
 		delete(l.recs, id)
 	}
 	if r != nil {
-		l.recs[id] = logRec{r: r, size: size}
+		l.recs[id] = logRec{r: r, at: at, size: size}
 		l.live += size
 	}
 }
@@ -473,8 +481,8 @@ func (l *stateLog) append(id api.ID, r *record) error {
 		l.check = true
 		return err
 	}
+	l.put(id, r, l.off, int64(len(data)))
 	l.off += int64(len(data))
-	l.put(id, r, int64(len(data)))
 	if l.off > compactMin && l.off > 2*l.live {
 		err = l.compact()
 	}
@@ -519,23 +527,34 @@ func (l *stateLog) write(data []byte) error {
 	return nil
 }
 
-// compact writes the live records to a new file and renames it over the
-// log. The caller holds the writers' lock and mu.
+// compact writes the live lines to a new file and renames it over the
+// log. The caller holds the flock and mu. The lines are copied from the
+// log as they are, in the order they were written: no record is encoded
+// again, and one pass reads the log from start to end.
 func (l *stateLog) compact() error {
 	ids := make([]api.ID, 0, len(l.recs))
 	for id := range l.recs {
 		ids = append(ids, id)
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	sort.Slice(ids, func(i, j int) bool { return l.recs[ids[i]].at < l.recs[ids[j]].at })
 	var buf bytes.Buffer
 	buf.Grow(int(l.live))
-	for _, id := range ids {
-		data, err := json.Marshal(l.recs[id].r)
-		if err != nil {
+	rd := bufio.NewReaderSize(io.NewSectionReader(l.f, 0, l.off), 256<<10)
+	pos := int64(0)
+	at := make([]int64, len(ids))
+	for i, id := range ids {
+		rec := l.recs[id]
+		if _, err := rd.Discard(int(rec.at - pos)); err != nil {
 			return fmt.Errorf("sim state: compact: %w", err)
 		}
-		buf.Write(data)
-		buf.WriteByte('\n')
+		at[i] = int64(buf.Len())
+		if _, err := io.CopyN(&buf, rd, rec.size); err != nil {
+			return fmt.Errorf("sim state: compact: %w", err)
+		}
+		if b := buf.Bytes(); b[len(b)-1] != '\n' {
+			return fmt.Errorf("sim state: compact: the line of %s at %d is not where the log had it", id, rec.at)
+		}
+		pos = rec.at + rec.size
 	}
 	if err := writeReplace(l.path, buf.Bytes()); err != nil {
 		return fmt.Errorf("sim state: compact: %w", err)
@@ -553,6 +572,11 @@ func (l *stateLog) compact() error {
 	}
 	l.f.Close()
 	l.f, l.ino, l.off, l.live = f, fi.Sys().(*syscall.Stat_t).Ino, fi.Size(), fi.Size()
+	for i, id := range ids {
+		rec := l.recs[id]
+		rec.at = at[i]
+		l.recs[id] = rec
+	}
 	return nil
 }
 
@@ -588,7 +612,8 @@ func (l *stateLog) readOld(dir string) error {
 		if err := json.Compact(&c, data); err != nil {
 			return fmt.Errorf("sim state: %s: %w", e.Name(), err)
 		}
-		l.apply(c.Bytes())
+		// Read-only: the offset is never used for a compaction.
+		l.apply(0, c.Bytes())
 	}
 	return nil
 }
