@@ -71,6 +71,10 @@ type commitReq struct {
 	path string
 	data []byte
 	f    *os.File // the new file, written, not yet synced
+	// fresh: there was no file at path when the write was queued (the
+	// guest's lock is held), so a rename puts it in place; a swap would
+	// first fail with nothing to swap.
+	fresh bool
 	key  fileKey  // of the new file, once it is renamed into place
 	err  error
 	// written: the file is renamed into place (or failed); done: and
@@ -80,8 +84,8 @@ type commitReq struct {
 
 // commit writes data to path atomically and durably, in a group with the
 // writers that commit at the same time.
-func (c *committer) commit(path string, data []byte) (fileKey, error) {
-	r, err := c.enqueue(path, data)
+func (c *committer) commit(path string, data []byte, fresh bool) (fileKey, error) {
+	r, err := c.enqueue(path, data, fresh)
 	if err != nil {
 		return fileKey{}, err
 	}
@@ -91,8 +95,8 @@ func (c *committer) commit(path string, data []byte) (fileKey, error) {
 // enqueue writes data to a new file in the temp folder and queues its
 // rename to path for the next group; the file is not in place until a
 // wait on it returns.
-func (c *committer) enqueue(path string, data []byte) (*commitReq, error) {
-	r := &commitReq{path: path, data: data}
+func (c *committer) enqueue(path string, data []byte, fresh bool) (*commitReq, error) {
+	r := &commitReq{path: path, data: data, fresh: fresh}
 	var err error
 	// Written by each writer, side by side: creating a file can cost more
 	// than its fsync.
@@ -220,7 +224,9 @@ func (c *committer) place(r *commitReq) bool {
 	if cerr := f.Close(); r.err == nil {
 		r.err = cerr
 	}
-	if r.err == nil {
+	if r.err == nil && r.fresh {
+		r.err = os.Rename(f.Name(), r.path)
+	} else if r.err == nil {
 		r.err = c.trash.replace(f.Name(), r.path)
 	}
 	if r.err != nil {

@@ -361,13 +361,14 @@ func (s *Store) update(id api.ID, kind api.Kind, fn func(*api.Status), mode writ
 		}
 		return st, nil
 	}
+	fresh := err == nil && (src == fromNone || src == fromFirsts)
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return nil, err
 	}
 	data = append(data, '\n')
 	if mode == async {
-		req, err := s.commits.enqueue(s.path(id), data)
+		req, err := s.commits.enqueue(s.path(id), data, fresh)
 		if err != nil {
 			return nil, fmt.Errorf("write status of %s: %w", id, err)
 		}
@@ -381,7 +382,7 @@ func (s *Store) update(id api.ID, kind api.Kind, fn func(*api.Status), mode writ
 		*queued = p
 		return st, nil
 	}
-	key, err := s.write(s.path(id), data, mode == durable)
+	key, err := s.write(s.path(id), data, mode == durable, fresh)
 	if err != nil {
 		s.forget(id)
 		return nil, fmt.Errorf("write status of %s: %w", id, err)
@@ -395,11 +396,11 @@ func (s *Store) update(id api.ID, kind api.Kind, fn func(*api.Status), mode writ
 // one. Durable writes go through the committer, which fsyncs the file
 // before the rename and the folder after it, for a group of writers at
 // once.
-func (s *Store) write(path string, data []byte, durable bool) (fileKey, error) {
+func (s *Store) write(path string, data []byte, durable, fresh bool) (fileKey, error) {
 	if durable {
-		return s.commits.commit(path, data)
+		return s.commits.commit(path, data, fresh)
 	}
-	r := &commitReq{path: path, data: data}
+	r := &commitReq{path: path, data: data, fresh: fresh}
 	var err error
 	if r.f, err = s.commits.writeTemp(r); err != nil {
 		return fileKey{}, err
