@@ -395,6 +395,7 @@ func TestCommit_delayedGroupTakesLateWriters(t *testing.T) {
 		{"lone write", true, nil, 0, []int{1}},
 		{"burst", true, []api.ID{101, 102}, 1, []int{1, 3}},
 		{"burst without DelayGroups", false, []api.ID{101, 102}, 0, []int{1, 2}},
+		{"burst large enough at once", true, ids(101, bulkGroup), 0, []int{1, bulkGroup}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, dir := newTestStore(t)
@@ -429,6 +430,9 @@ func TestCommit_delayedGroupTakesLateWriters(t *testing.T) {
 					t.Errorf("paused %v, want %v", d, groupDelay)
 				}
 				pauses++
+				if pauses > tc.pauses {
+					return
+				}
 				update(199)
 				for !queued(s, len(tc.burst)+1) {
 					runtimeYield()
@@ -464,5 +468,29 @@ func TestCommit_delayedGroupTakesLateWriters(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func ids(from api.ID, n int) []api.ID {
+	out := make([]api.ID, n)
+	for i := range out {
+		out[i] = from + api.ID(i)
+	}
+	return out
+}
+
+// A guest's first write whose flush fails is not put in place: there is
+// no file afterwards, and the update says it failed.
+func TestCommit_failedFirstWriteLeavesNoFile(t *testing.T) {
+	s, dir := newTestStore(t)
+	s.commits.syncFile = func(*os.File) error { return syscall.EIO }
+	if _, err := s.Update(100, api.KindLXC, phase(api.PhaseReady)); !errors.Is(err, syscall.EIO) {
+		t.Errorf("Update with a failed flush: %v, want EIO", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "100.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the file of a failed first write is in place: %v", err)
+	}
+	if st, err := s.Get(100, api.KindLXC); err != nil || st.Phase != api.PhasePending {
+		t.Errorf("Get after a failed first write: %+v, %v; want Pending", st, err)
 	}
 }
