@@ -7,7 +7,10 @@
 // one readable line for tests and for people who want to see what
 // happened. Each process keeps the records decoded in memory and reads the
 // log again only when the change counter in state.lock says another
-// process changed it, so reads cost no system call.
+// process changed it, so reads cost no system call. The writers of one
+// process change different guests side by side and share the flock on
+// state.lock (taken by the first, let go by the last, with a break every
+// 100 ms for other processes); only the write of a line is one at a time.
 //
 // Latency and failure injection make it usable for benchmarks and fault
 // tests. It models what the workflows need (config, running state,
