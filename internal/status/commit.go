@@ -75,8 +75,8 @@ type commitReq struct {
 	// guest's lock is held), so a rename puts it in place; a swap would
 	// first fail with nothing to swap.
 	fresh bool
-	key  fileKey  // of the new file, once it is renamed into place
-	err  error
+	key   fileKey // of the new file, once it is renamed into place
+	err   error
 	// written: the file is renamed into place (or failed); done: and
 	// the folder is fsync'd.
 	written, done bool
