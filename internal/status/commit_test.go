@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,18 +22,7 @@ import (
 // be committed together, and each must find its own status on disk.
 func TestStore_durableWritesCommitInGroups(t *testing.T) {
 	s, dir := newTestStore(t)
-	var groups []int
-	var mu sync.Mutex
-	release := make(chan struct{})
-	s.commits.beforeRename = func(n int) {
-		mu.Lock()
-		groups = append(groups, n)
-		first := len(groups) == 1
-		mu.Unlock()
-		if first {
-			<-release
-		}
-	}
+	gate := holdFirstGroup(s)
 	update := func(id api.ID) {
 		st, err := s.Update(id, api.KindLXC, func(st *api.Status) {
 			st.Phase, st.LastError = api.PhaseFailed, fmt.Sprint("outcome of ", id)
@@ -51,15 +41,7 @@ func TestStore_durableWritesCommitInGroups(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); update(900) }()
-	for {
-		mu.Lock()
-		n := len(groups)
-		mu.Unlock()
-		if n == 1 {
-			break
-		}
-		runtimeYield()
-	}
+	gate.waitHeld()
 	for id := api.ID(901); id <= 907; id++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); update(id) }()
@@ -67,9 +49,9 @@ func TestStore_durableWritesCommitInGroups(t *testing.T) {
 	for !queued(s, 7) {
 		runtimeYield()
 	}
-	close(release)
+	gate.release()
 	wg.Wait()
-	if len(groups) != 2 || groups[0] != 1 || groups[1] != 7 {
+	if groups := gate.sizes(); fmt.Sprint(groups) != "[1 7]" {
 		t.Errorf("groups committed: %v, want [1 7]", groups)
 	}
 	if tmp, _ := filepath.Glob(filepath.Join(dir, tmpDir, "*")); len(tmp) != 0 {
@@ -122,18 +104,8 @@ func runtimeYield() { time.Sleep(time.Millisecond) }
 // are queued behind it. It returns each writer's error by ID.
 func heldGroup(t *testing.T, s *Store, ids []api.ID) map[api.ID]error {
 	t.Helper()
+	gate := holdFirstGroup(s)
 	var mu sync.Mutex
-	groups := 0
-	release := make(chan struct{})
-	s.commits.beforeRename = func(int) {
-		mu.Lock()
-		groups++
-		first := groups == 1
-		mu.Unlock()
-		if first {
-			<-release
-		}
-	}
 	errs := map[api.ID]error{}
 	var wg sync.WaitGroup
 	update := func(id api.ID) {
@@ -145,31 +117,52 @@ func heldGroup(t *testing.T, s *Store, ids []api.ID) map[api.ID]error {
 	}
 	wg.Add(1)
 	go update(ids[0])
-	for {
-		mu.Lock()
-		n := groups
-		mu.Unlock()
-		if n == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	gate.waitHeld()
 	for _, id := range ids[1:] {
 		wg.Add(1)
 		go update(id)
 	}
-	for {
-		s.commits.mu.Lock()
-		n := len(s.commits.queue)
-		s.commits.mu.Unlock()
-		if n == len(ids)-1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
+	for !queued(s, len(ids)-1) {
+		runtimeYield()
 	}
-	close(release)
+	gate.release()
 	wg.Wait()
 	return errs
+}
+
+// groupGate holds the first group a store commits before its renames
+// until released, and records the size of every group.
+type groupGate struct {
+	mu      sync.Mutex
+	groups  []int
+	held    chan struct{}
+	release func()
+}
+
+func holdFirstGroup(s *Store) *groupGate {
+	g := &groupGate{held: make(chan struct{})}
+	release := make(chan struct{})
+	g.release = sync.OnceFunc(func() { close(release) })
+	s.commits.beforeRename = func(n int) {
+		g.mu.Lock()
+		g.groups = append(g.groups, n)
+		first := len(g.groups) == 1
+		g.mu.Unlock()
+		if first {
+			close(g.held)
+			<-release
+		}
+	}
+	return g
+}
+
+// waitHeld returns once the first group is held.
+func (g *groupGate) waitHeld() { <-g.held }
+
+func (g *groupGate) sizes() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.groups)
 }
 
 // Every file of a group is flushed before it is renamed into place, not
@@ -402,18 +395,7 @@ func TestCommit_delayedGroupTakesLateWriters(t *testing.T) {
 			if tc.delay {
 				s.DelayGroups()
 			}
-			var mu sync.Mutex
-			var groups []int
-			release := make(chan struct{})
-			s.commits.beforeRename = func(n int) {
-				mu.Lock()
-				groups = append(groups, n)
-				first := len(groups) == 1
-				mu.Unlock()
-				if first {
-					<-release
-				}
-			}
+			gate := holdFirstGroup(s)
 			var wg sync.WaitGroup
 			update := func(id api.ID) {
 				wg.Add(1)
@@ -439,14 +421,8 @@ func TestCommit_delayedGroupTakesLateWriters(t *testing.T) {
 				}
 			}
 			update(100)
-			for {
-				mu.Lock()
-				n := len(groups)
-				mu.Unlock()
-				if n == 1 {
-					break
-				}
-				runtimeYield()
+			if len(tc.burst) > 0 {
+				gate.waitHeld()
 			}
 			for _, id := range tc.burst {
 				update(id)
@@ -454,12 +430,12 @@ func TestCommit_delayedGroupTakesLateWriters(t *testing.T) {
 			for !queued(s, len(tc.burst)) {
 				runtimeYield()
 			}
-			close(release)
+			gate.release()
 			wg.Wait()
 			if pauses != tc.pauses {
 				t.Errorf("paused %d times, want %d", pauses, tc.pauses)
 			}
-			if fmt.Sprint(groups) != fmt.Sprint(tc.groups) {
+			if groups := gate.sizes(); fmt.Sprint(groups) != fmt.Sprint(tc.groups) {
 				t.Errorf("groups committed: %v, want %v", groups, tc.groups)
 			}
 			for _, id := range append([]api.ID{100}, tc.burst...) {
