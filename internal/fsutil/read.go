@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"syscall"
 )
 
@@ -32,14 +33,19 @@ func ReadRegular(ctx context.Context, path string, max int64) ([]byte, error) {
 	if st.Size() > max {
 		return nil, fmt.Errorf("%s: %d bytes is more than the %d a config file may have", path, st.Size(), max)
 	}
+	// Read straight into buf, at most a chunk at a time so that ctx is
+	// looked at between them; a file that grows past its size grows buf.
 	buf := make([]byte, 0, st.Size()+1)
-	chunk := make([]byte, 1<<20)
+	const chunk = 1 << 20
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("read %s: %w", path, err)
 		}
-		n, err := f.Read(chunk)
-		buf = append(buf, chunk[:n]...)
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, chunk)
+		}
+		n, err := f.Read(buf[len(buf):min(cap(buf), len(buf)+chunk)])
+		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > max {
 			return nil, fmt.Errorf("%s: grew past the %d bytes a config file may have", path, max)
 		}
