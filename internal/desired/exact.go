@@ -28,10 +28,18 @@ import (
 // exponent, and strings holding a line break, CR, NUL or ESC. It reports
 // whether an error was found.
 func exactGuest(ps *problems, file, guest string, own []byte) bool {
+	bad, _ := exactGuestEntries(ps, file, guest, own)
+	return bad
+}
+
+// exactGuestEntries is exactGuest that also returns the members of own
+// it checked, for a caller that would list them again.
+func exactGuestEntries(ps *problems, file, guest string, own []byte) (bool, []entry) {
 	before := errCount(*ps)
-	entries := scanValue(ps, file, guest, "", own)
+	var at fieldPath
+	entries := scanValue(ps, file, guest, &at, own)
 	if len(own) == 0 || own[0] != '{' {
-		return errCount(*ps) > before
+		return errCount(*ps) > before, nil
 	}
 	for _, e := range entries {
 		key, v := e.key, e.raw
@@ -62,7 +70,7 @@ func exactGuest(ps *problems, file, guest string, own []byte) bool {
 			}
 		}
 	}
-	return errCount(*ps) > before
+	return errCount(*ps) > before, entries
 }
 
 // exactObjects checks each object of the list v, named field[i].
@@ -219,35 +227,73 @@ func checkInt(ps *problems, file, guest, field string, v []byte) {
 //
 // For an object it returns the object's members (a key given twice once),
 // so that a caller checking them need not list them again.
-func scanValue(ps *problems, file, guest, field string, v []byte) []entry {
+func scanValue(ps *problems, file, guest string, at *fieldPath, v []byte) []entry {
 	if len(v) == 0 {
 		return nil
 	}
 	switch v[0] {
 	case '"':
-		checkChars(ps, file, guest, field, v)
+		checkChars(ps, file, guest, at, v)
 	case '{':
 		entries, dups := objectEntries(v)
 		for _, k := range dups {
-			ps.add(file, guest, join(field, k), "key %q is given twice in one object; JSON readers disagree on which one counts, so keep one", k)
+			ps.add(file, guest, at.with(pathElem{key: k}), "key %q is given twice in one object; JSON readers disagree on which one counts, so keep one", k)
 		}
 		for _, e := range entries {
 			if badChars(e.key) != "" {
-				ps.add(file, guest, field, "key %q contains %s; keys and values may not", e.key, badChars(e.key))
+				ps.add(file, guest, at.String(), "key %q contains %s; keys and values may not", e.key, badChars(e.key))
 				continue
 			}
-			scanValue(ps, file, guest, join(field, e.key), e.raw)
+			*at = append(*at, pathElem{key: e.key})
+			scanValue(ps, file, guest, at, e.raw)
+			*at = (*at)[:len(*at)-1]
 		}
 		return entries
 	case '[':
-		i := 0
-		(&fastDec{b: v}).array(func(item []byte) bool {
-			scanValue(ps, file, guest, field+"["+itoa(i)+"]", item)
-			i++
-			return true
-		})
+		i := skipSpace(v, 1)
+		for n := 0; i < len(v) && v[i] != ']'; n++ {
+			end := skipValue(v, i)
+			*at = append(*at, pathElem{item: true, index: n})
+			scanValue(ps, file, guest, at, v[i:end])
+			*at = (*at)[:len(*at)-1]
+			i = skipSpace(v, end)
+			if i < len(v) && v[i] == ',' {
+				i = skipSpace(v, i+1)
+			}
+		}
 	}
 	return nil
+}
+
+// fieldPath names a value inside a guest (network_config.ip,
+// volumes[1].size) as scanValue descends, one element per level, made a
+// string only for a problem's message.
+type fieldPath []pathElem
+
+// pathElem is a member's key, or a list item's index.
+type pathElem struct {
+	key   string
+	item  bool
+	index int
+}
+
+func (p *fieldPath) String() string {
+	s := ""
+	for _, e := range *p {
+		if e.item {
+			s += "[" + itoa(e.index) + "]"
+		} else {
+			s = join(s, e.key)
+		}
+	}
+	return s
+}
+
+// with is the path of a member or item below p.
+func (p *fieldPath) with(e pathElem) string {
+	q := append(fieldPath(nil), *p...)
+	q = append(q, e)
+	return q.String()
 }
 
 func join(field, key string) string {
@@ -257,7 +303,10 @@ func join(field, key string) string {
 	return field + "." + key
 }
 
-func checkChars(ps *problems, file, guest, field string, raw []byte) {
+func checkChars(ps *problems, file, guest string, at *fieldPath, raw []byte) {
+	if plainASCII(raw[1 : len(raw)-1]) {
+		return
+	}
 	s := string(raw[1 : len(raw)-1])
 	if bytes.IndexByte(raw, '\\') >= 0 {
 		if err := json.Unmarshal(raw, &s); err != nil {
@@ -265,12 +314,25 @@ func checkChars(ps *problems, file, guest, field string, raw []byte) {
 		}
 	}
 	if what := badChars(s); what != "" {
-		ps.add(file, guest, field, "value contains %s; no value may hold a line break, CR, NUL or ESC", what)
+		ps.add(file, guest, at.String(), "value contains %s; no value may hold a line break, CR, NUL or ESC", what)
 	}
 }
 
 // badChars names the first character of s that must not reach a config
 // line, a command's argv or a terminal, or returns "".
+// plainASCII reports whether b holds printable ASCII only and no
+// backslash: a JSON string of such bytes holds none of what badChars
+// looks for, escaped or not (most values of a real file; this check
+// costs no copy of the value).
+func plainASCII(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
 func badChars(s string) string {
 	for _, r := range s {
 		switch r {

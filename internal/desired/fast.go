@@ -45,6 +45,11 @@ type object[T any] struct {
 	fold map[string]bool
 }
 
+// knownKeys holds the JSON name of every field of every object, filled
+// as the objects are made at init and only read afterwards: a scan takes
+// a known key from here instead of copying it out of the file.
+var knownKeys = map[string]string{}
+
 // fieldDec decodes one member's value into its field of a *T, reporting
 // false for anything it is not sure of.
 type fieldDec[T any] struct {
@@ -58,6 +63,7 @@ func newObject[T any](fields []fieldDec[T]) *object[T] {
 	}
 	o := &object[T]{fields: fields, index: make(map[string]uint, len(fields)), fold: make(map[string]bool, len(fields))}
 	for i, f := range fields {
+		knownKeys[f.name] = f.name
 		o.names = append(o.names, f.name)
 		o.index[f.name] = uint(i)
 		o.fold[strings.ToLower(f.name)] = true
@@ -350,7 +356,11 @@ func (d *fastDec) object(fn func(key string, v []byte) bool) bool {
 		i = skipSpace(b, kEnd)
 		i = skipSpace(b, i+1) // past ':'
 		vEnd := skipValue(b, i)
-		if !fn(string(key), b[i:vEnd]) {
+		k, known := knownKeys[string(key)]
+		if !known {
+			k = string(key)
+		}
+		if !fn(k, b[i:vEnd]) {
 			return false
 		}
 		i = skipSpace(b, vEnd)

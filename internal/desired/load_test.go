@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
+	"github.com/phoenix-hypervisor/phoenix/internal/testlab"
 )
 
 const referenceLab = "../../testdata/reference-lab"
@@ -238,6 +240,37 @@ func TestSpecHash(t *testing.T) {
 				t.Errorf("SpecHash equal = %v, want %v", got, tt.equal)
 			}
 		})
+	}
+}
+
+// A key is quoted into the hash as fmt's %q quotes it, whatever it holds:
+// the hashes of files written before stay what they were.
+func TestSpecHash_keysQuotedAsBefore(t *testing.T) {
+	for _, key := range []string{"memory", "a", "", `say "hi"`, `back\slash`, "tab\there", "del\x7f", "caf\u00e9", "line\nbreak", "\u2028", "bad\xff", "~!#$%&'()*+,-./:;<=>?@[]^_`{|}"} {
+		if got, want := string(appendQuote([]byte("x"), key)), "x"+strconv.Quote(key); got != want {
+			t.Errorf("appendQuote(%q) = %s, want %s", key, got, want)
+		}
+	}
+}
+
+// A guest's hash is SpecHash of what it was loaded from, also when the
+// load reused the members its checks listed (a container's own object) and
+// when it must not (a VM's object with vm_defaults applied).
+func TestLoad_hashIsSpecHashOfRaw(t *testing.T) {
+	c, err := Load(testlab.Generate(t, 300))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[api.Kind]int{}
+	for _, id := range c.IDs {
+		g := c.Guests[id]
+		kinds[g.Kind]++
+		if want := SpecHash(g.Raw); g.Hash != want {
+			t.Errorf("%s %s: hash %s, SpecHash of its object %s", g.Kind, id, g.Hash, want)
+		}
+	}
+	if kinds[api.KindLXC] == 0 || kinds[api.KindVM] == 0 {
+		t.Errorf("the generated lab has %v guests: want both kinds", kinds)
 	}
 }
 
