@@ -246,7 +246,7 @@ func TestSpecHash(t *testing.T) {
 // A key is quoted into the hash as fmt's %q quotes it, whatever it holds:
 // the hashes of files written before stay what they were.
 func TestSpecHash_keysQuotedAsBefore(t *testing.T) {
-	for _, key := range []string{"memory", "a", "", `say "hi"`, `back\slash`, "tab\there", "del\x7f", "caf\u00e9", "line\nbreak", "\u2028", "bad\xff", "~!#$%&'()*+,-./:;<=>?@[]^_`{|}"} {
+	for _, key := range []string{"memory", "a", "", `"`, `\`, "\t", "\xff", "\u00e9", `say "hi"`, `back\slash`, "tab\there", "del\x7f", "caf\u00e9", "line\nbreak", "\u2028", "bad\xff", "~!#$%&'()*+,-./:;<=>?@[]^_`{|}"} {
 		if got, want := string(appendQuote([]byte("x"), key)), "x"+strconv.Quote(key); got != want {
 			t.Errorf("appendQuote(%q) = %s, want %s", key, got, want)
 		}
@@ -271,6 +271,63 @@ func TestLoad_hashIsSpecHashOfRaw(t *testing.T) {
 	}
 	if kinds[api.KindLXC] == 0 || kinds[api.KindVM] == 0 {
 		t.Errorf("the generated lab has %v guests: want both kinds", kinds)
+	}
+}
+
+// A VM's hash covers what vm_defaults gave it even when its own object,
+// as written, is exactly as long as the object with the defaults applied:
+// the members its check listed are not those the hash must see.
+func TestLoad_vmHashSeesDefaultsAtEqualLength(t *testing.T) {
+	lxc, _ := smallFiles(t)
+	own := `{"vmid":8001,"name":"worker","clone_from_vmid":8000}`
+	write := func(own string) *api.Guest {
+		t.Helper()
+		dir := t.TempDir()
+		vm := `{"vm_defaults":{"cores":2,"memory_mb":2048,"storage_pool":"local-zfs","network_bridge":"vmbr0"},"vms":[{"vmid":8000,"name":"vm-template","is_template":true,"template_image":"noble.img"},` + own + `]}`
+		if err := os.WriteFile(filepath.Join(dir, api.LXCFile), lxc, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, api.VMFile), []byte(vm), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Guests[8001]
+	}
+	g := write(own)
+	pad := len(g.Raw) - len(own)
+	if pad <= 0 {
+		t.Fatalf("the effective object (%d bytes) is not longer than the VM's own (%d)", len(g.Raw), len(own))
+	}
+	padded := own[:1] + strings.Repeat(" ", pad) + own[1:]
+	g = write(padded)
+	if len(g.Raw) != len(padded) {
+		t.Fatalf("effective object %d bytes, own %d: not the case under test", len(g.Raw), len(padded))
+	}
+	if want := SpecHash(g.Raw); g.Hash != want || g.Hash == SpecHash([]byte(padded)) {
+		t.Errorf("hash %s: want SpecHash of the object with its defaults, %s", g.Hash, want)
+	}
+}
+
+// Checking a value of plain ASCII and looking up a field's name make no
+// copy of either (the claims that make loading 10,000 guests cheap).
+func TestScan_noCopyOfPlainValuesAndKnownKeys(t *testing.T) {
+	var ps problems
+	var at fieldPath
+	for _, v := range []string{`"a b~c"`, `"10.0.0.1/24"`, `""`} {
+		raw := []byte(v)
+		if n := testing.AllocsPerRun(100, func() { checkChars(&ps, "f", "g", &at, raw) }); n != 0 || len(ps) != 0 {
+			t.Errorf("checkChars(%s): %v allocations, problems %v", v, n, ps)
+		}
+	}
+	key := []byte(`"memory_mb"`)
+	if n := testing.AllocsPerRun(100, func() { _ = memberKey(key) }); n != 0 {
+		t.Errorf("memberKey(%s): %v allocations", key, n)
+	}
+	if got := memberKey([]byte(`"mem\u006fry_mb"`)); got != "memory_mb" {
+		t.Errorf("memberKey of an escaped key = %q", got)
 	}
 }
 
