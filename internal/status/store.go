@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/phoenix-hypervisor/phoenix/api"
 	"github.com/phoenix-hypervisor/phoenix/internal/fsutil"
@@ -29,10 +28,12 @@ type Store struct {
 	dir   string
 	locks lock.Keyed[api.ID]
 	// stripes hold flock'd files shared with other phoenix processes; a
-	// guest maps to one stripe by its ID.
+	// guest maps to one stripe by its ID. The goroutines of this process
+	// hold a stripe together (lock.Shared), without a bound: the
+	// controller is the state dir's only writer while it runs.
 	stripeOnce sync.Once
 	stripeErr  error
-	stripes    [stripeCount]stripe
+	stripes    [stripeCount]lock.Shared
 	readOnly   bool
 	commits    committer
 
@@ -422,46 +423,14 @@ func (s *Store) lock(id api.ID) (func(), error) {
 		return nil, s.stripeErr
 	}
 	st := &s.stripes[int(id)%stripeCount]
-	if err := st.hold(); err != nil {
+	if _, err := st.Hold(); err != nil {
 		unlock()
 		return nil, err
 	}
 	return func() {
-		st.release()
+		st.Release()
 		unlock()
 	}, nil
-}
-
-// stripe is a flock'd file that the goroutines of this process hold
-// together: flock belongs to the open file, which they share, so the
-// first one in takes it and the last one out lets it go. Letting go at
-// each one's end would free it while another goroutine, on another guest
-// of the stripe, was still in the middle of its update.
-type stripe struct {
-	mu      sync.Mutex
-	f       *os.File
-	holders int
-}
-
-func (st *stripe) hold() error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.holders == 0 {
-		if err := lock.Flock(context.Background(), st.f, syscall.LOCK_EX, 0, time.Time{}); err != nil {
-			return err
-		}
-	}
-	st.holders++
-	return nil
-}
-
-func (st *stripe) release() {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.holders--
-	if st.holders == 0 {
-		lock.Unflock(st.f)
-	}
 }
 
 func (s *Store) openStripes() {
@@ -476,7 +445,7 @@ func (s *Store) openStripes() {
 			s.stripeErr = err
 			return
 		}
-		s.stripes[i].f = f
+		s.stripes[i].F = f
 	}
 }
 
@@ -495,7 +464,7 @@ func (s *Store) Close() error {
 	}
 	s.firsts.close()
 	for i := range s.stripes {
-		if f := s.stripes[i].f; f != nil {
+		if f := s.stripes[i].F; f != nil {
 			f.Close()
 		}
 	}

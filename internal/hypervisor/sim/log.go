@@ -3,7 +3,6 @@ package sim
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -33,7 +32,7 @@ import (
 //
 // Appends, truncation of a torn tail and compaction all happen under the
 // flock on state.lock, which the writers of one process hold together
-// (flockHold): a change of a guest holds that guest's lock in the process,
+// (lock.Shared): a change of a guest holds that guest's lock in the process,
 // and only the write of its line is one at a time. A line that ends
 // without a newline when a process takes the flock was torn by a killed
 // process and is cut off. Readers take no flock: they consume complete
@@ -55,7 +54,7 @@ type stateLog struct {
 	// hold is the flock on lockFile, shared by the writers of this
 	// process (see lock); appender lets one at a time write its line.
 	guests   [guestStripes]sync.Mutex
-	hold     flockHold
+	hold     lock.Shared
 	appender sync.Mutex
 	// readOnly opens nothing for writing and takes no lock: a read-only
 	// verb must work on a state dir it may not write.
@@ -129,6 +128,7 @@ func openLog(dir string, readOnly bool) (*stateLog, error) {
 		return nil, err
 	}
 	l.lockFile = lf
+	l.hold = lock.Shared{F: lf, Poll: time.Millisecond, MaxHold: holdMax}
 	l.mapCounter()
 	if err := l.migrate(dir); err != nil {
 		l.unmap()
@@ -223,20 +223,6 @@ const guestStripes = 64
 // without taking it again, and a process that wants it waits.
 const holdMax = 100 * time.Millisecond
 
-// flockHold is the flock on state.lock as the writers of one process
-// share it: the first one in takes it, the last one out lets it go, so a
-// busy process pays two flock calls per burst rather than per change.
-// After holdMax no writer joins until the holders drained and the flock
-// was let go for a moment, so that other processes get their turn.
-type flockHold struct {
-	mu       sync.Mutex
-	cond     *sync.Cond
-	holders  int
-	since    time.Time
-	draining bool
-	drained  time.Time
-}
-
 // lock takes the writers' lock for one guest: its stripe's mutex in the
 // process, then the process's share of the flock across processes.
 func (l *stateLog) lock(id api.ID) (func(), error) {
@@ -255,59 +241,24 @@ func (l *stateLog) lock(id api.ID) (func(), error) {
 	}, nil
 }
 
-// take joins the process's hold of the flock, taking the flock when
-// nobody of this process holds it.
+// take joins the process's hold of the flock (lock.Shared: the first
+// writer takes it, the last lets it go, with a break after holdMax). A
+// flock taken anew means the log's end must be checked before an append.
 func (l *stateLog) take() error {
-	h := &l.hold
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.cond == nil {
-		h.cond = sync.NewCond(&h.mu)
+	taken, err := l.hold.Hold()
+	if err != nil {
+		return fmt.Errorf("sim state lock: %w", err)
 	}
-	for h.draining {
-		h.cond.Wait()
-	}
-	if h.holders == 0 {
-		if wait := flockBreak - time.Since(h.drained); wait > 0 {
-			// Let go for holdMax's sake: a process polling for the
-			// flock gets a chance before this one takes it again.
-			time.Sleep(wait)
-		}
-		if err := lock.Flock(context.Background(), l.lockFile, syscall.LOCK_EX, time.Millisecond, time.Time{}); err != nil {
-			return fmt.Errorf("sim state lock: %w", err)
-		}
-		h.since = time.Now()
+	if taken {
 		l.mu.Lock()
 		l.check = true
 		l.mu.Unlock()
-	} else if time.Since(h.since) > holdMax {
-		h.draining = true
 	}
-	h.holders++
 	return nil
 }
 
-// flockBreak is how long a process that held the flock for holdMax waits
-// before taking it again: longer than the poll of a waiting process.
-const flockBreak = 2 * time.Millisecond
-
-// give leaves the process's hold of the flock, letting it go when the
-// last holder leaves.
-func (l *stateLog) give() {
-	h := &l.hold
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.holders--
-	if h.holders > 0 {
-		return
-	}
-	lock.Unflock(l.lockFile)
-	if h.draining {
-		h.draining = false
-		h.drained = time.Now()
-		h.cond.Broadcast()
-	}
-}
+// give leaves the process's hold of the flock.
+func (l *stateLog) give() { l.hold.Release() }
 
 // get returns a guest's record, nil when it has none. The record is
 // shared: the caller must not change it.
