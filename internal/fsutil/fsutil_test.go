@@ -3,6 +3,7 @@ package fsutil
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -110,8 +111,9 @@ func TestCreateTemp(t *testing.T) {
 	}
 }
 
-// ReadLines hands over complete lines only, from the offset it is given,
-// and returns where the next read starts: after the last newline.
+// ReadLines hands over complete lines only, each with its offset, from
+// the offset it is given, and returns where the next read starts: after
+// the last newline.
 func TestReadLines(t *testing.T) {
 	for _, tc := range []struct {
 		name, data string
@@ -119,10 +121,10 @@ func TestReadLines(t *testing.T) {
 		lines      []string
 		next       int64
 	}{
-		{name: "complete lines", data: "a\nbb\n", lines: []string{"a", "bb"}, next: 5},
-		{name: "a line still being written", data: "a\nbb", lines: []string{"a"}, next: 2},
-		{name: "an empty line", data: "a\n\nc\n", lines: []string{"a", "", "c"}, next: 5},
-		{name: "from an offset", data: "a\nbb\nccc\n", off: 2, lines: []string{"bb", "ccc"}, next: 9},
+		{name: "complete lines", data: "a\nbb\n", lines: []string{"0:a", "2:bb"}, next: 5},
+		{name: "a line still being written", data: "a\nbb", lines: []string{"0:a"}, next: 2},
+		{name: "an empty line", data: "a\n\nc\n", lines: []string{"0:a", "2:", "3:c"}, next: 5},
+		{name: "from an offset", data: "a\nbb\nccc\n", off: 2, lines: []string{"2:bb", "5:ccc"}, next: 9},
 		{name: "nothing new", data: "a\n", off: 2, next: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -136,7 +138,7 @@ func TestReadLines(t *testing.T) {
 			}
 			defer f.Close()
 			var got []string
-			next, err := ReadLines(f, tc.off, int64(len(tc.data)), func(l []byte) { got = append(got, string(l)) })
+			next, err := ReadLines(f, tc.off, int64(len(tc.data)), func(at int64, l []byte) { got = append(got, fmt.Sprintf("%d:%s", at, l)) })
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -95,11 +95,11 @@ func fileType(m os.FileMode) string {
 }
 
 // ReadLines reads f from off up to size and hands apply each complete
-// line, without its newline, in order. It returns the offset just past the
+// line, without its newline, in order, with the offset it starts at. It returns the offset just past the
 // last complete line: a last line without its newline (still being
 // written, or cut short by a killed writer) is left for the next read. For
 // the append-only logs that several processes share.
-func ReadLines(f *os.File, off, size int64, apply func(line []byte)) (int64, error) {
+func ReadLines(f *os.File, off, size int64, apply func(at int64, line []byte)) (int64, error) {
 	if size <= off {
 		return off, nil
 	}
@@ -114,7 +114,7 @@ func ReadLines(f *os.File, off, size int64, apply func(line []byte)) (int64, err
 		if nl < 0 {
 			return off, nil
 		}
-		apply(buf[:nl])
+		apply(off, buf[:nl])
 		buf = buf[nl+1:]
 		off += int64(nl + 1)
 	}

@@ -224,7 +224,7 @@ func (j *firsts) readFrom(f *os.File, fi os.FileInfo) error {
 	if fi.Size()-j.off > maxFirsts {
 		return fmt.Errorf("status journal %s: %d bytes to read, more than a journal of first statuses holds", j.path, fi.Size()-j.off)
 	}
-	off, err := fsutil.ReadLines(f, j.off, fi.Size(), j.apply)
+	off, err := fsutil.ReadLines(f, j.off, fi.Size(), func(_ int64, line []byte) { j.apply(line) })
 	j.off = off
 	if err != nil {
 		return fmt.Errorf("status journal %s: %w", j.path, err)

@@ -344,11 +344,7 @@ func (l *stateLog) refresh() error {
 		l.f, l.ino, l.off, l.live = f, fi.Sys().(*syscall.Stat_t).Ino, 0, 0
 		l.recs = map[api.ID]logRec{}
 	}
-	at := l.off
-	off, err := fsutil.ReadLines(l.f, l.off, fi.Size(), func(data []byte) {
-		l.apply(at, data)
-		at += int64(len(data)) + 1
-	})
+	off, err := fsutil.ReadLines(l.f, l.off, fi.Size(), l.apply)
 	l.off = off
 	if err != nil {
 		return fmt.Errorf("sim state: %w", err)
