@@ -26,15 +26,9 @@ import (
 // keys that differ from a field only by case (an error: encoding/json would
 // take them) or by a typo (a warning), integers written with a fraction or
 // exponent, and strings holding a line break, CR, NUL or ESC. It reports
-// whether an error was found.
-func exactGuest(ps *problems, file, guest string, own []byte) bool {
-	bad, _ := exactGuestEntries(ps, file, guest, own)
-	return bad
-}
-
-// exactGuestEntries is exactGuest that also returns the members of own
-// it checked, for a caller that would list them again.
-func exactGuestEntries(ps *problems, file, guest string, own []byte) (bool, []entry) {
+// whether an error was found, and returns the members of own it checked,
+// for a caller that would list them again.
+func exactGuest(ps *problems, file, guest string, own []byte) (bad bool, members []entry) {
 	before := errCount(*ps)
 	var at fieldPath
 	entries := scanValue(ps, file, guest, &at, own)

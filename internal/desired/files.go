@@ -270,7 +270,7 @@ func (c *loading) loadFile(ps *problems, path string, setPath *string, parse fun
 }
 
 func (p *pending) check(path string, sch schemaChecker) {
-	bad, own := exactGuestEntries(&p.ps, path, p.name, p.own)
+	bad, own := exactGuest(&p.ps, path, p.name, p.own)
 	if bad {
 		p.bad = true
 		return
