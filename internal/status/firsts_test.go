@@ -109,12 +109,8 @@ func TestFirsts_outcomeFileWins(t *testing.T) {
 // status is still a line of the journal.
 func TestFirsts_deleteClearsTheLine(t *testing.T) {
 	s, dir := journalStore(t)
-	if _, err := s.UpdateNoSync(941, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.UpdateNoSync(942, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
-		t.Fatal(err)
-	}
+	mark(t, s, 941)
+	mark(t, s, 942)
 	other, _ := NewStore(dir)
 	if err := other.Delete(941); err != nil {
 		t.Fatal(err)
@@ -133,11 +129,7 @@ func TestFirsts_deleteClearsTheLine(t *testing.T) {
 // the next process, and removes the journal once no guest needs it.
 func TestFirsts_closeCompacts(t *testing.T) {
 	s, dir := journalStore(t)
-	for _, id := range []api.ID{941, 942} {
-		if _, err := s.UpdateNoSync(id, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	mark(t, s, 941, 942)
 	if _, err := s.Update(941, api.KindLXC, phase(api.PhaseReady)); err != nil {
 		t.Fatal(err)
 	}
@@ -199,9 +191,7 @@ func TestFirsts_tornLineSkipped(t *testing.T) {
 			t.Errorf("a torn line reads as %s, want nothing (Pending)", got.Phase)
 		}
 	}
-	if _, err := s.UpdateNoSync(942, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
-		t.Fatal(err)
-	}
+	mark(t, s, 942)
 	other, _ := NewStore(dir)
 	if got := mustGet(t, other, 942); got.Phase != api.PhaseProvisioning {
 		t.Errorf("the mark after a torn line reads as %s, want Provisioning", got.Phase)
@@ -212,9 +202,7 @@ func TestFirsts_tornLineSkipped(t *testing.T) {
 // file, as it always did.
 func TestFirsts_onlyTheJournalsWriterUsesIt(t *testing.T) {
 	s, dir := newTestStore(t)
-	if _, err := s.UpdateNoSync(941, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
-		t.Fatal(err)
-	}
+	mark(t, s, 941)
 	if st, ok := onDisk(t, dir, 941); !ok || st.Phase != api.PhaseProvisioning {
 		t.Errorf("the CLI's first mark: file %v %s, want a Provisioning file", ok, st.Phase)
 	}
@@ -227,9 +215,7 @@ func TestFirsts_onlyTheJournalsWriterUsesIt(t *testing.T) {
 // the writer too: its own line does not make it skip the other's.
 func TestFirsts_writerReadsOthersLinesBetweenItsOwn(t *testing.T) {
 	s, dir := journalStore(t)
-	if _, err := s.UpdateNoSync(941, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
-		t.Fatal(err)
-	}
+	mark(t, s, 941)
 	// Read twice before the next append: the second read is the writer's
 	// own view of the file it appends to.
 	mustGet(t, s, 941)
@@ -238,9 +224,7 @@ func TestFirsts_writerReadsOthersLinesBetweenItsOwn(t *testing.T) {
 	if err := cli.Delete(941); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.UpdateNoSync(942, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
-		t.Fatal(err)
-	}
+	mark(t, s, 942)
 	if got := mustGet(t, s, 941); got.Phase != api.PhasePending {
 		t.Errorf("the writer reads 941, deleted by another process, as %s, want Pending", got.Phase)
 	}
@@ -255,17 +239,11 @@ func TestFirsts_writerReadsOthersLinesBetweenItsOwn(t *testing.T) {
 func TestFirsts_readerFollowsACompaction(t *testing.T) {
 	s, dir := journalStore(t)
 	reader := NewReadOnlyStore(dir)
-	if _, err := s.UpdateNoSync(941, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
-		t.Fatal(err)
-	}
+	mark(t, s, 941)
 	if ids := mustIDs(t, reader); !slices.Equal(ids, []api.ID{941}) {
 		t.Fatalf("the reader lists %v, want [941]", ids)
 	}
-	for _, id := range []api.ID{942, 943, 944} {
-		if _, err := s.UpdateNoSync(id, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	mark(t, s, 942, 943, 944)
 	if _, err := s.Update(941, api.KindLXC, phase(api.PhaseReady)); err != nil {
 		t.Fatal(err)
 	}
@@ -294,9 +272,7 @@ func TestFirsts_journalThatIsNotAFile(t *testing.T) {
 	if _, err := s.Get(942, api.KindLXC); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("Get with a FIFO as the journal: %v, want an error naming %s", err, path)
 	}
-	if _, err := s.UpdateNoSync(941, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
-		t.Fatal(err)
-	}
+	mark(t, s, 941)
 	if st, ok := onDisk(t, dir, 941); !ok || st.Phase != api.PhaseProvisioning {
 		t.Errorf("the mark: file %v %s, want a Provisioning file", ok, st.Phase)
 	}
@@ -306,9 +282,7 @@ func TestFirsts_journalThatIsNotAFile(t *testing.T) {
 // lines after it are read.
 func TestFirsts_emptyLineSkipped(t *testing.T) {
 	s, dir := journalStore(t)
-	if _, err := s.UpdateNoSync(941, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
-		t.Fatal(err)
-	}
+	mark(t, s, 941)
 	f, err := os.OpenFile(filepath.Join(dir, firstsName), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -317,10 +291,19 @@ func TestFirsts_emptyLineSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if _, err := s.UpdateNoSync(942, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
-		t.Fatal(err)
-	}
+	mark(t, s, 942)
 	if ids := mustIDs(t, NewReadOnlyStore(dir)); !slices.Equal(ids, []api.ID{941, 942}) {
 		t.Errorf("a reader lists %v, want [941 942]", ids)
+	}
+}
+
+// mark writes the Provisioning mark of each guest through UpdateNoSync,
+// as the controller does before a first workflow.
+func mark(t *testing.T, s *Store, ids ...api.ID) {
+	t.Helper()
+	for _, id := range ids {
+		if _, err := s.UpdateNoSync(id, api.KindLXC, phase(api.PhaseProvisioning)); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
