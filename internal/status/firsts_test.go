@@ -109,8 +109,7 @@ func TestFirsts_outcomeFileWins(t *testing.T) {
 // status is still a line of the journal.
 func TestFirsts_deleteClearsTheLine(t *testing.T) {
 	s, dir := journalStore(t)
-	mark(t, s, 941)
-	mark(t, s, 942)
+	mark(t, s, 941, 942)
 	other, _ := NewStore(dir)
 	if err := other.Delete(941); err != nil {
 		t.Fatal(err)
