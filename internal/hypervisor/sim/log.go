@@ -456,8 +456,8 @@ func (l *stateLog) cutTorn() error {
 	return nil
 }
 
-// write appends data to the log; the caller holds the writers' lock and
-// mu, which it lets go of during the write when no read needs it (see
+// write appends data to the log; the caller holds the flock, appender
+// and mu, which it lets go of during the write when no read needs it (see
 // append).
 func (l *stateLog) write(data []byte) error {
 	var err error
