@@ -356,13 +356,14 @@ func (s *Store) update(id api.ID, kind api.Kind, fn func(*api.Status), mode writ
 	}
 	st.ID, st.Kind = id.String(), kind
 	fn(st)
-	if mode == noSync && s.firsts.writer && err == nil && (src == fromNone || src == fromFirsts) {
+	// fresh: the guest has no status file yet (the lock is held).
+	fresh := err == nil && (src == fromNone || src == fromFirsts)
+	if mode == noSync && s.firsts.writer && fresh {
 		if err := s.firsts.add(st); err != nil {
 			return nil, fmt.Errorf("write status of %s: %w", id, err)
 		}
 		return st, nil
 	}
-	fresh := err == nil && (src == fromNone || src == fromFirsts)
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return nil, err
